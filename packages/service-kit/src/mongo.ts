@@ -1,0 +1,23 @@
+import mongoose, { type Connection } from 'mongoose';
+
+// Claims rely on unique indexes existing before the first write; never build them lazily.
+mongoose.set('autoIndex', false);
+mongoose.set('strictQuery', true);
+
+/** One connection per service database. Resolves once connected and every model's indexes exist. */
+export async function connectMongo(url: string, dbName: string): Promise<Connection> {
+  const conn = mongoose.createConnection(url, {
+    dbName,
+    serverSelectionTimeoutMS: 5_000,
+    maxPoolSize: 20,
+  });
+  await conn.asPromise();
+  return conn;
+}
+
+/** Creates the indexes of every model registered on the connection (idempotent). */
+export async function ensureIndexes(conn: Connection): Promise<void> {
+  for (const model of Object.values(conn.models)) await model.createIndexes();
+}
+
+export const mongoReady = (conn: Connection) => conn.readyState === 1;

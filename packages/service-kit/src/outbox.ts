@@ -1,0 +1,131 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+import type { EventData, EventEnvelope, EventSubject } from '@flywheel/events';
+import { envelope } from '@flywheel/events';
+import type { Bus } from './bus';
+import type { Logger } from './logger';
+
+// DESIGN.md §3, outbox without transactions: a state change and the event it causes become
+// durable in ONE insert — the aggregate's append-only entry carries its event in `outbox`.
+// The relay publishes entries not yet marked sent (Nats-Msg-Id = event id, so a re-publish after
+// a crash is deduplicated) and records each in `outbox_sent` — a separate insert, so the entry
+// itself is never rewritten (FerretDB rewrites whole documents on update).
+
+export interface OutboxRecord {
+  id: string;
+  subject: string;
+  occurredAt: Date;
+  envelope: EventEnvelope;
+}
+
+/** Schema path to embed in any entry that carries an event. */
+export const outboxPath = {
+  type: new Schema<OutboxRecord>(
+    { id: String, subject: String, occurredAt: Date, envelope: Schema.Types.Mixed },
+    { _id: false },
+  ),
+  required: false,
+};
+
+/** Builds the `outbox` value for an entry from a validated event. */
+export function outboxRecord<S extends EventSubject>(subject: S, data: EventData<S>, id: string, at = new Date()): OutboxRecord {
+  return { id, subject, occurredAt: at, envelope: envelope(subject, data, { id, occurredAt: at }) as EventEnvelope };
+}
+
+interface SentMarker {
+  _id: string;
+  at: Date;
+}
+
+export interface OutboxRelay {
+  /** Publish pending entries now (called right after an entry is written). */
+  kick(): void;
+  /** One full pass; resolves with how many events were published. */
+  flush(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export function createOutboxRelay(opts: {
+  db: Connection;
+  bus: Bus;
+  sources: Model<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  logger: Logger;
+  intervalMs?: number;
+  /** How far back the first pass after start looks for unsent entries. */
+  lookbackMs?: number;
+}): OutboxRelay {
+  const { db, bus, sources, logger } = opts;
+  const sent: Model<SentMarker> =
+    (db.models.OutboxSent as Model<SentMarker> | undefined) ??
+    db.model<SentMarker>('OutboxSent', new Schema<SentMarker>({ _id: String, at: Date }, { versionKey: false }), 'outbox_sent');
+  // Entries older than this watermark are known sent; clock skew between writers is covered by a margin.
+  let since = new Date(Date.now() - (opts.lookbackMs ?? 24 * 3600_000));
+  const SKEW_MS = 5_000;
+  let running: Promise<number> | null = null;
+  let again = false;
+  let stopped = false;
+
+  async function pass(): Promise<number> {
+    let published = 0;
+    const started = new Date();
+    let oldestUnsent: Date | null = null;
+    for (const model of sources) {
+      const docs = (await model
+        .find({ 'outbox.occurredAt': { $gte: since } }, { outbox: 1 })
+        .sort({ 'outbox.occurredAt': 1 })
+        .limit(500)
+        .lean()) as { outbox?: OutboxRecord }[];
+      const records = docs.map((d) => d.outbox).filter((r): r is OutboxRecord => Boolean(r?.id));
+      if (!records.length) continue;
+      const done = new Set(
+        (await sent.find({ _id: { $in: records.map((r) => r.id) } }, { _id: 1 }).lean()).map((d) => d._id),
+      );
+      for (const r of records) {
+        if (done.has(r.id)) continue;
+        try {
+          await bus.publishEnvelope(r.envelope);
+          await sent.create({ _id: r.id, at: new Date() }).catch(() => undefined);
+          published++;
+        } catch (err) {
+          logger.warn({ err, eventId: r.id, subject: r.subject }, 'outbox publish failed; will retry');
+          if (!oldestUnsent || r.occurredAt < oldestUnsent) oldestUnsent = new Date(r.occurredAt);
+        }
+      }
+      if (docs.length === 500) oldestUnsent ??= new Date(since); // more to read next pass
+    }
+    since = oldestUnsent ?? new Date(started.getTime() - SKEW_MS);
+    return published;
+  }
+
+  function run(): Promise<number> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = pass()
+      .catch((err: unknown) => {
+        logger.error({ err }, 'outbox pass failed');
+        return 0;
+      })
+      .finally(() => {
+        running = null;
+        if (again && !stopped) {
+          again = false;
+          void run();
+        }
+      });
+    return running;
+  }
+
+  const timer = setInterval(() => void run(), opts.intervalMs ?? 2_000);
+  timer.unref();
+  void run();
+  return {
+    kick: () => void run(),
+    flush: run,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

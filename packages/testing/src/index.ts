@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { signInternalToken, type Viewer } from '@flywheel/service-kit';
+
+import { startNats, type InfraProcess } from './infra';
+export * from './infra';
+export * from './stack';
+
+/** Shared secret the tests sign internal tokens with (never used outside tests). */
+export const TEST_INTERNAL_SECRET = 'test-internal-token-secret-0123456789abcdef';
+
+/** A database name no other test file uses. */
+export function uniqueDbName(prefix: string): string {
+  return `t_${prefix}_${randomBytes(4).toString('hex')}`;
+}
+
+export function mongoUrl(): string {
+  const url = process.env.MONGO_URL;
+  if (!url) throw new Error('MONGO_URL is not set: run tests through jest (global setup starts FerretDB)');
+  return url;
+}
+export function natsUrl(): string {
+  const url = process.env.NATS_URL;
+  if (!url) throw new Error('NATS_URL is not set: run tests through jest (global setup starts NATS)');
+  return url;
+}
+
+export interface GqlResult<T = Record<string, unknown>> {
+  status: number;
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string; [k: string]: unknown } }[];
+}
+
+/** POSTs a GraphQL operation as a client would. */
+export async function gql<T = Record<string, any>>( // eslint-disable-line @typescript-eslint/no-explicit-any
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<GqlResult<T>> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  const text = await res.text();
+  let body: GqlResult<T>;
+  try {
+    body = JSON.parse(text) as GqlResult<T>;
+  } catch {
+    throw new Error(`non-JSON response ${res.status}: ${text.slice(0, 200)}`);
+  }
+  return { ...body, status: res.status };
+}
+
+/** Calls a subgraph as the gateway would, with a valid internal token. */
+export function asGateway(subgraph: string, viewer: Viewer | null, secret = TEST_INTERNAL_SECRET): Record<string, string> {
+  return { 'flywheel-internal-token': signInternalToken(secret, subgraph, viewer) };
+}
+
+export const customer = (id: string): Viewer => ({ id, roles: ['CUSTOMER'], scopes: [] });
+export const staff = (id = 'staff-1'): Viewer => ({ id, roles: ['STAFF'], scopes: [] });
+
+/** Polls `fn` until it returns a truthy value (events are asynchronous). */
+export async function eventually<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 10_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Keys and secrets for tests only (32 bytes of a fixed pattern, base64). */
+export const TEST_AUTH_SECRET = 'test-auth-token-secret-0123456789abcdef0123';
+export const TEST_PII_KEY = Buffer.alloc(32, 7).toString('base64');
+export const TEST_LOOKUP_KEY = Buffer.alloc(32, 9).toString('base64');
+
+/**
+ * Environment for one service under test: the shared FerretDB with a database of its own, the
+ * given NATS, an ephemeral port, quiet logs.
+ */
+export function serviceEnv(name: string, nats: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MONGO_URL: mongoUrl(),
+    MONGO_DB: uniqueDbName(name),
+    NATS_URL: nats,
+    INTERNAL_TOKEN_SECRET: TEST_INTERNAL_SECRET,
+    AUTH_TOKEN_SECRET: TEST_AUTH_SECRET,
+    PII_ENCRYPTION_KEY: TEST_PII_KEY,
+    PII_LOOKUP_KEY: TEST_LOOKUP_KEY,
+    DEV_LOGIN_CODES: 'true',
+    ...extra,
+  };
+}
+
+/** A NATS server of this test file's own (streams and durable consumers are not shared). */
+export async function privateNats(): Promise<InfraProcess> {
+  const base = process.env.FLYWHEEL_TEST_DIR ?? require('node:os').tmpdir();
+  return startNats(require('node:path').join(base, `nats-${randomBytes(4).toString('hex')}`));
+}

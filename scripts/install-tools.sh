@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the pinned local infrastructure binaries into .tools/bin (git-ignored).
+# Versions are pinned by tools/<name>/go.mod + go.sum (Go's own checksums); a binary already
+# built from the same go.sum is left alone, so a second run is a no-op.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN="$ROOT/.tools/bin"
+mkdir -p "$BIN"
+
+build() { # name package envvar
+  local name=$1 pkg=$2 envvar=$3
+  [ -n "${!envvar:-}" ] && return 0
+  local stamp
+  stamp=$(sha256sum "tools/$name/go.sum" | cut -c1-16)
+  [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.stamp" 2>/dev/null)" = "$stamp" ] && return 0
+  if ! command -v go >/dev/null 2>&1; then
+    echo "flywheel: Go 1.24+ is needed to build $name (install it from go.dev/dl), or set $envvar to a server you already run." >&2
+    exit 1
+  fi
+  echo "flywheel: building $name from tools/$name/go.mod into .tools/bin (first run only, a few minutes)…" >&2
+  if [ "$name" = ferretdb ]; then
+    # FerretDB embeds build/version/version.txt, which its module zip does not carry: build
+    # from a vendored copy with the pinned version written in.
+    local work="$ROOT/.tools/build/$name"
+    rm -rf "$work" && mkdir -p "$work" && cp "tools/$name/go.mod" "tools/$name/go.sum" "$work/"
+    (cd "$work" && go mod vendor)
+    local ver
+    ver=$(grep -oE 'FerretDB/FerretDB v[0-9.]+' "tools/$name/go.mod" | cut -d' ' -f2)
+    chmod -R u+w "$work/vendor" && echo "$ver" > "$work/vendor/github.com/FerretDB/FerretDB/build/version/version.txt"
+    (cd "$work" && CGO_ENABLED=0 go build -mod=vendor -trimpath -o "$BIN/$name" "$pkg")
+    rm -rf "$work"
+  else
+    (cd "tools/$name" && CGO_ENABLED=0 go build -trimpath -o "$BIN/$name" "$pkg")
+  fi
+  echo "$stamp" > "$BIN/.$name.stamp"
+}
+
+build nats-server github.com/nats-io/nats-server/v2 NATS_URL
+build ferretdb github.com/FerretDB/FerretDB/cmd/ferretdb MONGO_URL

@@ -1,0 +1,210 @@
+import { connect, StringCodec } from 'nats';
+import { Types } from 'mongoose';
+import { asGateway, customer, gql, privateNats, serviceEnv, TEST_INTERNAL_SECRET, TEST_AUTH_SECRET, staff, type InfraProcess } from '@flywheel/testing';
+import { signInternalToken, verifyJwt, type RunningService } from '@flywheel/service-kit';
+import { streamName } from '@flywheel/events';
+import { loadServiceConfig } from '../config';
+import { start } from '../main';
+import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, normalizePhone, type MembershipService } from '../service';
+
+let nats: InfraProcess;
+let svc: RunningService & { service: MembershipService };
+const env = () => serviceEnv('membership', nats.url);
+
+beforeAll(async () => {
+  nats = await privateNats();
+  svc = await start(loadServiceConfig(env()));
+});
+afterAll(async () => {
+  await svc.db.dropDatabase();
+  await svc.stop();
+  await nats.stop();
+});
+
+const anon = () => asGateway('membership', null);
+const call = (query: string, variables: Record<string, unknown> = {}, headers = anon()) => gql(svc.url, query, variables, headers);
+const REQUEST = 'mutation($phone: String!) { requestLoginCode(input: { phone: $phone }) { retryAfterSeconds devCode } }';
+const LOGIN =
+  'mutation($phone: String!, $code: String!) { login(input: { phone: $phone, code: $code }) { accessToken refreshToken expiresAt session { roles member { id nickname phone tier } } } }';
+
+let phoneSeq = 13800000000;
+const newPhone = () => String(++phoneSeq + Math.floor(Math.random() * 1000) * 1000);
+
+async function loginAs(phone: string) {
+  const req = await call(REQUEST, { phone });
+  expect(req.errors).toBeUndefined();
+  const res = await call(LOGIN, { phone, code: req.data!.requestLoginCode.devCode });
+  expect(res.errors).toBeUndefined();
+  return res.data!.login;
+}
+
+describe('the internal token guards every call', () => {
+  test('a call without the internal token is refused with UNAUTHENTICATED and 401', async () => {
+    const res = await gql(svc.url, '{ session { roles } }');
+    expect(res.status).toBe(401);
+    expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  test('_entities and _service are refused too without the token', async () => {
+    for (const q of ['{ _service { sdl } }', '{ _entities(representations: [{ __typename: "Member", id: "x" }]) { __typename } }']) {
+      const res = await gql(svc.url, q);
+      expect(res.status).toBe(401);
+      expect(res.data ?? null).toBeNull();
+    }
+  });
+
+  test('a token signed with the wrong secret, for another subgraph, or expired is refused', async () => {
+    const bad = [
+      signInternalToken('another-secret-another-secret-0123456789', 'membership', null),
+      signInternalToken(TEST_INTERNAL_SECRET, 'catalog', null),
+      signInternalToken(TEST_INTERNAL_SECRET, 'membership', null, Date.now() - 10 * 60_000),
+    ];
+    for (const token of bad) {
+      const res = await gql(svc.url, '{ session { roles } }', {}, { 'flywheel-internal-token': token });
+      expect(res.status).toBe(401);
+      expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    }
+  });
+
+  test('an anonymous visitor token has no viewer', async () => {
+    const res = await call('{ me { id } session { roles member { id } } }');
+    expect(res.data).toEqual({ me: null, session: { roles: [], member: null } });
+  });
+});
+
+describe('login by phone code', () => {
+  test('phone normalisation accepts +86 and separators, rejects the rest', () => {
+    expect(normalizePhone('+86 138-0013-8000')).toBe('13800138000');
+    expect(normalizePhone('12800138000')).toBeNull();
+    expect(normalizePhone('1380013800')).toBeNull();
+  });
+
+  test('first login registers the member, stores the phone encrypted, and returns working tokens', async () => {
+    const phone = newPhone();
+    const login = await loginAs(phone);
+    const claims = verifyJwt(login.accessToken, TEST_AUTH_SECRET, { iss: ACCESS_TOKEN_ISSUER, aud: ACCESS_TOKEN_AUDIENCE });
+    expect(claims.roles).toEqual(['CUSTOMER']);
+    expect(claims.sub).toBe(login.session.member.id);
+    expect(login.session.member.tier).toBe('REGULAR');
+    const me = await call('{ me { id phone } }', {}, asGateway('membership', customer(claims.sub!)));
+    expect(me.data?.me).toEqual({ id: claims.sub, phone: `${phone.slice(0, 3)}****${phone.slice(-4)}` });
+
+    const raw = await svc.db.collection('members').findOne({ _id: new Types.ObjectId(claims.sub) });
+    expect(JSON.stringify(raw)).not.toContain(phone);
+    expect(raw?.phoneEnc).toMatch(/^v1\./);
+  });
+
+  test('the registration event goes to JetStream exactly once, from the outbox', async () => {
+    const phone = newPhone();
+    const { session } = await loginAs(phone);
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await nc.jetstreamManager();
+      const found = await (async () => {
+        for (let i = 0; i < 50; i++) {
+          const info = await jsm.streams.info(streamName('membership'));
+          for (let seq = 1; seq <= info.state.last_seq; seq++) {
+            const m = await jsm.streams.getMessage(streamName('membership'), { seq }).catch(() => null);
+            const env = m ? JSON.parse(StringCodec().decode(m.data)) : null;
+            if (env?.data?.memberId === session.member.id) return { env, count: info.state.messages };
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return null;
+      })();
+      expect(found?.env).toMatchObject({ type: 'membership.member.registered', source: 'membership', version: 1 });
+      // A relay pass re-run publishes nothing new (sent markers; Nats-Msg-Id dedupe behind them).
+      const before = (await jsm.streams.info(streamName('membership'))).state.messages;
+      expect(await svc.relay!.flush()).toBe(0);
+      expect((await jsm.streams.info(streamName('membership'))).state.messages).toBe(before);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  test('a bad phone number is BAD_USER_INPUT and writes nothing', async () => {
+    const before = await svc.db.collection('claims').countDocuments();
+    const res = await call(REQUEST, { phone: '12345' });
+    expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(await svc.db.collection('claims').countDocuments()).toBe(before);
+  });
+
+  test('a wrong code is UNAUTHENTICATED, registers nobody, and five wrong guesses burn the code', async () => {
+    const phone = newPhone();
+    const { devCode } = (await call(REQUEST, { phone })).data!.requestLoginCode;
+    const wrong = devCode === '000000' ? '111111' : '000000';
+    const members = await svc.db.collection('members').countDocuments();
+    for (let i = 0; i < 5; i++) {
+      const res = await call(LOGIN, { phone, code: wrong });
+      expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    }
+    const late = await call(LOGIN, { phone, code: devCode });
+    expect(late.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(await svc.db.collection('members').countDocuments()).toBe(members);
+  });
+
+  test('a code works once', async () => {
+    const phone = newPhone();
+    const { devCode } = (await call(REQUEST, { phone })).data!.requestLoginCode;
+    expect((await call(LOGIN, { phone, code: devCode })).errors).toBeUndefined();
+    expect((await call(LOGIN, { phone, code: devCode })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  test('code requests are rate-limited per phone: concurrent requests send one code', async () => {
+    const phone = newPhone();
+    const results = await Promise.all(Array.from({ length: 8 }, () => call(REQUEST, { phone })));
+    expect(results.filter((r) => !r.errors)).toHaveLength(1);
+    expect(results.filter((r) => r.errors?.[0]?.extensions?.code === 'RATE_LIMITED')).toHaveLength(7);
+  });
+
+  test('two first logins racing for one phone register one member', async () => {
+    const phone = newPhone();
+    const { devCode } = (await call(REQUEST, { phone })).data!.requestLoginCode;
+    const results = await Promise.all([call(LOGIN, { phone, code: devCode }), call(LOGIN, { phone, code: devCode })]);
+    expect(results.filter((r) => !r.errors)).toHaveLength(1);
+    const ids = await svc.db.collection('members').find({}).toArray();
+    expect(new Set(ids.map((m) => m.phoneHash)).size).toBe(ids.length);
+  });
+
+  test('a refresh token works once', async () => {
+    const { refreshToken } = await loginAs(newPhone());
+    const q = 'mutation($t: String!) { refreshSession(input: { refreshToken: $t }) { accessToken session { roles } } }';
+    const first = await call(q, { t: refreshToken });
+    expect(first.data?.refreshSession.session.roles).toEqual(['CUSTOMER']);
+    expect((await call(q, { t: refreshToken })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('staff and authorization', () => {
+  test('staff log in with email and password and get the STAFF role; a wrong password does not', async () => {
+    await svc.service.ensureStaff('ops@example.com', 'Ops', 'correct horse battery');
+    const q = 'mutation($e: String!, $p: String!) { staffLogin(input: { email: $e, password: $p }) { session { roles staff { email } } } }';
+    const ok = await call(q, { e: 'OPS@example.com', p: 'correct horse battery' });
+    expect(ok.data?.staffLogin.session).toEqual({ roles: ['STAFF'], staff: { email: 'ops@example.com' } });
+    const bad = await call(q, { e: 'ops@example.com', p: 'wrong' });
+    expect(bad.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  test('members(...) is staff only; a member sees their own masked phone, others see none', async () => {
+    const login = await loginAs(newPhone());
+    const id = login.session.member.id;
+    const asCustomer = await call('{ members(first: 5) { edges { node { id } } } }', {}, asGateway('membership', customer(id)));
+    expect(asCustomer.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const asStaff = await call('{ members(first: 100) { edges { node { id phone } } } }', {}, asGateway('membership', staff()));
+    expect(asStaff.data?.members.edges.map((e: { node: { id: string } }) => e.node.id)).toContain(id);
+    const other = await call('{ me { id } }', {}, asGateway('membership', customer(id)));
+    expect(other.data?.me.id).toBe(id);
+  });
+
+  test('_entities resolves members in one batch, unknown ids as null', async () => {
+    const a = (await loginAs(newPhone())).session.member.id;
+    const b = (await loginAs(newPhone())).session.member.id;
+    const res = await call(
+      'query($r: [_Any!]!) { _entities(representations: $r) { ... on Member { id nickname } } }',
+      { r: [{ __typename: 'Member', id: a }, { __typename: 'Member', id: 'nope' }, { __typename: 'Member', id: b }] },
+      asGateway('membership', staff()),
+    );
+    expect(res.errors).toBeUndefined();
+    expect(res.data?._entities.map((e: { id: string } | null) => e?.id ?? null)).toEqual([a, null, b]);
+  });
+});

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { base64Key, loadConfig, serviceConfigShape } from '@flywheel/service-kit';
+
+export const configSchema = z
+  .object({
+    ...serviceConfigShape,
+    PORT: z.coerce.number().int().min(0).default(4006),
+    /** Signs member and staff access tokens; the gateway verifies them with the same secret. */
+    AUTH_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    /** AES-256-GCM key for phone numbers at rest (base64, 32 bytes). */
+    PII_ENCRYPTION_KEY: base64Key(32),
+    /** HMAC key for phone look-ups (base64, ≥ 32 bytes). */
+    PII_LOOKUP_KEY: base64Key(32),
+    /** Returns login codes in the API response instead of sending an SMS. Refused in production. */
+    DEV_LOGIN_CODES: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+    ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().positive().default(15 * 60),
+    REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().positive().default(30 * 24 * 3600),
+    LOGIN_CODE_TTL_SECONDS: z.coerce.number().int().positive().default(5 * 60),
+    LOGIN_CODES_PER_DAY: z.coerce.number().int().positive().default(10),
+  })
+  .refine((c) => !(c.NODE_ENV === 'production' && c.DEV_LOGIN_CODES), {
+    path: ['DEV_LOGIN_CODES'],
+    message: 'the development code provider can never be enabled in production',
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export const loadServiceConfig = (env: NodeJS.ProcessEnv = process.env): Config => loadConfig(configSchema, env);

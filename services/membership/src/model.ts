@@ -1,0 +1,92 @@
+import { Schema, Types, type Connection } from 'mongoose';
+import { outboxPath, type OutboxRecord } from '@flywheel/service-kit';
+
+export type Tier = 'REGULAR' | 'SILVER' | 'GOLD' | 'DIAMOND';
+
+export interface MemberDoc {
+  _id: Types.ObjectId;
+  /** Keyed hash of the normalised phone: the unique claim that makes registration happen once. */
+  phoneHash: string;
+  /** AES-256-GCM ciphertext of the phone. */
+  phoneEnc: string;
+  nickname: string;
+  tier: Tier;
+  registeredAt: Date;
+  invitedByCode?: string;
+  /** The registration event, written in the same insert (outbox). */
+  outbox?: OutboxRecord;
+}
+
+export interface LoginCodeDoc {
+  _id: Types.ObjectId;
+  phoneHash: string;
+  codeHash: string;
+  expiresAt: Date;
+  createdAt: Date;
+}
+
+export interface StaffDoc {
+  _id: Types.ObjectId;
+  email: string;
+  name: string;
+  /** scrypt: `salt.hash`, base64url. */
+  passwordHash: string;
+  createdAt: Date;
+}
+
+export interface RefreshTokenDoc {
+  /** sha256 of the token; the token itself is never stored. */
+  _id: string;
+  subjectId: string;
+  kind: 'member' | 'staff';
+  expiresAt: Date;
+  createdAt: Date;
+}
+
+/** At-most-once facts: a code's use, a refresh token's use, rate-limit slots. */
+export interface ClaimDoc {
+  _id: string;
+  at: Date;
+}
+
+export function createModels(db: Connection) {
+  const memberSchema = new Schema<MemberDoc>(
+    {
+      phoneHash: { type: String, required: true, unique: true },
+      phoneEnc: { type: String, required: true },
+      nickname: { type: String, required: true },
+      tier: { type: String, required: true, default: 'REGULAR' },
+      registeredAt: { type: Date, required: true },
+      invitedByCode: String,
+      outbox: outboxPath,
+    },
+    { versionKey: false },
+  );
+  memberSchema.index({ 'outbox.occurredAt': 1 });
+
+  const loginCodeSchema = new Schema<LoginCodeDoc>(
+    { phoneHash: { type: String, required: true }, codeHash: String, expiresAt: Date, createdAt: Date },
+    { versionKey: false },
+  );
+  loginCodeSchema.index({ phoneHash: 1, createdAt: -1 });
+
+  return {
+    Member: db.model<MemberDoc>('Member', memberSchema, 'members'),
+    LoginCode: db.model<LoginCodeDoc>('LoginCode', loginCodeSchema, 'login_codes'),
+    Staff: db.model<StaffDoc>(
+      'Staff',
+      new Schema<StaffDoc>(
+        { email: { type: String, required: true, unique: true }, name: String, passwordHash: String, createdAt: Date },
+        { versionKey: false },
+      ),
+      'staff',
+    ),
+    RefreshToken: db.model<RefreshTokenDoc>(
+      'RefreshToken',
+      new Schema<RefreshTokenDoc>({ _id: String, subjectId: String, kind: String, expiresAt: Date, createdAt: Date }, { versionKey: false }),
+      'refresh_tokens',
+    ),
+    Claim: db.model<ClaimDoc>('Claim', new Schema<ClaimDoc>({ _id: String, at: Date }, { versionKey: false }), 'claims'),
+  };
+}
+export type Models = ReturnType<typeof createModels>;
