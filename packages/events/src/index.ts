@@ -2,15 +2,7 @@
 // schemas, and the request/reply contracts. Payloads carry ids and facts, never whole documents.
 import { z } from 'zod';
 
-export const SERVICES = [
-  'content',
-  'catalog',
-  'orders',
-  'live',
-  'community',
-  'membership',
-  'referral',
-] as const;
+export const SERVICES = ['content', 'catalog', 'orders', 'live', 'community', 'membership', 'referral'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 const id = z.string().min(1);
@@ -127,7 +119,12 @@ function request<Req extends z.ZodType, Res extends z.ZodType>(service: ServiceN
 export const requests = {
   'catalog.price.quote': request(
     'catalog',
-    z.object({ lines: z.array(z.object({ skuId: id, quantity: z.number().int().positive() })).min(1).max(100) }),
+    z.object({
+      lines: z
+        .array(z.object({ skuId: id, quantity: z.number().int().positive() }))
+        .min(1)
+        .max(100),
+    }),
     z.object({
       lines: z.array(orderLine.extend({ name: z.string(), skuName: z.string() })),
       total: fen,

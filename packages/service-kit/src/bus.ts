@@ -76,11 +76,7 @@ export interface Bus {
   connected(): boolean;
   publishEnvelope(env: EventEnvelope): Promise<void>;
   publish<S extends EventSubject>(subject: S, data: EventData<S>, opts?: { id?: string }): Promise<EventEnvelope<S>>;
-  consume<S extends EventSubject>(
-    subject: S,
-    handler: (env: EventEnvelope<S>) => Promise<void>,
-    opts?: ConsumeOptions,
-  ): Promise<void>;
+  consume<S extends EventSubject>(subject: S, handler: (env: EventEnvelope<S>) => Promise<void>, opts?: ConsumeOptions): Promise<void>;
   request<S extends RequestSubject>(subject: S, data: RequestData<S>, opts?: { timeoutMs?: number }): Promise<ReplyData<S>>;
   reply<S extends RequestSubject>(subject: S, handler: (data: RequestData<S>) => Promise<ReplyData<S>>): void;
   /** Stops consumers and replies, flushes and closes the connection. */
@@ -127,7 +123,11 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   const js = nc.jetstream();
   const processed: Model<ProcessedEvent> =
     (db.models.ProcessedEvent as Model<ProcessedEvent> | undefined) ??
-    db.model<ProcessedEvent>('ProcessedEvent', new Schema<ProcessedEvent>({ _id: String, at: Date }, { versionKey: false }), 'processed_events');
+    db.model<ProcessedEvent>(
+      'ProcessedEvent',
+      new Schema<ProcessedEvent>({ _id: String, at: Date }, { versionKey: false }),
+      'processed_events',
+    );
 
   const ensured = new Set<string>();
   async function ensureStream(config: Partial<StreamConfig> & { name: string; subjects: string[] }) {
@@ -216,44 +216,48 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
       const handle = async (m: JsMsg) => {
         const parent: Context = propagation.extract(context.active(), m.headers, headerGetter);
         await context.with(parent, () =>
-          tracer.startActiveSpan(`consume ${subject}`, { kind: SpanKind.CONSUMER, attributes: { 'messaging.consumer': durable } }, async (span) => {
-            let env: EventEnvelope<typeof subject> | undefined;
-            try {
-              env = parseEnvelope(subject, JSON.parse(dec.decode(m.data)));
-              span.setAttribute('messaging.message.id', env.id);
-              const key = `${durable}:${env.id}`;
-              if (await processed.exists({ _id: key })) {
+          tracer.startActiveSpan(
+            `consume ${subject}`,
+            { kind: SpanKind.CONSUMER, attributes: { 'messaging.consumer': durable } },
+            async (span) => {
+              let env: EventEnvelope<typeof subject> | undefined;
+              try {
+                env = parseEnvelope(subject, JSON.parse(dec.decode(m.data)));
+                span.setAttribute('messaging.message.id', env.id);
+                const key = `${durable}:${env.id}`;
+                if (await processed.exists({ _id: key })) {
+                  m.ack();
+                  return;
+                }
+                await handler(env);
+                // Recorded after the effect: handlers key their own writes on the event id, so a
+                // crash between effect and record replays into a no-op, and this makes it cheap.
+                await processed.create({ _id: key, at: new Date() }).catch((e: unknown) => {
+                  if (!isDuplicateKey(e)) throw e;
+                });
                 m.ack();
-                return;
+              } catch (err) {
+                span.recordException(err as Error);
+                span.setStatus({ code: SpanStatusCode.ERROR });
+                const attempt = m.info.deliveryCount;
+                const poison = env === undefined; // unparseable: retrying cannot help
+                if (poison || attempt >= maxAttempts) {
+                  logger.error({ err, subject, durable, attempt, eventId: env?.id }, 'event dead-lettered');
+                  const h = natsHeaders();
+                  h.set('Flywheel-Original-Subject', subject);
+                  h.set('Flywheel-Error', String((err as Error).message).slice(0, 500));
+                  await js.publish(`${DEAD_LETTER_PREFIX}.${durable}`, m.data, { headers: h });
+                  m.term();
+                } else {
+                  const delay = backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 1_000;
+                  logger.warn({ err, subject, durable, attempt, delay, eventId: env?.id }, 'event handler failed; will retry');
+                  m.nak(delay);
+                }
+              } finally {
+                span.end();
               }
-              await handler(env);
-              // Recorded after the effect: handlers key their own writes on the event id, so a
-              // crash between effect and record replays into a no-op, and this makes it cheap.
-              await processed.create({ _id: key, at: new Date() }).catch((e: unknown) => {
-                if (!isDuplicateKey(e)) throw e;
-              });
-              m.ack();
-            } catch (err) {
-              span.recordException(err as Error);
-              span.setStatus({ code: SpanStatusCode.ERROR });
-              const attempt = m.info.deliveryCount;
-              const poison = env === undefined; // unparseable: retrying cannot help
-              if (poison || attempt >= maxAttempts) {
-                logger.error({ err, subject, durable, attempt, eventId: env?.id }, 'event dead-lettered');
-                const h = natsHeaders();
-                h.set('Flywheel-Original-Subject', subject);
-                h.set('Flywheel-Error', String((err as Error).message).slice(0, 500));
-                await js.publish(`${DEAD_LETTER_PREFIX}.${durable}`, m.data, { headers: h });
-                m.term();
-              } else {
-                const delay = backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 1_000;
-                logger.warn({ err, subject, durable, attempt, delay, eventId: env?.id }, 'event handler failed; will retry');
-                m.nak(delay);
-              }
-            } finally {
-              span.end();
-            }
-          }),
+            },
+          ),
         );
       };
       loops.push(
@@ -305,7 +309,10 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
             } catch (e) {
               const code = (e as { extensions?: { code?: string } }).extensions?.code;
               if (!code) logger.error({ err: e, subject }, 'reply handler failed');
-              body = { ok: false, error: { code: code ?? 'INTERNAL_SERVER_ERROR', message: code ? (e as Error).message : 'internal error' } };
+              body = {
+                ok: false,
+                error: { code: code ?? 'INTERNAL_SERVER_ERROR', message: code ? (e as Error).message : 'internal error' },
+              };
             }
             msg.respond(enc.encode(JSON.stringify(body)));
           });

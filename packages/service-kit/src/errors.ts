@@ -16,7 +16,6 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-
 /** Codes Apollo Server itself produces for malformed requests; passed through as they are. */
 const APOLLO_CODES = new Set([
   'GRAPHQL_PARSE_FAILED',

@@ -69,7 +69,8 @@ export function createHttpServer<C extends BaseContext>(opts: {
       for await (const chunk of result.body.asyncIterator) res.write(chunk);
       res.end();
     })().catch((err: { status?: number }) => {
-      if (!res.headersSent) sendJson(res, err.status ?? 500, { errors: [{ message: err.status ? String((err as Error).message) : 'Internal server error' }] });
+      if (!res.headersSent)
+        sendJson(res, err.status ?? 500, { errors: [{ message: err.status ? String((err as Error).message) : 'Internal server error' }] });
       else res.end();
     });
   });

@@ -19,10 +19,7 @@ export interface OutboxRecord {
 
 /** Schema path to embed in any entry that carries an event. */
 export const outboxPath = {
-  type: new Schema<OutboxRecord>(
-    { id: String, subject: String, occurredAt: Date, envelope: Schema.Types.Mixed },
-    { _id: false },
-  ),
+  type: new Schema<OutboxRecord>({ id: String, subject: String, occurredAt: Date, envelope: Schema.Types.Mixed }, { _id: false }),
   required: false,
 };
 
@@ -39,7 +36,7 @@ interface SentMarker {
 export interface OutboxRelay {
   /** Publish pending entries now (called right after an entry is written). */
   kick(): void;
-  /** One full pass; resolves with how many events were published. */
+  /** One full pass begun after the call; resolves with how many events it published. */
   flush(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -76,9 +73,7 @@ export function createOutboxRelay(opts: {
         .lean()) as { outbox?: OutboxRecord }[];
       const records = docs.map((d) => d.outbox).filter((r): r is OutboxRecord => Boolean(r?.id));
       if (!records.length) continue;
-      const done = new Set(
-        (await sent.find({ _id: { $in: records.map((r) => r.id) } }, { _id: 1 }).lean()).map((d) => d._id),
-      );
+      const done = new Set((await sent.find({ _id: { $in: records.map((r) => r.id) } }, { _id: 1 }).lean()).map((d) => d._id));
       for (const r of records) {
         if (done.has(r.id)) continue;
         try {
@@ -121,7 +116,12 @@ export function createOutboxRelay(opts: {
   void run();
   return {
     kick: () => void run(),
-    flush: run,
+    // A pass already running may have started before the caller's entry was written: wait for it,
+    // then run a fresh one.
+    flush: async () => {
+      if (running) await running;
+      return run();
+    },
     async stop() {
       stopped = true;
       clearInterval(timer);

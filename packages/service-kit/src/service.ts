@@ -27,6 +27,8 @@ export interface ServiceParts<C extends BaseContext> {
   context: (base: BaseContext) => C;
   /** Collections whose entries carry an `outbox` event. */
   outboxSources?: Model<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Runs once indexes exist and before the server listens: consumers, replies, bootstrap data. */
+  init?: () => Promise<void>;
   /** Runs after the server stops accepting and before NATS drains (timers, sweepers). */
   stop?: () => Promise<void>;
 }
@@ -61,6 +63,7 @@ export async function runService<C extends BaseContext>(opts: {
   let relay: OutboxRelay | null = null;
   const parts = await opts.setup({ db, bus, logger, kick: () => relay?.kick() });
   await ensureIndexes(db);
+  await parts.init?.();
   if (parts.outboxSources?.length) relay = createOutboxRelay({ db, bus, sources: parts.outboxSources, logger });
   const subgraph = await startSubgraph<C>({
     name,

@@ -72,7 +72,8 @@ export async function startSubgraph<C extends BaseContext>(opts: SubgraphOptions
 
   function authenticate(req: IncomingMessage): Viewer | null {
     const token = req.headers[INTERNAL_TOKEN_HEADER];
-    if (typeof token !== 'string' || !token) throw new AppError('UNAUTHENTICATED', 'Subgraphs answer only the gateway', { http: { status: 401 } });
+    if (typeof token !== 'string' || !token)
+      throw new AppError('UNAUTHENTICATED', 'Subgraphs answer only the gateway', { http: { status: 401 } });
     try {
       return verifyInternalToken(token, opts.internalTokenSecret, opts.name);
     } catch (err) {

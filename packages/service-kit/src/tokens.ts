@@ -13,12 +13,7 @@ export interface JwtClaims {
 const b64url = (buf: Buffer | string) => Buffer.from(buf).toString('base64url');
 const HEADER = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
 
-export function signJwt(
-  claims: Omit<JwtClaims, 'iat' | 'exp'>,
-  secret: string,
-  ttlSeconds: number,
-  now = Date.now(),
-): string {
+export function signJwt(claims: Omit<JwtClaims, 'iat' | 'exp'>, secret: string, ttlSeconds: number, now = Date.now()): string {
   const iat = Math.floor(now / 1000);
   const body = b64url(JSON.stringify({ ...claims, iat, exp: iat + ttlSeconds }));
   const sig = createHmac('sha256', secret).update(`${HEADER}.${body}`).digest('base64url');

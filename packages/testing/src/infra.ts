@@ -39,7 +39,10 @@ export async function waitForPort(port: number, timeoutMs = 30_000, host = '127.
 /** Builds the pinned FerretDB and nats-server into .tools/bin if missing (scripts/install-tools.sh). */
 export function ensureTools(): void {
   if (existsSync(join(TOOLS_BIN, 'ferretdb')) && existsSync(join(TOOLS_BIN, 'nats-server'))) return;
-  execFileSync('bash', [join(ROOT, 'scripts/install-tools.sh')], { stdio: 'inherit', env: { ...process.env, MONGO_URL: '', NATS_URL: '' } });
+  execFileSync('bash', [join(ROOT, 'scripts/install-tools.sh')], {
+    stdio: 'inherit',
+    env: { ...process.env, MONGO_URL: '', NATS_URL: '' },
+  });
 }
 
 export interface InfraProcess {

@@ -12,11 +12,35 @@ export const configSchema = z
     /** HMAC key for phone look-ups (base64, ≥ 32 bytes). */
     PII_LOOKUP_KEY: base64Key(32),
     /** Returns login codes in the API response instead of sending an SMS. Refused in production. */
-    DEV_LOGIN_CODES: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
-    ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().positive().default(15 * 60),
-    REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().positive().default(30 * 24 * 3600),
-    LOGIN_CODE_TTL_SECONDS: z.coerce.number().int().positive().default(5 * 60),
+    DEV_LOGIN_CODES: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
+    ACCESS_TOKEN_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(15 * 60),
+    REFRESH_TOKEN_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(30 * 24 * 3600),
+    LOGIN_CODE_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(5 * 60),
+    /** Minimum seconds between two codes for one phone. */
+    LOGIN_CODE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(60),
     LOGIN_CODES_PER_DAY: z.coerce.number().int().positive().default(10),
+    /** First staff account, created at start-up if its email is new (operators add the rest). */
+    BOOTSTRAP_STAFF_EMAIL: z.email().optional(),
+    BOOTSTRAP_STAFF_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+  })
+  .refine((c) => Boolean(c.BOOTSTRAP_STAFF_EMAIL) === Boolean(c.BOOTSTRAP_STAFF_PASSWORD), {
+    path: ['BOOTSTRAP_STAFF_PASSWORD'],
+    message: 'BOOTSTRAP_STAFF_EMAIL and BOOTSTRAP_STAFF_PASSWORD go together',
   })
   .refine((c) => !(c.NODE_ENV === 'production' && c.DEV_LOGIN_CODES), {
     path: ['DEV_LOGIN_CODES'],

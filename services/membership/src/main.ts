@@ -10,7 +10,10 @@ import { createMembershipService, devCodeSender, noCodeSender, type Context, typ
 
 export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
 
-export async function start(config: Config, opts: { handleSignals?: boolean } = {}): Promise<RunningService & { service: MembershipService }> {
+export async function start(
+  config: Config,
+  opts: { handleSignals?: boolean } = {},
+): Promise<RunningService & { service: MembershipService }> {
   let service!: MembershipService;
   const running = await runService<Context>({
     name: 'membership',
@@ -28,13 +31,19 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
         refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS,
         codeTtlSeconds: config.LOGIN_CODE_TTL_SECONDS,
         codesPerDay: config.LOGIN_CODES_PER_DAY,
+        codeIntervalSeconds: config.LOGIN_CODE_INTERVAL_SECONDS,
         kick,
       });
-      await registerConsumers({ bus });
       return {
         resolvers,
         context: (base) => ({ ...base, service, loaders: service.loaders() }),
         outboxSources: [models.Member],
+        init: async () => {
+          await registerConsumers({ bus });
+          if (config.BOOTSTRAP_STAFF_EMAIL && config.BOOTSTRAP_STAFF_PASSWORD) {
+            await service.ensureStaff(config.BOOTSTRAP_STAFF_EMAIL, 'Administrator', config.BOOTSTRAP_STAFF_PASSWORD);
+          }
+        },
       };
     },
   });

@@ -83,7 +83,10 @@ export function createModels(db: Connection) {
     ),
     RefreshToken: db.model<RefreshTokenDoc>(
       'RefreshToken',
-      new Schema<RefreshTokenDoc>({ _id: String, subjectId: String, kind: String, expiresAt: Date, createdAt: Date }, { versionKey: false }),
+      new Schema<RefreshTokenDoc>(
+        { _id: String, subjectId: String, kind: String, expiresAt: Date, createdAt: Date },
+        { versionKey: false },
+      ),
       'refresh_tokens',
     ),
     Claim: db.model<ClaimDoc>('Claim', new Schema<ClaimDoc>({ _id: String, at: Date }, { versionKey: false }), 'claims'),

@@ -51,13 +51,13 @@ export interface MembershipDeps {
   refreshTtlSeconds: number;
   codeTtlSeconds: number;
   codesPerDay: number;
+  codeIntervalSeconds: number;
   /** Asks the outbox relay to publish now rather than at its next tick. */
   kick: () => void;
   now?: () => Date;
 }
 
 const MAX_CODE_ATTEMPTS = 5;
-const CODE_INTERVAL_SECONDS = 60;
 
 /** Mainland mobile numbers, with or without +86 / 0086 and separators; null when not one. */
 export function normalizePhone(raw: string): string | null {
@@ -105,7 +105,10 @@ export function createMembershipService(deps: MembershipDeps) {
     return false;
   }
 
-  async function issueTokens(subjectId: string, kind: 'member' | 'staff'): Promise<{ accessToken: string; refreshToken: string; expiresAt: Date; session: SessionShape }> {
+  async function issueTokens(
+    subjectId: string,
+    kind: 'member' | 'staff',
+  ): Promise<{ accessToken: string; refreshToken: string; expiresAt: Date; session: SessionShape }> {
     const roles: Role[] = kind === 'staff' ? ['STAFF'] : ['CUSTOMER'];
     const at = now();
     const accessToken = signJwt(
@@ -169,9 +172,9 @@ export function createMembershipService(deps: MembershipDeps) {
       const phone = parsePhone(rawPhone);
       const phoneHash = lookupHash(pii, phone);
       const at = now();
-      const minute = Math.floor(at.getTime() / (CODE_INTERVAL_SECONDS * 1000));
+      const minute = Math.floor(at.getTime() / (deps.codeIntervalSeconds * 1000));
       if (!(await claimOnce(models.Claim, { _id: `code:${phoneHash}:interval:${minute}`, at }))) {
-        const retry = CODE_INTERVAL_SECONDS - Math.floor((at.getTime() / 1000) % CODE_INTERVAL_SECONDS);
+        const retry = deps.codeIntervalSeconds - Math.floor((at.getTime() / 1000) % deps.codeIntervalSeconds);
         throw new AppError('RATE_LIMITED', 'A code was just sent to this number; try again shortly', { retryAfterSeconds: retry });
       }
       const day = at.toISOString().slice(0, 10);
@@ -186,7 +189,7 @@ export function createMembershipService(deps: MembershipDeps) {
         createdAt: at,
         expiresAt: new Date(at.getTime() + deps.codeTtlSeconds * 1000),
       });
-      return { retryAfterSeconds: CODE_INTERVAL_SECONDS, devCode: deps.codes.returnsCode ? code : null };
+      return { retryAfterSeconds: deps.codeIntervalSeconds, devCode: deps.codes.returnsCode ? code : null };
     },
 
     async login(input: { phone: string; code: string; inviteCode?: string | null }) {
@@ -211,7 +214,10 @@ export function createMembershipService(deps: MembershipDeps) {
     async staffLogin(email: string, password: string) {
       const staff = await models.Staff.findOne({ email: email.trim().toLowerCase() }).lean();
       // Same answer and similar work whether the account exists or not.
-      const ok = await verifyPassword(password, staff?.passwordHash ?? 'AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+      const ok = await verifyPassword(
+        password,
+        staff?.passwordHash ?? 'AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      );
       if (!staff || !ok) throw new AppError('UNAUTHENTICATED', 'Invalid email or password');
       return issueTokens(staff._id.toHexString(), 'staff');
     },

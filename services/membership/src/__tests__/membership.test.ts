@@ -1,6 +1,16 @@
 import { connect, StringCodec } from 'nats';
 import { Types } from 'mongoose';
-import { asGateway, customer, gql, privateNats, serviceEnv, TEST_INTERNAL_SECRET, TEST_AUTH_SECRET, staff, type InfraProcess } from '@flywheel/testing';
+import {
+  asGateway,
+  customer,
+  gql,
+  privateNats,
+  serviceEnv,
+  TEST_INTERNAL_SECRET,
+  TEST_AUTH_SECRET,
+  staff,
+  type InfraProcess,
+} from '@flywheel/testing';
 import { signInternalToken, verifyJwt, type RunningService } from '@flywheel/service-kit';
 import { streamName } from '@flywheel/events';
 import { loadServiceConfig } from '../config';
@@ -201,7 +211,13 @@ describe('staff and authorization', () => {
     const b = (await loginAs(newPhone())).session.member.id;
     const res = await call(
       'query($r: [_Any!]!) { _entities(representations: $r) { ... on Member { id nickname } } }',
-      { r: [{ __typename: 'Member', id: a }, { __typename: 'Member', id: 'nope' }, { __typename: 'Member', id: b }] },
+      {
+        r: [
+          { __typename: 'Member', id: a },
+          { __typename: 'Member', id: 'nope' },
+          { __typename: 'Member', id: b },
+        ],
+      },
       asGateway('membership', staff()),
     );
     expect(res.errors).toBeUndefined();

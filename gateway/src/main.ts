@@ -1,0 +1,160 @@
+import '@flywheel/service-kit/telemetry';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { IncomingMessage, Server } from 'node:http';
+import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import type { Fetcher } from '@apollo/utils.fetcher';
+import { SERVICES } from '@flywheel/events';
+import {
+  createErrorFormatter,
+  createHttpServer,
+  createLogger,
+  INTERNAL_TOKEN_HEADER,
+  listen,
+  onShutdown,
+  sendJson,
+  signInternalToken,
+  type Logger,
+  type Route,
+  type Viewer,
+} from '@flywheel/service-kit';
+import { shutdownTelemetry } from '@flywheel/service-kit/telemetry';
+import { authenticate } from './auth';
+import { loadGatewayConfig, subgraphUrl, type Config } from './config';
+import { ideRoute } from './ide';
+
+// No type declarations ship with make-fetch-happen; it is the fetcher @apollo/gateway itself defaults to.
+const makeFetchHappen = require('make-fetch-happen') as { defaults(opts: object): Fetcher };
+import { queryLimits } from './limits';
+import { createRateLimiter } from './limiter';
+
+export interface GatewayContext {
+  viewer: Viewer | null;
+}
+
+export const DEFAULT_SUPERGRAPH = join(__dirname, '../supergraph.graphql');
+
+/** Sends every subgraph request with a fresh internal token for that subgraph and nothing else from the client. */
+class SubgraphSource extends RemoteGraphQLDataSource<GatewayContext> {
+  constructor(
+    private readonly subgraph: string,
+    url: string,
+    private readonly secret: string,
+    fetcher: Fetcher,
+  ) {
+    super({ url, fetcher });
+  }
+  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>) {
+    // Query plans run with the gateway's own context for health checks; treat as anonymous.
+    const viewer = 'viewer' in context ? (context.viewer ?? null) : null;
+    request.http?.headers.set(INTERNAL_TOKEN_HEADER, signInternalToken(this.secret, this.subgraph, viewer));
+  }
+}
+
+export interface RunningGateway {
+  port: number;
+  url: string;
+  server: Server;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+export async function start(config: Config, opts: { handleSignals?: boolean } = {}): Promise<RunningGateway> {
+  const logger = createLogger('gateway', config.LOG_LEVEL);
+  const production = config.NODE_ENV === 'production';
+  const supergraphSdl = readFileSync(config.SUPERGRAPH_PATH ?? DEFAULT_SUPERGRAPH, 'utf8');
+  // One keep-alive connection pool to the subgraphs. It runs over node:http, so the HTTP
+  // instrumentation carries the trace context gateway → subgraph.
+  const fetcher = makeFetchHappen.defaults({ keepAlive: true, maxSockets: 128, retry: false, cache: 'no-store' });
+  const known = new Set<string>(SERVICES);
+  const gateway = new ApolloGateway({
+    supergraphSdl,
+    logger,
+    buildService: ({ name }) => {
+      if (!known.has(name)) throw new Error(`supergraph names unknown subgraph ${name}`);
+      return new SubgraphSource(name, subgraphUrl(config, name as (typeof SERVICES)[number]), config.INTERNAL_TOKEN_SECRET, fetcher);
+    },
+  });
+
+  const viewers = new WeakMap<IncomingMessage, Viewer | null>();
+  const limiter = createRateLimiter(config.RATE_LIMIT_PER_MINUTE);
+  const origins = new Set(
+    config.CORS_ORIGINS.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+  );
+  const cors: Route = (req, res) => {
+    const origin = req.headers.origin;
+    if (origin && origins.has(origin)) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'origin');
+      res.setHeader('access-control-allow-headers', 'authorization, content-type, apollo-require-preflight');
+      res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+    }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204).end();
+      return true;
+    }
+    return false;
+  };
+  const rateLimit: Route = (req, res) => {
+    let key = `ip:${req.socket.remoteAddress ?? 'unknown'}`;
+    try {
+      const viewer = authenticate(req, config.AUTH_TOKEN_SECRET);
+      viewers.set(req, viewer);
+      if (viewer) key = `id:${viewer.id}`;
+    } catch {
+      // An invalid token is answered by the context below with UNAUTHENTICATED.
+    }
+    const retry = limiter.take(key);
+    if (!retry) return false;
+    res.setHeader('retry-after', String(retry));
+    sendJson(res, 429, {
+      errors: [{ message: 'Too many requests; slow down', extensions: { code: 'RATE_LIMITED', retryAfterSeconds: retry } }],
+    });
+    return true;
+  };
+
+  let started = false;
+  const server: Server = createHttpServer<GatewayContext>({
+    apollo: () => apollo,
+    ready: () => started,
+    routes: [cors, ...(production ? [] : [ideRoute()]), rateLimit],
+    context: async (req) => ({ viewer: viewers.has(req) ? (viewers.get(req) ?? null) : authenticate(req, config.AUTH_TOKEN_SECRET) }),
+  });
+  const apollo: ApolloServer<GatewayContext> = new ApolloServer<GatewayContext>({
+    gateway,
+    introspection: !production,
+    hideSchemaDetailsFromClientErrors: production, // no "Did you mean …" field suggestions in production
+    includeStacktraceInErrorResponses: false,
+    csrfPrevention: true,
+    validationRules: [queryLimits(config.MAX_QUERY_DEPTH, config.MAX_QUERY_COST)],
+    formatError: createErrorFormatter(logger),
+    logger,
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer: server })],
+  });
+  await apollo.start();
+  started = true;
+  const port = await listen(server, config.PORT, config.HOST);
+  logger.info({ port }, 'gateway listening');
+
+  const steps = [{ name: 'http', run: () => apollo.stop() }];
+  let stop = async () => {
+    for (const s of steps) await s.run();
+  };
+  if (opts.handleSignals) {
+    const trigger = onShutdown(logger, [...steps, { name: 'telemetry', run: shutdownTelemetry }], config.SHUTDOWN_TIMEOUT_MS);
+    stop = () => trigger('stop()');
+  }
+  return { port, url: `http://127.0.0.1:${port}/graphql`, server, logger, stop };
+}
+
+if (require.main === module) {
+  void start(loadGatewayConfig(), { handleSignals: true }).catch((err: unknown) => {
+    process.stderr.write(`gateway failed to start: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

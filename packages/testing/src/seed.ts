@@ -1,0 +1,224 @@
+// Demo data for the local stack, created through the gateway exactly as an operator would:
+// a staff session, the brand story, categories, a dozen products with SKUs, an article, a
+// scheduled live room, a community group and a demo member. A second run finds it and stops.
+
+export const DEMO_PHONE = '13800138000';
+
+interface GqlResponse<T> {
+  data?: T;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+async function call<T>(url: string, query: string, variables: Record<string, unknown>, token?: string): Promise<T> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as GqlResponse<T>;
+  if (body.errors?.length || !body.data) throw new Error(`seed: ${body.errors?.map((e) => e.message).join('; ') ?? res.status}`);
+  return body.data;
+}
+
+const PRODUCTS: { name: string; category: string; keywords: string[]; skus: [string, [string, string][], number, number][] }[] = [
+  {
+    name: '有机燕麦片 1kg',
+    category: '健康食品',
+    keywords: ['燕麦', '早餐'],
+    skus: [
+      ['原味', [['口味', '原味']], 4990, 300],
+      ['坚果', [['口味', '坚果']], 5990, 200],
+    ],
+  },
+  { name: '冷萃咖啡液 12 支', category: '健康食品', keywords: ['咖啡'], skus: [['经典', [['风味', '经典']], 6900, 500]] },
+  { name: '低糖坚果礼盒', category: '健康食品', keywords: ['坚果', '礼盒'], skus: [['标准装', [['规格', '750g']], 12800, 150]] },
+  { name: '胶原蛋白肽饮', category: '健康食品', keywords: ['美容'], skus: [['10 瓶', [['规格', '10瓶']], 19900, 120]] },
+  { name: '氨基酸洁面乳', category: '美妆护肤', keywords: ['洁面'], skus: [['120g', [['规格', '120g']], 8900, 400]] },
+  {
+    name: '玻尿酸保湿精华',
+    category: '美妆护肤',
+    keywords: ['精华', '保湿'],
+    skus: [
+      ['30ml', [['规格', '30ml']], 22900, 220],
+      ['50ml', [['规格', '50ml']], 32900, 90],
+    ],
+  },
+  { name: '防晒霜 SPF50+', category: '美妆护肤', keywords: ['防晒'], skus: [['50ml', [['规格', '50ml']], 15900, 260]] },
+  { name: '修护面膜 10 片', category: '美妆护肤', keywords: ['面膜'], skus: [['10 片', [['规格', '10片']], 9900, 310]] },
+  {
+    name: '纯棉圆领 T 恤',
+    category: '服饰',
+    keywords: ['T恤', '纯棉'],
+    skus: [
+      [
+        '白 M',
+        [
+          ['颜色', '白'],
+          ['尺码', 'M'],
+        ],
+        9900,
+        80,
+      ],
+      [
+        '白 L',
+        [
+          ['颜色', '白'],
+          ['尺码', 'L'],
+        ],
+        9900,
+        80,
+      ],
+      [
+        '黑 M',
+        [
+          ['颜色', '黑'],
+          ['尺码', 'M'],
+        ],
+        9900,
+        60,
+      ],
+    ],
+  },
+  {
+    name: '轻量羽绒服',
+    category: '服饰',
+    keywords: ['羽绒'],
+    skus: [
+      [
+        '藏青 M',
+        [
+          ['颜色', '藏青'],
+          ['尺码', 'M'],
+        ],
+        59900,
+        40,
+      ],
+      [
+        '藏青 L',
+        [
+          ['颜色', '藏青'],
+          ['尺码', 'L'],
+        ],
+        59900,
+        40,
+      ],
+    ],
+  },
+  { name: '羊毛围巾', category: '服饰', keywords: ['围巾', '羊毛'], skus: [['驼色', [['颜色', '驼色']], 29900, 70]] },
+  { name: '帆布托特包', category: '服饰', keywords: ['包'], skus: [['米白', [['颜色', '米白']], 12900, 110]] },
+];
+
+export async function seedDemo(
+  gatewayUrl: string,
+  opts: { staffEmail: string; staffPassword: string },
+): Promise<{ created: boolean; demoPhone: string }> {
+  const { staffLogin } = await call<{ staffLogin: { accessToken: string } }>(
+    gatewayUrl,
+    'mutation($e: String!, $p: String!) { staffLogin(input: { email: $e, password: $p }) { accessToken } }',
+    { e: opts.staffEmail, p: opts.staffPassword },
+  );
+  const staff = staffLogin.accessToken;
+  const existing = await call<{ products: { edges: unknown[] } }>(gatewayUrl, '{ products(first: 1) { edges { cursor } } }', {}, staff);
+  if (existing.products.edges.length) return { created: false, demoPhone: DEMO_PHONE };
+
+  const categoryIds = new Map<string, string>();
+  for (const name of ['健康食品', '美妆护肤', '服饰']) {
+    const { createCategory } = await call<{ createCategory: { id: string } }>(
+      gatewayUrl,
+      'mutation($i: CreateCategoryInput!) { createCategory(input: $i) { id } }',
+      { i: { name } },
+      staff,
+    );
+    categoryIds.set(name, createCategory.id);
+  }
+  const productIds: string[] = [];
+  for (const p of PRODUCTS) {
+    const { createProduct } = await call<{ createProduct: { id: string } }>(
+      gatewayUrl,
+      'mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }',
+      {
+        i: {
+          name: p.name,
+          description: `${p.name}：品牌自营，正品保障。`,
+          categoryId: categoryIds.get(p.category),
+          keywords: p.keywords,
+          status: 'ON_SALE',
+          skus: p.skus.map(([name, specs, price, stock]) => ({
+            name,
+            specs: specs.map(([n, v]) => ({ name: n, value: v })),
+            price,
+            stock,
+          })),
+        },
+      },
+      staff,
+    );
+    productIds.push(createProduct.id);
+  }
+
+  const articles = [
+    {
+      title: '我们的品牌故事',
+      type: 'STORY',
+      summary: '从一间小厨房到十万会员',
+      body: '品牌创立于 2016 年，坚持用好原料做好产品。',
+      relatedProductIds: [],
+    },
+    {
+      title: '燕麦怎么吃更健康',
+      type: 'KNOWLEDGE',
+      summary: '营养师的三个建议',
+      body: '燕麦富含膳食纤维……',
+      relatedProductIds: productIds.slice(0, 2),
+    },
+  ];
+  for (const a of articles) {
+    const { createArticle } = await call<{ createArticle: { id: string } }>(
+      gatewayUrl,
+      'mutation($i: CreateArticleInput!) { createArticle(input: $i) { id } }',
+      { i: { ...a, seo: { title: a.title, description: a.summary } } },
+      staff,
+    );
+    await call(
+      gatewayUrl,
+      'mutation($i: PublishArticleInput!) { publishArticle(input: $i) { id } }',
+      { i: { articleId: createArticle.id } },
+      staff,
+    );
+  }
+
+  await call(
+    gatewayUrl,
+    'mutation($i: ScheduleLiveRoomInput!) { scheduleLiveRoom(input: $i) { id } }',
+    {
+      i: {
+        title: '周五护肤专场直播',
+        description: '主播现场试用，直播间专享价',
+        hostName: '品牌主理人',
+        scheduledAt: new Date(Date.now() + 3 * 24 * 3600_000).toISOString(),
+        productIds: productIds.slice(4, 8),
+      },
+    },
+    staff,
+  );
+  await call(
+    gatewayUrl,
+    'mutation($i: CreateGroupInput!) { createGroup(input: $i) { id } }',
+    { i: { name: '护肤交流群', description: '分享护肤心得', tags: ['美妆'], welcome: false } },
+    staff,
+  );
+
+  // The demo member registers through the real login flow (development code provider).
+  const { requestLoginCode } = await call<{ requestLoginCode: { devCode: string | null } }>(
+    gatewayUrl,
+    'mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }',
+    { p: DEMO_PHONE },
+  );
+  if (requestLoginCode.devCode) {
+    await call(gatewayUrl, 'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { accessToken } }', {
+      p: DEMO_PHONE,
+      c: requestLoginCode.devCode,
+    });
+  }
+  return { created: true, demoPhone: DEMO_PHONE };
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// `npm start`: the whole stack locally, from nothing. Installs what is missing, starts FerretDB
+// and NATS (unless MONGO_URL / NATS_URL are set), the seven subgraphs and the gateway as
+// separate processes, seeds demo data once, prints how to use it. Ctrl-C stops everything.
+const { execSync } = require('node:child_process');
+const { existsSync, mkdirSync, readFileSync, writeFileSync } = require('node:fs');
+const { randomBytes } = require('node:crypto');
+const { join } = require('node:path');
+
+const ROOT = join(__dirname, '..');
+const DATA = join(ROOT, '.data');
+const run = (cmd) => execSync(cmd, { cwd: ROOT, stdio: 'inherit' });
+const say = (msg) => process.stdout.write(`flywheel: ${msg}\n`);
+
+function secrets() {
+  // Generated once per checkout, kept out of git (.data/ is ignored), reused so data stays readable.
+  const file = join(DATA, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  const s = {
+    INTERNAL_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+    AUTH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+    PII_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    PII_LOOKUP_KEY: randomBytes(32).toString('base64'),
+    BOOTSTRAP_STAFF_PASSWORD: randomBytes(9).toString('base64url'),
+  };
+  writeFileSync(file, JSON.stringify(s, null, 2), { mode: 0o600 });
+  return s;
+}
+
+async function main() {
+  const started = Date.now();
+  mkdirSync(DATA, { recursive: true });
+  if (!existsSync(join(ROOT, 'node_modules/.package-lock.json'))) {
+    say('installing npm dependencies…');
+    run('npm ci --no-audit --no-fund');
+  }
+  run('bash scripts/install-tools.sh');
+  say('building…');
+  run('npx tsc -b');
+
+  const { startFerretDb, startNats } = require('../packages/testing/dist/infra');
+  const { startStack, DEFAULT_PORTS } = require('../packages/testing/dist/stack');
+  const { seedDemo } = require('../packages/testing/dist/seed');
+
+  const infra = [];
+  const stopAll = async (stack) => {
+    if (stack) await stack.stop();
+    await Promise.all(infra.map((p) => p.stop()));
+  };
+  let mongoUrl = process.env.MONGO_URL;
+  let natsUrl = process.env.NATS_URL;
+  if (!mongoUrl) {
+    const f = await startFerretDb(join(DATA, 'ferretdb'), Number(process.env.FLYWHEEL_MONGO_PORT ?? 27117));
+    infra.push(f);
+    mongoUrl = f.url;
+    say(`FerretDB on ${mongoUrl} (data in .data/ferretdb)`);
+  }
+  if (!natsUrl) {
+    const n = await startNats(join(DATA, 'nats'), Number(process.env.FLYWHEEL_NATS_PORT ?? 4333));
+    infra.push(n);
+    natsUrl = n.url;
+    say(`NATS JetStream on ${natsUrl} (data in .data/nats)`);
+  }
+
+  const s = secrets();
+  const staffEmail = process.env.BOOTSTRAP_STAFF_EMAIL ?? 'admin@flywheel.local';
+  const staffPassword = process.env.BOOTSTRAP_STAFF_PASSWORD ?? s.BOOTSTRAP_STAFF_PASSWORD;
+  let stack;
+  let stopping = false;
+  const shutdown = async (signal) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal}: stopping…`);
+    await stopAll(stack);
+    say('stopped.');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  try {
+    stack = await startStack({
+      env: {
+        NODE_ENV: 'development',
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+        MONGO_URL: mongoUrl,
+        NATS_URL: natsUrl,
+        INTERNAL_TOKEN_SECRET: s.INTERNAL_TOKEN_SECRET,
+        AUTH_TOKEN_SECRET: s.AUTH_TOKEN_SECRET,
+        PII_ENCRYPTION_KEY: s.PII_ENCRYPTION_KEY,
+        PII_LOOKUP_KEY: s.PII_LOOKUP_KEY,
+        DEV_LOGIN_CODES: 'true',
+        // Short for local work: the seed signs the demo member in just before you do.
+        LOGIN_CODE_INTERVAL_SECONDS: '5',
+        BOOTSTRAP_STAFF_EMAIL: staffEmail,
+        BOOTSTRAP_STAFF_PASSWORD: staffPassword,
+      },
+      logDir: join(DATA, 'logs'),
+      onLogLine: (name, line) => process.stdout.write(`[${name}] ${line}\n`),
+    });
+    const seeded = await seedDemo(stack.gatewayUrl, { staffEmail, staffPassword });
+    const port = DEFAULT_PORTS.gateway;
+    say(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (processes ready in ${(stack.startupMs / 1000).toFixed(1)} s)`);
+    say(seeded.created ? 'demo data seeded' : 'demo data already present (reused)');
+    process.stdout.write(
+      [
+        '',
+        `  GraphQL endpoint   http://localhost:${port}/graphql`,
+        `  GraphiQL (IDE)     http://localhost:${port}/`,
+        '',
+        `  Demo member        phone ${seeded.demoPhone}: mutation { requestLoginCode(input: { phone: "${seeded.demoPhone}" }) { devCode } }`,
+        `                     then mutation { login(input: { phone: "${seeded.demoPhone}", code: "<devCode>" }) { accessToken } }`,
+        `  Staff              mutation { staffLogin(input: { email: "${staffEmail}", password: "${staffPassword}" }) { accessToken } }`,
+        '                     (the password is generated once into .data/secrets.json)',
+        '  Send the token as  Authorization: Bearer <accessToken>',
+        '',
+        '  Logs: .data/logs/<service>.log   Ctrl-C stops everything.',
+        '',
+      ].join('\n'),
+    );
+  } catch (err) {
+    process.stderr.write(`flywheel: start failed: ${err && err.stack ? err.stack : err}\n`);
+    await stopAll(stack);
+    process.exit(1);
+  }
+}
+
+void main();

@@ -1,0 +1,10 @@
+import { z } from 'zod';
+import { loadConfig, serviceConfigShape } from '@flywheel/service-kit';
+
+export const configSchema = z.object({
+  ...serviceConfigShape,
+  PORT: z.coerce.number().int().min(0).default(4002),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export const loadServiceConfig = (env: NodeJS.ProcessEnv = process.env): Config => loadConfig(configSchema, env);

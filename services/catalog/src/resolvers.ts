@@ -1,0 +1,35 @@
+import { scalarResolvers } from '@flywheel/service-kit';
+import type { Resolvers } from './__generated__/resolvers';
+import { money } from './service';
+
+export const resolvers: Resolvers = {
+  ...scalarResolvers,
+  Query: {
+    categories: (_, __, { service }) => service.rootCategories(),
+    product: async (_, { id }, { viewer, service, loaders }) => service.visibleProduct(viewer, await loaders.product.load(id)),
+    products: (_, args, { viewer, service }) => service.listProducts(viewer, args),
+  },
+  Mutation: {
+    createCategory: (_, { input }, { viewer, service }) => service.createCategory(viewer, input),
+    createProduct: (_, { input }, { viewer, service }) => service.createProduct(viewer, input),
+    setProductStatus: (_, { input }, { viewer, service }) => service.setProductStatus(viewer, input),
+  },
+  Category: {
+    id: (c) => c._id.toHexString(),
+    parent: (c, _, { loaders }) => (c.parentId ? loaders.category.load(c.parentId.toHexString()) : null),
+    children: (c, _, { loaders }) => loaders.childrenOf.load(c._id.toHexString()),
+  },
+  Product: {
+    __resolveReference: async (ref, { viewer, service, loaders }) => service.visibleProduct(viewer, await loaders.product.load(ref.id)),
+    id: (p) => p._id.toHexString(),
+    category: (p, _, { loaders }) => (p.categoryId ? loaders.category.load(p.categoryId.toHexString()) : null),
+    price: async (p, _, { service, loaders }) => service.lowestPrice(await loaders.skusByProduct.load(p._id.toHexString())),
+    skus: (p, _, { loaders }) => loaders.skusByProduct.load(p._id.toHexString()),
+  },
+  Sku: {
+    __resolveReference: (ref, { viewer, service, loaders }) => service.visibleSku(viewer, loaders, ref.id),
+    id: (s) => s._id.toHexString(),
+    product: (s, _, { service, loaders }) => service.productOf(loaders, s),
+    price: (s) => money(s.price),
+  },
+};

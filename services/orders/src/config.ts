@@ -1,0 +1,12 @@
+import { z } from 'zod';
+import { loadConfig, serviceConfigShape } from '@flywheel/service-kit';
+
+export const configSchema = z.object({
+  ...serviceConfigShape,
+  PORT: z.coerce.number().int().min(0).default(4003),
+  /** How long placing an order waits for catalog's price quote before answering UNAVAILABLE. */
+  CATALOG_TIMEOUT_MS: z.coerce.number().int().positive().default(3_000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export const loadServiceConfig = (env: NodeJS.ProcessEnv = process.env): Config => loadConfig(configSchema, env);

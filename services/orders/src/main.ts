@@ -1,0 +1,40 @@
+import '@flywheel/service-kit/telemetry';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runService, type RunningService } from '@flywheel/service-kit';
+import { loadServiceConfig, type Config } from './config';
+import { registerConsumers } from './events';
+import { createModels } from './model';
+import { resolvers } from './resolvers';
+import { createOrderService, type Context, type OrderService } from './service';
+
+export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
+
+export async function start(config: Config, opts: { handleSignals?: boolean } = {}): Promise<RunningService & { service: OrderService }> {
+  let service!: OrderService;
+  const running = await runService<Context>({
+    name: 'orders',
+    config,
+    typeDefs,
+    handleSignals: opts.handleSignals,
+    async setup({ db, bus, kick }) {
+      const models = createModels(db);
+      service = createOrderService({ models, bus, kick, catalogTimeoutMs: config.CATALOG_TIMEOUT_MS });
+      return {
+        resolvers,
+        context: (base) => ({ ...base, service, loaders: service.loaders() }),
+        // After the indexes exist: they are the claims that make a redelivery a no-op.
+        init: () => registerConsumers({ bus }),
+        outboxSources: [models.Order],
+      };
+    },
+  });
+  return { ...running, service };
+}
+
+if (require.main === module) {
+  void start(loadServiceConfig(), { handleSignals: true }).catch((err: unknown) => {
+    process.stderr.write(`orders failed to start: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
