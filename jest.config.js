@@ -9,6 +9,7 @@ module.exports = {
     '^@flywheel/service-kit/telemetry$': '<rootDir>/packages/service-kit/src/telemetry.ts',
   },
   testMatch: ['<rootDir>/**/src/**/__tests__/**/*.test.ts', '<rootDir>/e2e/**/*.test.ts'],
+  // The stack databases are flywheel_<service>: FerretDB is fresh for each run (global setup).
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   globalSetup: '<rootDir>/packages/testing/src/global-setup.ts',
   globalTeardown: '<rootDir>/packages/testing/src/global-teardown.ts',

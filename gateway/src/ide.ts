@@ -1,13 +1,17 @@
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Route } from '@flywheel/service-kit';
 
 // GraphiQL for development, served from the installed npm packages: works offline, no CDN.
-const assets: Record<string, { file: string; type: string }> = {
-  '/ide/react.js': { file: 'react/umd/react.production.min.js', type: 'text/javascript' },
-  '/ide/react-dom.js': { file: 'react-dom/umd/react-dom.production.min.js', type: 'text/javascript' },
-  '/ide/graphiql.js': { file: 'graphiql/graphiql.min.js', type: 'text/javascript' },
-  '/ide/graphiql.css': { file: 'graphiql/graphiql.min.css', type: 'text/css' },
+const assets: Record<string, { pkg: string; file: string; type: string }> = {
+  '/ide/react.js': { pkg: 'react', file: 'umd/react.production.min.js', type: 'text/javascript' },
+  '/ide/react-dom.js': { pkg: 'react-dom', file: 'umd/react-dom.production.min.js', type: 'text/javascript' },
+  '/ide/graphiql.js': { pkg: 'graphiql', file: 'graphiql.min.js', type: 'text/javascript' },
+  '/ide/graphiql.css': { pkg: 'graphiql', file: 'graphiql.min.css', type: 'text/css' },
 };
+
+// The UMD bundles are not in the packages' export maps: locate each package, then the file.
+const packageFile = (pkg: string, file: string) => join(dirname(require.resolve(`${pkg}/package.json`)), file);
 
 const page = `<!doctype html>
 <html lang="en">
@@ -44,7 +48,7 @@ export function ideRoute(): Route {
     if (!asset) return false;
     let body = cache.get(path);
     if (!body) {
-      body = readFileSync(require.resolve(asset.file));
+      body = readFileSync(packageFile(asset.pkg, asset.file));
       cache.set(path, body);
     }
     res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'public, max-age=3600' }).end(body);
