@@ -243,11 +243,22 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
                 const poison = env === undefined; // unparseable: retrying cannot help
                 if (poison || attempt >= maxAttempts) {
                   logger.error({ err, subject, durable, attempt, eventId: env?.id }, 'event dead-lettered');
-                  const h = natsHeaders();
-                  h.set('Flywheel-Original-Subject', subject);
-                  h.set('Flywheel-Error', String((err as Error).message).slice(0, 500));
-                  await js.publish(`${DEAD_LETTER_PREFIX}.${durable}`, m.data, { headers: h });
-                  m.term();
+                  try {
+                    const h = natsHeaders();
+                    h.set('Flywheel-Original-Subject', subject);
+                    // Header values cannot hold line breaks (zod messages are multi-line JSON).
+                    h.set(
+                      'Flywheel-Error',
+                      String((err as Error).message)
+                        .replace(/[\r\n]+/g, ' ')
+                        .slice(0, 500),
+                    );
+                    await js.publish(`${DEAD_LETTER_PREFIX}.${durable}`, m.data, { headers: h });
+                    m.term();
+                  } catch (dlqErr) {
+                    logger.error({ err: dlqErr, durable }, 'dead-letter publish failed; will redeliver');
+                    m.nak(backoff.at(-1) ?? 1_000);
+                  }
                 } else {
                   const delay = backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 1_000;
                   logger.warn({ err, subject, durable, attempt, delay, eventId: env?.id }, 'event handler failed; will retry');
@@ -262,7 +273,13 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
       };
       loops.push(
         (async () => {
-          for await (const m of messages) await handle(m);
+          for await (const m of messages) {
+            // One bad message must never end the loop (and with it the consumer).
+            await handle(m).catch((err: unknown) => {
+              logger.error({ err, durable }, 'message handling failed');
+              m.nak(1_000);
+            });
+          }
         })().catch((err: unknown) => logger.error({ err, durable }, 'consumer loop ended')),
       );
       logger.info({ subject, durable }, 'consuming');
@@ -274,12 +291,15 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
       propagation.inject(context.active(), h, headerSetter);
       let raw: Uint8Array;
       try {
-        const msg = await nc.request(subject, enc.encode(JSON.stringify(def.request.parse(data))), {
+        const parsed = def.request.safeParse(data);
+        if (!parsed.success) throw new BusRequestError('BAD_USER_INPUT', parsed.error.issues[0]?.message ?? 'invalid request');
+        const msg = await nc.request(subject, enc.encode(JSON.stringify(parsed.data)), {
           timeout: o.timeoutMs ?? 3_000,
           headers: h,
         });
         raw = msg.data;
       } catch (err) {
+        if (err instanceof BusRequestError) throw err;
         const code = (err as { code?: string }).code;
         if (code === NatsErrorCode.NoResponders) throw new BusRequestError('UNAVAILABLE', `${subject}: no service is answering`);
         if (code === NatsErrorCode.Timeout) throw new BusRequestError('UNAVAILABLE', `${subject}: timed out`);

@@ -49,7 +49,9 @@ export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} not
 export function createErrorFormatter(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
-    if (typeof code === 'string' && KNOWN.has(code)) {
+    // Apollo gives every code-less error INTERNAL_SERVER_ERROR with its original message: that
+    // message (a driver error, a connection string) must never reach a client.
+    if (typeof code === 'string' && code !== ErrorCode.INTERNAL_SERVER_ERROR && KNOWN.has(code)) {
       const { stacktrace: _stack, exception: _exc, ...extensions } = formatted.extensions ?? {};
       return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions };
     }

@@ -13,15 +13,12 @@ export function createLogger(name: string, level = 'info'): Logger {
     messageKey: 'msg',
     redact: {
       paths: [
-        '*.authorization',
-        '*.token',
-        '*.accessToken',
-        '*.refreshToken',
-        '*.phone',
-        '*.code',
+        ...['authorization', 'token', 'accessToken', 'refreshToken', 'password', 'phone', 'devCode', 'variables'].flatMap((k) => [
+          k,
+          `*.${k}`,
+        ]),
         'req.headers.authorization',
         'req.headers["flywheel-internal-token"]',
-        'variables',
       ],
       censor: '[redacted]',
     },

@@ -57,6 +57,7 @@ export function createOutboxRelay(opts: {
   // Entries older than this watermark are known sent; clock skew between writers is covered by a margin.
   let since = new Date(Date.now() - (opts.lookbackMs ?? 24 * 3600_000));
   const SKEW_MS = 5_000;
+  const BATCH = 500;
   let running: Promise<number> | null = null;
   let again = false;
   let stopped = false;
@@ -66,26 +67,36 @@ export function createOutboxRelay(opts: {
     const started = new Date();
     let oldestUnsent: Date | null = null;
     for (const model of sources) {
-      const docs = (await model
-        .find({ 'outbox.occurredAt': { $gte: since } }, { outbox: 1 })
-        .sort({ 'outbox.occurredAt': 1 })
-        .limit(500)
-        .lean()) as { outbox?: OutboxRecord }[];
-      const records = docs.map((d) => d.outbox).filter((r): r is OutboxRecord => Boolean(r?.id));
-      if (!records.length) continue;
-      const done = new Set((await sent.find({ _id: { $in: records.map((r) => r.id) } }, { _id: 1 }).lean()).map((d) => d._id));
-      for (const r of records) {
-        if (done.has(r.id)) continue;
-        try {
-          await bus.publishEnvelope(r.envelope);
-          await sent.create({ _id: r.id, at: new Date() }).catch(() => undefined);
-          published++;
-        } catch (err) {
-          logger.warn({ err, eventId: r.id, subject: r.subject }, 'outbox publish failed; will retry');
-          if (!oldestUnsent || r.occurredAt < oldestUnsent) oldestUnsent = new Date(r.occurredAt);
+      // Keyset pages on (occurredAt, _id): a window holding more than one batch (a burst, or a
+      // restart with a long lookback) is read through to its end in this pass.
+      let after: { at: Date; id: unknown } | null = null;
+      for (;;) {
+        const filter: Record<string, unknown> = after
+          ? { $or: [{ 'outbox.occurredAt': { $gt: after.at } }, { 'outbox.occurredAt': after.at, _id: { $gt: after.id } }] }
+          : { 'outbox.occurredAt': { $gte: since } };
+        const docs = (await model.find(filter, { outbox: 1 }).sort({ 'outbox.occurredAt': 1, _id: 1 }).limit(BATCH).lean()) as {
+          _id: unknown;
+          outbox?: OutboxRecord;
+        }[];
+        const records = docs.map((d) => d.outbox).filter((r): r is OutboxRecord => Boolean(r?.id));
+        const done = records.length
+          ? new Set((await sent.find({ _id: { $in: records.map((r) => r.id) } }, { _id: 1 }).lean()).map((d) => d._id))
+          : new Set<string>();
+        for (const r of records) {
+          if (done.has(r.id)) continue;
+          try {
+            await bus.publishEnvelope(r.envelope);
+            await sent.create({ _id: r.id, at: new Date() }).catch(() => undefined);
+            published++;
+          } catch (err) {
+            logger.warn({ err, eventId: r.id, subject: r.subject }, 'outbox publish failed; will retry');
+            if (!oldestUnsent || r.occurredAt < oldestUnsent) oldestUnsent = new Date(r.occurredAt);
+          }
         }
+        const last = docs.at(-1);
+        if (docs.length < BATCH || !last?.outbox) break;
+        after = { at: last.outbox.occurredAt, id: last._id };
       }
-      if (docs.length === 500) oldestUnsent ??= new Date(since); // more to read next pass
     }
     since = oldestUnsent ?? new Date(started.getTime() - SKEW_MS);
     return published;

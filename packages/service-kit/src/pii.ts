@@ -28,7 +28,8 @@ export function encryptPii(keys: PiiKeys, plaintext: string): string {
 export function decryptPii(keys: PiiKeys, sealed: string): string {
   const [v, iv, tag, ct] = sealed.split('.');
   if (v !== 'v1' || !iv || !tag || ct === undefined) throw new Error('unrecognised PII ciphertext');
-  const decipher = createDecipheriv('aes-256-gcm', keys.encryptionKey, Buffer.from(iv, 'base64url'));
+  // A full 16-byte tag only: Node would otherwise accept truncated tags, which weakens forgery resistance.
+  const decipher = createDecipheriv('aes-256-gcm', keys.encryptionKey, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
   decipher.setAuthTag(Buffer.from(tag, 'base64url'));
   return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
 }
