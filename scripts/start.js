@@ -32,7 +32,7 @@ async function main() {
   mkdirSync(DATA, { recursive: true });
   if (!existsSync(join(ROOT, 'node_modules/.package-lock.json'))) {
     say('installing npm dependencies…');
-    run('npm ci --no-audit --no-fund');
+    run('npm install --no-audit --no-fund');
   }
   run('bash scripts/install-tools.sh');
   say('building…');
