@@ -1,6 +1,8 @@
 // End to end: the whole stack booted as in production — seven subgraph processes and the
 // gateway process from their built output — on the real FerretDB and a real NATS, driven only
 // through the gateway's HTTP port as a frontend would.
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import {
   eventually,
@@ -18,10 +20,38 @@ jest.setTimeout(120_000);
 
 let nats: InfraProcess;
 let stack: RunningStack;
+let collector: Server;
+
+/** Spans the processes export, as an OpenTelemetry collector would receive them (OTLP/HTTP JSON). */
+interface CollectedSpan {
+  service: string;
+  traceId: string;
+  name: string;
+}
+const spans: CollectedSpan[] = [];
+type OtlpJson = {
+  resourceSpans?: {
+    resource?: { attributes?: { key: string; value: { stringValue?: string } }[] };
+    scopeSpans?: { spans?: { traceId: string; name: string }[] }[];
+  }[];
+};
 const STAFF = { email: 'ops@e2e.test', password: 'e2e-staff-password-123' };
 
 beforeAll(async () => {
   nats = await privateNats();
+  collector = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      for (const rs of (JSON.parse(body) as OtlpJson).resourceSpans ?? []) {
+        const service = rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value.stringValue ?? '?';
+        for (const ss of rs.scopeSpans ?? []) for (const sp of ss.spans ?? []) spans.push({ service, traceId: sp.traceId, name: sp.name });
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  const collectorPort = await freePort();
+  await new Promise<void>((r) => collector.listen(collectorPort, '127.0.0.1', r));
   const ports: Record<string, number> = { gateway: await freePort() };
   for (const s of STACK_SERVICES) ports[s] = await freePort();
   stack = await startStack({
@@ -37,6 +67,8 @@ beforeAll(async () => {
       DEV_LOGIN_CODES: 'true',
       BOOTSTRAP_STAFF_EMAIL: STAFF.email,
       BOOTSTRAP_STAFF_PASSWORD: STAFF.password,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collectorPort}`,
+      OTEL_BSP_SCHEDULE_DELAY: '200',
     },
     ports,
     logDir: join(process.env.FLYWHEEL_TEST_DIR ?? '/tmp', 'e2e-logs'),
@@ -46,11 +78,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
   await nats?.stop();
+  collector?.close();
 });
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
-test('browse → staff stocks the shop → member signs in → one query across subgraphs → order placed; registration travels over JetStream', async () => {
+test('browse → staff stocks the shop → member signs in → one query across subgraphs → order placed; registration travels over JetStream in one trace', async () => {
   const url = stack.gatewayUrl;
 
   // Staff signs in (bootstrap account) and puts a product on sale, all through the gateway.
@@ -84,13 +117,13 @@ test('browse → staff stocks the shop → member signs in → one query across 
   const phone = '13912345678';
   const code = (await gql(url, 'mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }', { p: phone })).data!
     .requestLoginCode.devCode;
+  const traceId = randomBytes(16).toString('hex');
   const login = await gql(
     url,
     'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { accessToken session { member { id } } } }',
-    {
-      p: phone,
-      c: code,
-    },
+    { p: phone, c: code },
+    // The client starts a trace; it must run gateway → membership → (outbox, NATS) → consumers.
+    { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
   );
   expect(login.errors).toBeUndefined();
   const member = bearer(login.data!.login.accessToken);
@@ -104,6 +137,19 @@ test('browse → staff stocks the shop → member signs in → one query across 
   }, 20_000);
   expect(me).toMatchObject({ id: memberId, phone: '139****5678', groups: [{ name: '新人福利群' }] });
   expect(me.inviteCode.code).toMatch(/^[A-Z0-9]{8}$/);
+
+  // One trace spans the gateway, the subgraph, NATS and the consumers of the event.
+  const traced = await eventually(async () => {
+    const inTrace = spans.filter((sp) => sp.traceId === traceId);
+    const services = new Set(inTrace.map((sp) => sp.service));
+    return ['gateway', 'membership', 'referral', 'community'].every((svc) => services.has(svc)) ? inTrace : null;
+  }, 15_000);
+  expect(traced).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ service: 'referral', name: 'consume membership.member.registered' }),
+      expect.objectContaining({ service: 'community', name: 'consume membership.member.registered' }),
+    ]),
+  );
 
   // Checkout prices through catalog (NATS request/reply); the order shows under Member.orders.
   const placed = await gql(

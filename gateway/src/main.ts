@@ -20,6 +20,7 @@ import {
   type Logger,
   type Route,
   type Viewer,
+  runMain,
 } from '@flywheel/service-kit';
 import { shutdownTelemetry } from '@flywheel/service-kit/telemetry';
 import { authenticate } from './auth';
@@ -152,9 +153,4 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
   return { port, url: `http://127.0.0.1:${port}/graphql`, server, logger, stop };
 }
 
-if (require.main === module) {
-  void start(loadGatewayConfig(), { handleSignals: true }).catch((err: unknown) => {
-    process.stderr.write(`gateway failed to start: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  });
-}
+if (require.main === module) runMain('gateway', () => start(loadGatewayConfig(), { handleSignals: true }));

@@ -36,3 +36,11 @@ export function onShutdown(logger: Logger, steps: ShutdownStep[], timeoutMs: num
   }
   return shutdown;
 }
+
+/** A process entry point: starts it, and turns a start-up failure into one message and exit 1. */
+export function runMain(name: string, start: () => Promise<unknown>): void {
+  start().catch((err: unknown) => {
+    process.stderr.write(`${name} failed to start: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

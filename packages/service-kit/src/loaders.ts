@@ -5,7 +5,7 @@ import type { Model } from 'mongoose';
  * Batches by-id loads into one `$in` query per tick (entity resolution for `_entities` and
  * per-request lookups). Missing or malformed ids resolve to null, in the order asked.
  */
-export function byIdLoader<T extends { _id: unknown }>(model: Model<T>): DataLoader<string, T | null> {
+export function byIdLoader<T>(model: Model<T>): DataLoader<string, T | null> {
   const idPath = model.schema.path('_id');
   const valid = (id: string) => {
     try {
@@ -18,7 +18,7 @@ export function byIdLoader<T extends { _id: unknown }>(model: Model<T>): DataLoa
   return new DataLoader<string, T | null>(async (ids) => {
     const wanted = ids.filter(valid);
     const docs = wanted.length ? ((await model.find({ _id: { $in: wanted } }).lean()) as T[]) : [];
-    const byId = new Map(docs.map((d) => [String(d._id), d]));
+    const byId = new Map(docs.map((d) => [String((d as { _id: unknown })._id), d]));
     return ids.map((id) => byId.get(id) ?? null);
   });
 }

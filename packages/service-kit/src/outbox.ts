@@ -1,3 +1,4 @@
+import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { EventData, EventEnvelope, EventSubject } from '@flywheel/events';
 import { envelope } from '@flywheel/events';
@@ -15,17 +16,24 @@ export interface OutboxRecord {
   subject: string;
   occurredAt: Date;
   envelope: EventEnvelope;
+  /** W3C trace context of the write, so the relayed event continues the request's trace. */
+  trace?: Record<string, string>;
 }
 
 /** Schema path to embed in any entry that carries an event. */
 export const outboxPath = {
-  type: new Schema<OutboxRecord>({ id: String, subject: String, occurredAt: Date, envelope: Schema.Types.Mixed }, { _id: false }),
+  type: new Schema<OutboxRecord>(
+    { id: String, subject: String, occurredAt: Date, envelope: Schema.Types.Mixed, trace: Schema.Types.Mixed },
+    { _id: false },
+  ),
   required: false,
 };
 
 /** Builds the `outbox` value for an entry from a validated event. */
 export function outboxRecord<S extends EventSubject>(subject: S, data: EventData<S>, id: string, at = new Date()): OutboxRecord {
-  return { id, subject, occurredAt: at, envelope: envelope(subject, data, { id, occurredAt: at }) as EventEnvelope };
+  const trace: Record<string, string> = {};
+  propagation.inject(context.active(), trace);
+  return { id, subject, occurredAt: at, envelope: envelope(subject, data, { id, occurredAt: at }) as EventEnvelope, trace };
 }
 
 interface SentMarker {
@@ -85,7 +93,7 @@ export function createOutboxRelay(opts: {
         for (const r of records) {
           if (done.has(r.id)) continue;
           try {
-            await bus.publishEnvelope(r.envelope);
+            await context.with(propagation.extract(ROOT_CONTEXT, r.trace ?? {}), () => bus.publishEnvelope(r.envelope));
             await sent.create({ _id: r.id, at: new Date() }).catch(() => undefined);
             published++;
           } catch (err) {

@@ -20,6 +20,8 @@ if (!disabled) {
   const spanProcessors = exporting
     ? [
         new BatchSpanProcessor({
+          // The standard variable; this SDK package no longer reads it by itself.
+          scheduledDelayMillis: Number(process.env.OTEL_BSP_SCHEDULE_DELAY ?? 5_000),
           exporter: new (
             require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')
           ).OTLPTraceExporter() as SpanExporter,

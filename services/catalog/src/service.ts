@@ -99,9 +99,9 @@ export function keywordPattern(keyword: string): RegExp {
 /** Per-request batching: one query per tick for each kind of look-up. */
 function createLoaders(models: Models) {
   return {
-    product: byIdLoader(models.Product) as unknown as DataLoader<string, ProductDoc | null>,
-    sku: byIdLoader(models.Sku) as unknown as DataLoader<string, SkuDoc | null>,
-    category: byIdLoader(models.Category) as unknown as DataLoader<string, CategoryDoc | null>,
+    product: byIdLoader(models.Product),
+    sku: byIdLoader(models.Sku),
+    category: byIdLoader(models.Category),
     skusByProduct: new DataLoader<string, SkuDoc[]>(async (productIds) => {
       const valid = productIds.filter(isObjectId);
       const skus = valid.length

@@ -119,7 +119,7 @@ export function createCommunityService(deps: CommunityDeps) {
 
     loaders() {
       return {
-        group: byIdLoader(models.Group) as unknown as DataLoader<string, GroupDoc | null>,
+        group: byIdLoader(models.Group),
         /** Counted from membership rows, never kept as a counter. */
         memberCount: new DataLoader<string, number>(async (groupIds) => {
           const rows = await models.GroupMembership.aggregate<{ _id: string; n: number }>([

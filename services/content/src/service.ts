@@ -1,5 +1,4 @@
 import { Types } from 'mongoose';
-import type DataLoader from 'dataloader';
 import {
   badInput,
   byIdLoader,
@@ -131,7 +130,7 @@ export function createContentService(deps: ContentDeps) {
 
     loaders() {
       return {
-        article: byIdLoader(models.Article) as unknown as DataLoader<string, ArticleDoc | null>,
+        article: byIdLoader(models.Article),
       };
     },
   };

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
-import type DataLoader from 'dataloader';
 import {
   badInput,
   byIdLoader,
@@ -97,7 +96,7 @@ export function createLiveService(deps: LiveDeps) {
 
     loaders() {
       return {
-        liveRoom: byIdLoader(models.LiveRoom) as unknown as DataLoader<string, LiveRoomDoc | null>,
+        liveRoom: byIdLoader(models.LiveRoom),
       };
     },
   };

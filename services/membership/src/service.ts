@@ -1,7 +1,6 @@
 import { createHash, randomBytes, randomInt, randomUUID, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Types } from 'mongoose';
-import type DataLoader from 'dataloader';
 import {
   AppError,
   badInput,
@@ -287,8 +286,8 @@ export function createMembershipService(deps: MembershipDeps) {
 
     loaders() {
       return {
-        member: byIdLoader(models.Member) as unknown as DataLoader<string, MemberDoc | null>,
-        staff: byIdLoader(models.Staff) as unknown as DataLoader<string, StaffDoc | null>,
+        member: byIdLoader(models.Member),
+        staff: byIdLoader(models.Staff),
       };
     },
   };

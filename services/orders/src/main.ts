@@ -1,7 +1,7 @@
 import '@flywheel/service-kit/telemetry';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runService, type RunningService } from '@flywheel/service-kit';
+import { runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createModels } from './model';
@@ -32,9 +32,4 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
   return { ...running, service };
 }
 
-if (require.main === module) {
-  void start(loadServiceConfig(), { handleSignals: true }).catch((err: unknown) => {
-    process.stderr.write(`orders failed to start: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  });
-}
+if (require.main === module) runMain('orders', () => start(loadServiceConfig(), { handleSignals: true }));

@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type DataLoader from 'dataloader';
 import type { QueryFilter } from 'mongoose';
 import type { OrderSource, ReplyData } from '@flywheel/events';
 import {
@@ -247,7 +246,7 @@ export function createOrderService(deps: OrdersDeps) {
 
 function createLoaders(models: Models) {
   return {
-    order: byIdLoader(models.Order) as unknown as DataLoader<string, OrderDoc | null>,
+    order: byIdLoader(models.Order),
   };
 }
 export type OrderLoaders = ReturnType<typeof createLoaders>;
