@@ -20,6 +20,10 @@ export const OrderSource = z.discriminatedUnion('kind', [
 export type OrderSource = z.infer<typeof OrderSource>;
 
 const orderLine = z.object({ skuId: id, productId: id, quantity: z.number().int().positive(), unitPrice: fen });
+const stockLine = z.object({ skuId: id, quantity: z.number().int().positive() });
+/** Which price a line was sold at; flash lines name their flash sale. */
+const PriceKind = z.enum(['LIST', 'MEMBER', 'FLASH']);
+const pricedLine = orderLine.extend({ priceKind: PriceKind, flashSaleId: id.optional() });
 
 function event<S extends ServiceName, T extends z.ZodType>(source: S, version: number, schema: T) {
   return { source, version, schema };
@@ -44,6 +48,58 @@ export const events = {
       currency: z.literal('CNY'),
       lines: z.array(orderLine).min(1),
       source: OrderSource,
+    }),
+  ),
+  /** Available stock of a SKU fell to or below its threshold (staff alert). */
+  'catalog.stock.low': event(
+    'catalog',
+    1,
+    z.object({ skuId: id, productId: id, available: z.number().int(), threshold: z.number().int() }),
+  ),
+  'orders.order.paid': event(
+    'orders',
+    1,
+    z.object({
+      orderId: id,
+      memberId: id,
+      total: fen,
+      currency: z.literal('CNY'),
+      lines: z.array(pricedLine).min(1),
+      source: OrderSource,
+      paymentId: id,
+      paidAt: dateTime,
+    }),
+  ),
+  'orders.order.cancelled': event(
+    'orders',
+    1,
+    z.object({
+      orderId: id,
+      memberId: id,
+      reason: z.enum(['MEMBER', 'EXPIRED', 'STAFF']),
+      lines: z.array(stockLine),
+      cancelledAt: dateTime,
+    }),
+  ),
+  'orders.order.shipped': event(
+    'orders',
+    1,
+    z.object({ orderId: id, memberId: id, shipmentId: id, carrier: z.string(), trackingNumber: z.string(), lines: z.array(stockLine) }),
+  ),
+  'orders.order.delivered': event('orders', 1, z.object({ orderId: id, memberId: id, deliveredAt: dateTime })),
+  'orders.order.completed': event('orders', 1, z.object({ orderId: id, memberId: id, total: fen, completedAt: dateTime })),
+  'orders.order.refunded': event(
+    'orders',
+    1,
+    z.object({
+      orderId: id,
+      memberId: id,
+      refundId: id,
+      amount: fen,
+      currency: z.literal('CNY'),
+      /** Lines whose goods came back (return-and-refund): their stock is returned. */
+      restock: z.array(stockLine),
+      refundedAt: dateTime,
     }),
   ),
   'live.room.scheduled': event('live', 1, z.object({ roomId: id, scheduledAt: dateTime })),
@@ -117,20 +173,38 @@ function request<Req extends z.ZodType, Res extends z.ZodType>(service: ServiceN
 }
 
 export const requests = {
+  /**
+   * Server-side prices. With `memberId` the quote applies member prices and any live flash sale
+   * the member may still buy (per-member limit); all prices are as of now.
+   */
   'catalog.price.quote': request(
     'catalog',
+    z.object({ lines: z.array(stockLine).min(1).max(100), memberId: id.optional() }),
     z.object({
-      lines: z
-        .array(z.object({ skuId: id, quantity: z.number().int().positive() }))
-        .min(1)
-        .max(100),
-    }),
-    z.object({
-      lines: z.array(orderLine.extend({ name: z.string(), skuName: z.string() })),
+      lines: z.array(pricedLine.extend({ name: z.string(), skuName: z.string() })),
       total: fen,
       currency: z.literal('CNY'),
     }),
   ),
+  /**
+   * Reserves stock for an order, all lines or none (OUT_OF_STOCK names the SKU). Idempotent per
+   * orderId: a replay answers with the first result. Flash lines draw on the flash sale's quota
+   * and the member's limit.
+   */
+  'catalog.stock.reserve': request(
+    'catalog',
+    z.object({
+      orderId: id,
+      memberId: id,
+      lines: z
+        .array(stockLine.extend({ flashSaleId: id.optional() }))
+        .min(1)
+        .max(100),
+    }),
+    z.object({ orderId: id, reservedAt: dateTime }),
+  ),
+  /** Releases an order's reservation exactly once (a checkout that failed after reserving). */
+  'catalog.stock.release': request('catalog', z.object({ orderId: id }), z.object({ orderId: id, released: z.boolean() })),
 } as const;
 
 export type RequestSubject = keyof typeof requests;

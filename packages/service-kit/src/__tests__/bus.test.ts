@@ -320,7 +320,7 @@ describe('request/reply', () => {
         if (skuId === 'slow') await sleep(600);
         if (skuId === 'crash') throw new Error('mongo at 10.0.0.7 refused: secret detail');
         if (skuId === 'bad-reply') return { lines: [], total: 1.5, currency: 'CNY' };
-        const out = lines.map((l) => ({ ...l, productId: `p-${l.skuId}`, unitPrice: 250, name: 'Tea', skuName: '50g' }));
+        const out = lines.map((l) => ({ ...l, productId: `p-${l.skuId}`, unitPrice: 250, priceKind: 'LIST' as const, name: 'Tea', skuName: '50g' }));
         return { lines: out, total: out.reduce((s, l) => s + l.unitPrice * l.quantity, 0), currency: 'CNY' };
       });
       await responder.nc.flush();
