@@ -342,6 +342,7 @@ export function createCatalogService(deps: CatalogDeps) {
           productId: product._id.toHexString(),
           quantity: line.quantity,
           unitPrice: sku.price,
+          priceKind: 'LIST' as const,
           name: product.name,
           skuName: sku.name,
         };

@@ -5,7 +5,7 @@ import type { Connection } from 'mongoose';
 import { headers as natsHeaders } from 'nats';
 import { eventually, mongoUrl, privateNats, uniqueDbName, type InfraProcess } from '@flywheel/testing';
 import { AppError, BusRequestError, connectBus, connectMongo, createLogger, type Bus } from '@flywheel/service-kit';
-import { DEAD_LETTER_STREAM, streamName, type EventEnvelope, type ServiceName } from '@flywheel/events';
+import { DEAD_LETTER_STREAM, streamName, streamSubjects, type EventEnvelope, type ServiceName } from '@flywheel/events';
 import { sleep, storedEventIds, storedMessages } from './support';
 
 // Real nats-server (one of this file's own) and the real FerretDB. Each test uses its own
@@ -107,7 +107,7 @@ describe('streams', () => {
     expect(a.connected() && b.connected()).toBe(true);
     const names = await a.jsm.streams.names().next();
     expect(names.filter((n) => n === streamName('orders'))).toHaveLength(1);
-    expect((await a.jsm.streams.info(streamName('orders'))).config.subjects).toEqual(['orders.order.placed']);
+    expect((await a.jsm.streams.info(streamName('orders'))).config.subjects).toEqual(streamSubjects('orders'));
   });
 
   test('a service that publishes no events gets no stream of its own', async () => {
@@ -320,7 +320,14 @@ describe('request/reply', () => {
         if (skuId === 'slow') await sleep(600);
         if (skuId === 'crash') throw new Error('mongo at 10.0.0.7 refused: secret detail');
         if (skuId === 'bad-reply') return { lines: [], total: 1.5, currency: 'CNY' };
-        const out = lines.map((l) => ({ ...l, productId: `p-${l.skuId}`, unitPrice: 250, priceKind: 'LIST' as const, name: 'Tea', skuName: '50g' }));
+        const out = lines.map((l) => ({
+          ...l,
+          productId: `p-${l.skuId}`,
+          unitPrice: 250,
+          priceKind: 'LIST' as const,
+          name: 'Tea',
+          skuName: '50g',
+        }));
         return { lines: out, total: out.reduce((s, l) => s + l.unitPrice * l.quantity, 0), currency: 'CNY' };
       });
       await responder.nc.flush();
@@ -329,7 +336,7 @@ describe('request/reply', () => {
     test('a reply handler answers with data parsed by the contract', async () => {
       const reply = await requester.request('catalog.price.quote', quote('sku-1', 3));
       expect(reply).toEqual({
-        lines: [{ skuId: 'sku-1', quantity: 3, productId: 'p-sku-1', unitPrice: 250, name: 'Tea', skuName: '50g' }],
+        lines: [{ skuId: 'sku-1', quantity: 3, productId: 'p-sku-1', unitPrice: 250, priceKind: 'LIST', name: 'Tea', skuName: '50g' }],
         total: 750,
         currency: 'CNY',
       });
