@@ -7,6 +7,7 @@ import { createLogger, type Logger } from './logger';
 import { connectMongo, ensureIndexes, mongoReady } from './mongo';
 import { createOutboxRelay, type OutboxRelay } from './outbox';
 import { startSubgraph, type BaseContext } from './subgraph';
+import type { Route } from './http';
 import { shutdownTelemetry } from './telemetry';
 import type { Model } from 'mongoose';
 
@@ -27,6 +28,8 @@ export interface ServiceParts<C extends BaseContext> {
   context: (base: BaseContext) => C;
   /** Collections whose entries carry an `outbox` event. */
   outboxSources?: Model<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Non-GraphQL HTTP routes on the service's port (they do their own authentication). */
+  routes?: Route[];
   /** Runs once indexes exist and before the server listens: consumers, replies, bootstrap data. */
   init?: () => Promise<void>;
   /** Runs after the server stops accepting and before NATS drains (timers, sweepers). */
@@ -72,6 +75,7 @@ export async function runService<C extends BaseContext>(opts: {
     typeDefs: opts.typeDefs,
     resolvers: parts.resolvers,
     context: parts.context,
+    routes: parts.routes,
     internalTokenSecret: config.INTERNAL_TOKEN_SECRET,
     ready: () => mongoReady(db) && bus.connected(),
     logger,

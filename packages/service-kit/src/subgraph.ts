@@ -6,7 +6,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { parse, type DocumentNode } from 'graphql';
 import { AppError, createErrorFormatter } from './errors';
-import { createHttpServer, listen } from './http';
+import { createHttpServer, listen, type Route } from './http';
 import type { Logger } from './logger';
 import { INTERNAL_TOKEN_HEADER, TokenError, verifyInternalToken, type Viewer } from './tokens';
 
@@ -27,6 +27,8 @@ export interface SubgraphOptions<C extends BaseContext> {
   internalTokenSecret: string;
   ready: () => boolean | Promise<boolean>;
   logger: Logger;
+  /** Non-GraphQL HTTP routes (e.g. a payment provider's signed callback), tried before /graphql. */
+  routes?: Route[];
 }
 
 export interface RunningSubgraph {
@@ -47,6 +49,7 @@ export async function startSubgraph<C extends BaseContext>(opts: SubgraphOptions
   const server: Server = createHttpServer<C>({
     apollo: () => apollo,
     ready: opts.ready,
+    routes: opts.routes,
     context: async (req: IncomingMessage) => opts.context({ viewer: authenticate(req), logger: opts.logger }),
   });
   const apollo: ApolloServer<C> = new ApolloServer<C>({

@@ -1,12 +1,28 @@
 import type { Bus } from '@flywheel/service-kit';
+import type { InventoryService } from './inventory/service';
 import type { CatalogService } from './service';
 
 /**
- * Catalog answers price quotes for orders (request/reply, one queue group per service). It
- * publishes `catalog.product.changed` through the outbox: on the Product insert when a product is
- * created and on each status ledger entry afterwards. Stock reservation replies and the
- * order-event consumers (reservation → sold, release on cancel) arrive with the checkout saga.
+ * Catalog answers orders over request/reply (one queue group per service): price quotes, stock
+ * reservations and releases. It consumes the order lifecycle to finish what a reservation started:
+ * paid → sold, cancelled → released, refunded → returned goods restocked. Each handler is
+ * idempotent on its own claims (`<orderId>:final`, op keys per refund), so a redelivery is a
+ * no-op and a half-finished one is completed. It publishes `catalog.product.changed` and
+ * `catalog.stock.low` through the outbox (Product, status and stock ledger entries).
  */
-export async function registerConsumers({ bus, service }: { bus: Bus; service: CatalogService }): Promise<void> {
+export async function registerConsumers({
+  bus,
+  service,
+  inventory,
+}: {
+  bus: Bus;
+  service: CatalogService;
+  inventory: InventoryService;
+}): Promise<void> {
   bus.reply('catalog.price.quote', (request) => service.quote(request));
+  bus.reply('catalog.stock.reserve', (request) => inventory.reserve(request));
+  bus.reply('catalog.stock.release', (request) => inventory.release(request.orderId));
+  await bus.consume('orders.order.paid', (env) => inventory.orderPaid(env.data, env.id));
+  await bus.consume('orders.order.cancelled', (env) => inventory.orderCancelled(env.data, env.id));
+  await bus.consume('orders.order.refunded', (env) => inventory.orderRefunded(env.data, env.id));
 }

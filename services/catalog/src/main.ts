@@ -4,32 +4,43 @@ import { join } from 'node:path';
 import { runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
+import { createInventoryService, type InventoryService } from './inventory/service';
 import { createModels } from './model';
 import { resolvers } from './resolvers';
 import { createCatalogService, type CatalogService, type Context } from './service';
 
 export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
 
-export async function start(config: Config, opts: { handleSignals?: boolean } = {}): Promise<RunningService & { service: CatalogService }> {
+export async function start(
+  config: Config,
+  opts: { handleSignals?: boolean } = {},
+): Promise<RunningService & { service: CatalogService; inventory: InventoryService }> {
   let service!: CatalogService;
+  let inventory!: InventoryService;
   const running = await runService<Context>({
     name: 'catalog',
     config,
     typeDefs,
     handleSignals: opts.handleSignals,
-    async setup({ db, bus, kick }) {
+    async setup({ db, bus, logger, kick }) {
       const models = createModels(db);
-      service = createCatalogService({ models, kick });
+      inventory = createInventoryService({ models, kick, logger, reservationTtlSeconds: config.RESERVATION_TTL_SECONDS });
+      service = createCatalogService({ models, kick, inventory });
+      const sweeper = inventory.sweeper(config.STOCK_SWEEP_INTERVAL_SECONDS * 1000);
       return {
         resolvers,
-        context: (base) => ({ ...base, service, loaders: service.loaders() }),
+        context: (base) => ({ ...base, service, inventory, loaders: service.loaders() }),
         // After the indexes exist: they are the claims that make a redelivery a no-op.
-        init: () => registerConsumers({ bus, service }),
-        outboxSources: [models.Product, models.ProductStatusEntry],
+        init: async () => {
+          await registerConsumers({ bus, service, inventory });
+          sweeper.start();
+        },
+        stop: () => sweeper.stop(),
+        outboxSources: [models.Product, models.ProductStatusEntry, models.StockEntry],
       };
     },
   });
-  return { ...running, service };
+  return { ...running, service, inventory };
 }
 
 if (require.main === module) runMain('catalog', () => start(loadServiceConfig(), { handleSignals: true }));

@@ -1,5 +1,6 @@
 import { Schema, Types, type Connection } from 'mongoose';
 import { ledgerIndexes, outboxPath, type LedgerEntry, type OutboxRecord } from '@flywheel/service-kit';
+import { createInventoryModels } from './inventory/model';
 
 export type ProductStatus = 'DRAFT' | 'ON_SALE' | 'OFF_SHELF';
 
@@ -38,8 +39,13 @@ export interface SkuDoc {
   specs: SpecValueDoc[];
   /** Integer fen. */
   price: number;
-  /** Units on hand as set by staff; reservations arrive with the checkout saga. */
-  stock: number;
+  /**
+   * Stock as entered at creation. Only a record: the SKU's stock ledger (its INITIAL entry and
+   * every move since, see inventory/) is the truth.
+   */
+  initialStock: number;
+  /** `catalog.stock.low` is published when available stock falls to or below this. */
+  lowStockThreshold: number;
   /** Display order within the product. */
   position: number;
   createdAt: Date;
@@ -91,7 +97,8 @@ export function createModels(db: Connection) {
       name: { type: String, required: true },
       specs: { type: [new Schema<SpecValueDoc>({ name: String, value: String }, { _id: false })], default: [] },
       price: { type: Number, required: true },
-      stock: { type: Number, required: true },
+      initialStock: { type: Number, required: true },
+      lowStockThreshold: { type: Number, required: true },
       position: { type: Number, required: true },
       createdAt: { type: Date, required: true },
     },
@@ -120,6 +127,7 @@ export function createModels(db: Connection) {
     Product: db.model<ProductDoc>('Product', productSchema, 'products'),
     Sku: db.model<SkuDoc>('Sku', skuSchema, 'skus'),
     ProductStatusEntry: db.model<ProductStatusEntryDoc>('ProductStatusEntry', statusEntrySchema, 'product_status_entries'),
+    ...createInventoryModels(db),
   };
 }
 export type Models = ReturnType<typeof createModels>;

@@ -8,11 +8,26 @@ export const resolvers: Resolvers = {
     categories: (_, __, { service }) => service.rootCategories(),
     product: async (_, { id }, { viewer, service, loaders }) => service.visibleProduct(viewer, await loaders.product.load(id)),
     products: (_, args, { viewer, service }) => service.listProducts(viewer, args),
+    flashSales: (_, args, { viewer, inventory, loaders }) => inventory.listFlashSales(viewer, loaders, args),
+    flashSale: (_, { id }, { viewer, inventory, loaders }) => inventory.flashSale(viewer, loaders, id),
+    stockLedger: (_, { skuId, ...page }, { viewer, inventory }) => inventory.stockLedger(viewer, skuId, page),
   },
   Mutation: {
     createCategory: (_, { input }, { viewer, service }) => service.createCategory(viewer, input),
     createProduct: (_, { input }, { viewer, service }) => service.createProduct(viewer, input),
     setProductStatus: (_, { input }, { viewer, service }) => service.setProductStatus(viewer, input),
+    adjustStock: async (_, { input }, { viewer, inventory, loaders }) => {
+      const result = await inventory.adjustStock(viewer, input);
+      loaders.stockHead.clear(input.skuId);
+      return result;
+    },
+    createFlashSale: async (_, { input }, { viewer, inventory, loaders }) => {
+      const flash = await inventory.createFlashSale(viewer, input);
+      loaders.stockHead.clear(input.skuId);
+      const flashSale = await inventory.flashView(loaders, flash);
+      if (!flashSale) throw new Error('flash sale without its SKU');
+      return { flashSale };
+    },
   },
   Category: {
     id: (c) => c._id.toHexString(),
@@ -25,11 +40,15 @@ export const resolvers: Resolvers = {
     category: (p, _, { loaders }) => (p.categoryId ? loaders.category.load(p.categoryId.toHexString()) : null),
     price: async (p, _, { service, loaders }) => service.lowestPrice(await loaders.skusByProduct.load(p._id.toHexString())),
     skus: (p, _, { loaders }) => loaders.skusByProduct.load(p._id.toHexString()),
+    inStock: async (p, _, { inventory, loaders }) => inventory.inStock(loaders, await loaders.skusByProduct.load(p._id.toHexString())),
   },
   Sku: {
     __resolveReference: (ref, { viewer, service, loaders }) => service.visibleSku(viewer, loaders, ref.id),
     id: (s) => s._id.toHexString(),
     product: (s, _, { service, loaders }) => service.productOf(loaders, s),
     price: (s) => money(s.price),
+    stock: (s, _, { viewer, inventory, loaders }) => inventory.stockOf(viewer, loaders, s),
+    inStock: (s, _, { inventory, loaders }) => inventory.inStock(loaders, [s]),
+    flashSale: (s, _, { inventory, loaders }) => inventory.flashSaleOfSku(loaders, s),
   },
 };

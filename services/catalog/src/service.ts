@@ -17,14 +17,12 @@ import {
   type PageArgs,
   type Viewer,
 } from '@flywheel/service-kit';
+import { DEFAULT_LOW_STOCK_THRESHOLD, MAX_LINE_QUANTITY, MAX_STOCK } from './inventory/ledger';
+import type { FlashOffer, InventoryService } from './inventory/service';
 import type { CategoryDoc, Models, ProductDoc, ProductStatus, ProductStatusEntryDoc, SkuDoc, SpecValueDoc } from './model';
+import { CURRENCY, money, type Money } from './money';
 
-export const CURRENCY = 'CNY';
-export interface Money {
-  /** Integer fen. */
-  amount: number;
-  currency: typeof CURRENCY;
-}
+export { CURRENCY, money, type Money };
 
 export const PRODUCT_STATUSES: readonly ProductStatus[] = ['DRAFT', 'ON_SALE', 'OFF_SHELF'];
 
@@ -32,10 +30,9 @@ export const PRODUCT_STATUSES: readonly ProductStatus[] = ['DRAFT', 'ON_SALE', '
 const MAX_SKUS = 100;
 const MAX_SPECS = 10;
 const MAX_KEYWORDS = 20;
-const MAX_STOCK = 10_000_000;
 const MAX_KEYWORD_QUERY = 50;
 /** Per line of a quote; orders enforces its own, stricter per-order limits. */
-export const MAX_QUOTE_QUANTITY = 999;
+export const MAX_QUOTE_QUANTITY = MAX_LINE_QUANTITY;
 
 export interface CreateCategoryInput {
   name: string;
@@ -50,7 +47,9 @@ export interface SkuInput {
   specs?: SpecValueInput[] | null;
   /** Integer fen, > 0. */
   price: number;
+  /** Initial stock: the SKU's INITIAL ledger entry. */
   stock: number;
+  lowStockThreshold?: number | null;
 }
 export interface CreateProductInput {
   name: string;
@@ -75,6 +74,8 @@ export type PriceQuote = ReplyData<'catalog.price.quote'>;
 
 export interface CatalogDeps {
   models: Models;
+  /** Stock ledgers, reservations and flash sales (inventory/). */
+  inventory: InventoryService;
   /** Asks the outbox relay to publish now rather than at its next tick. */
   kick: () => void;
   now?: () => Date;
@@ -97,8 +98,9 @@ export function keywordPattern(keyword: string): RegExp {
 }
 
 /** Per-request batching: one query per tick for each kind of look-up. */
-function createLoaders(models: Models) {
+function createLoaders(models: Models, inventory: InventoryService) {
   return {
+    ...inventory.loaders(),
     product: byIdLoader(models.Product),
     sku: byIdLoader(models.Sku),
     category: byIdLoader(models.Category),
@@ -125,7 +127,7 @@ function createLoaders(models: Models) {
 export type CatalogLoaders = ReturnType<typeof createLoaders>;
 
 export function createCatalogService(deps: CatalogDeps) {
-  const { models } = deps;
+  const { models, inventory } = deps;
   const now = deps.now ?? (() => new Date());
 
   function parseStatus(status: string, field = 'status'): ProductStatus {
@@ -153,6 +155,10 @@ export function createCatalogService(deps: CatalogDeps) {
       if (!Number.isSafeInteger(s.stock) || s.stock < 0 || s.stock > MAX_STOCK) {
         throw badInput(`Stock is a whole number from 0 to ${MAX_STOCK}`, `skus[${i}].stock`);
       }
+      const lowStockThreshold = s.lowStockThreshold ?? DEFAULT_LOW_STOCK_THRESHOLD;
+      if (!Number.isSafeInteger(lowStockThreshold) || lowStockThreshold < 0 || lowStockThreshold > MAX_STOCK) {
+        throw badInput(`The low-stock threshold is a whole number from 0 to ${MAX_STOCK}`, `skus[${i}].lowStockThreshold`);
+      }
       const specs = s.specs ?? [];
       if (specs.length > MAX_SPECS) throw badInput(`A SKU has at most ${MAX_SPECS} spec values`, `skus[${i}].specs`);
       const specNames = new Set<string>();
@@ -162,7 +168,7 @@ export function createCatalogService(deps: CatalogDeps) {
         specNames.add(spec.name);
         return spec;
       });
-      return { name, specs: parsedSpecs, price: s.price, stock: s.stock, position: i };
+      return { name, specs: parsedSpecs, price: s.price, initialStock: s.stock, lowStockThreshold, position: i };
     });
   }
 
@@ -250,9 +256,10 @@ export function createCatalogService(deps: CatalogDeps) {
     },
 
     /**
-     * SKUs are written first and the product last: the product insert is what makes them
-     * reachable, and it carries the creation event (outbox), so a crash in between leaves only
-     * unreachable SKUs behind, never a product without SKUs or an event without a product.
+     * SKUs and their stock ledgers (entry 1: INITIAL) are written first and the product last: the
+     * product insert is what makes them reachable, and it carries the creation event (outbox), so
+     * a crash in between leaves only unreachable SKUs behind, never a product without SKUs or
+     * stock, or an event without a product.
      */
     async createProduct(viewer: Viewer | null, input: CreateProductInput): Promise<ProductDoc> {
       requireRole(viewer, 'STAFF');
@@ -265,7 +272,9 @@ export function createCatalogService(deps: CatalogDeps) {
 
       const _id = new Types.ObjectId();
       const createdAt = now();
-      await models.Sku.insertMany(skus.map((s) => ({ ...s, _id: new Types.ObjectId(), productId: _id, createdAt })));
+      const skuDocs: SkuDoc[] = skus.map((s) => ({ ...s, _id: new Types.ObjectId(), productId: _id, createdAt }));
+      await models.Sku.insertMany(skuDocs);
+      await inventory.openAccounts(skuDocs, createdAt);
       const product: ProductDoc = {
         _id,
         name,
@@ -279,6 +288,7 @@ export function createCatalogService(deps: CatalogDeps) {
       try {
         await models.Product.create(product);
       } catch (err) {
+        await inventory.discardAccounts(skuDocs.map((s) => s._id.toHexString())).catch(() => undefined);
         await models.Sku.deleteMany({ productId: _id }).catch(() => undefined);
         throw err;
       }
@@ -313,7 +323,9 @@ export function createCatalogService(deps: CatalogDeps) {
 
     /**
      * Prices lines for orders (NATS `catalog.price.quote`). Prices come only from here; a SKU
-     * that is unknown or whose product is not on sale refuses the whole quote.
+     * that is unknown or whose product is not on sale refuses the whole quote. With a member, a
+     * line of a live flash sale the member may still buy gets the flash price (priceKind FLASH);
+     * every other line is LIST (MEMBER prices arrive with membership pricing).
      */
     async quote(request: PriceQuoteRequest): Promise<PriceQuote> {
       const seen = new Set<string>();
@@ -330,19 +342,22 @@ export function createCatalogService(deps: CatalogDeps) {
       const products = new Map(
         (await models.Product.find({ _id: { $in: productIds } }).lean<ProductDoc[]>()).map((p) => [p._id.toHexString(), p]),
       );
+      const offers = request.memberId ? await inventory.flashOffers(request.memberId, request.lines) : new Map<string, FlashOffer>();
       let total = 0;
       const lines = request.lines.map((line) => {
         const sku = skus.get(line.skuId);
         const product = sku && products.get(sku.productId.toHexString());
         if (!sku || !product) throw new AppError('NOT_FOUND', `SKU ${line.skuId} not found`);
         if (product.status !== 'ON_SALE') throw new AppError('BAD_USER_INPUT', `${product.name} is not on sale`, { skuId: line.skuId });
-        total += sku.price * line.quantity;
+        const offer = offers.get(line.skuId);
+        const unitPrice = offer?.unitPrice ?? sku.price;
+        total += unitPrice * line.quantity;
         return {
           skuId: line.skuId,
           productId: product._id.toHexString(),
           quantity: line.quantity,
-          unitPrice: sku.price,
-          priceKind: 'LIST' as const,
+          unitPrice,
+          ...(offer ? { priceKind: 'FLASH' as const, flashSaleId: offer.flashSaleId } : { priceKind: 'LIST' as const }),
           name: product.name,
           skuName: sku.name,
         };
@@ -351,16 +366,15 @@ export function createCatalogService(deps: CatalogDeps) {
       return { lines, total, currency: CURRENCY };
     },
 
-    loaders: () => createLoaders(models),
+    loaders: () => createLoaders(models, inventory),
   };
   return service;
 }
-
-export const money = (amount: number): Money => ({ amount, currency: CURRENCY });
 
 export type CatalogService = ReturnType<typeof createCatalogService>;
 
 export interface Context extends BaseContext {
   service: CatalogService;
+  inventory: InventoryService;
   loaders: CatalogLoaders;
 }

@@ -2,7 +2,9 @@ import type { Bus } from '@flywheel/service-kit';
 
 /**
  * Orders consumes nothing yet: group-buy outcomes (`referral.groupbuy.*`) arrive with the
- * checkout saga. It publishes `orders.order.placed` through the outbox on the Order insert itself
- * and asks catalog for prices over request/reply (`catalog.price.quote`, see service.ts).
+ * group-buy saga. It publishes through the outbox only — `orders.order.placed` on the Order
+ * insert, and paid / cancelled / shipped / delivered / completed on the order's transition
+ * ledger entries — and asks catalog over request/reply for prices and stock
+ * (`catalog.price.quote`, `catalog.stock.reserve|release`, see catalog.ts).
  */
 export async function registerConsumers(_deps: { bus: Bus }): Promise<void> {}

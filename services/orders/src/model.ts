@@ -1,8 +1,10 @@
 import { Schema, type Connection } from 'mongoose';
-import { outboxPath, type OutboxRecord } from '@flywheel/service-kit';
+import { ledgerIndexes, outboxPath, type LedgerEntry, type OutboxRecord } from '@flywheel/service-kit';
+import type { AppliedAdjustment } from './pricing';
 
 export type OrderStatus = 'PENDING_PAYMENT' | 'PAID' | 'SHIPPED' | 'DELIVERED' | 'COMPLETED' | 'CANCELLED';
 export type OrderSourceKind = 'DIRECT' | 'CONTENT' | 'LIVE' | 'COMMUNITY' | 'REFERRAL';
+export type PriceKind = 'LIST' | 'MEMBER' | 'FLASH';
 
 /** A line as the catalog priced it when the order was placed (names kept for order history). */
 export interface OrderLineDoc {
@@ -15,6 +17,9 @@ export interface OrderLineDoc {
   unitPrice: number;
   /** Integer fen: unitPrice × quantity. */
   subtotal: number;
+  /** Absent on orders placed before price kinds existed (they were LIST). */
+  priceKind?: PriceKind;
+  flashSaleId?: string;
 }
 
 export interface OrderSourceDoc {
@@ -23,12 +28,20 @@ export interface OrderSourceDoc {
 }
 
 export interface OrderDoc {
-  /** Hash of (member, idempotency key): inserting the order is the claim that places it once. */
+  /** Hash of (member, idempotency key): also the checkout's id and the stock reservation's key. */
   _id: string;
   memberId: string;
+  /**
+   * Projection of the transitions ledger's head, kept for listing and searching. Anything that
+   * decides reads the head (OrderTransitionDoc), never this field.
+   */
   status: OrderStatus;
   lines: OrderLineDoc[];
-  /** Integer fen. */
+  /** Integer fen: the lines before adjustments. Absent on orders placed before adjusters existed. */
+  subtotal?: number;
+  /** What the quote adjusters took off (coupons, points, group-buy prices); empty for now. */
+  adjustments?: AppliedAdjustment[];
+  /** Integer fen: what the member pays. */
   total: number;
   currency: 'CNY';
   source: OrderSourceDoc;
@@ -37,6 +50,61 @@ export interface OrderDoc {
   createdAt: Date;
   /** The placement event, written in the same insert (outbox). */
   outbox?: OutboxRecord;
+}
+
+export type OrderActor = 'MEMBER' | 'STAFF' | 'SYSTEM' | 'PAYMENT';
+
+/**
+ * One move of an order's state machine: append-only, `_id = <orderId>:<seq>` (DESIGN.md §3). The
+ * first entry to claim the next seq after PENDING_PAYMENT decides between paid and cancelled.
+ * The move's event rides in the entry (outbox). An order without entries is PENDING_PAYMENT.
+ */
+export interface OrderTransitionDoc extends LedgerEntry {
+  from: OrderStatus;
+  to: OrderStatus;
+  at: Date;
+  by: OrderActor;
+  /** The member or staff id; null for the system and the payment provider. */
+  actorId: string | null;
+  /** MEMBER | STAFF | EXPIRED for cancellations; free text is never stored. */
+  reason: string | null;
+  /** The payment that paid the order (PAID only). */
+  paymentId?: string;
+  shipment?: { shipmentId: string; carrier: string; trackingNumber: string };
+  outbox?: OutboxRecord;
+}
+
+/**
+ * A checkout that may hold stock: inserted (a claim on the checkout id) right before stock is
+ * reserved, so a crash between the reservation and the order leaves a record the recovery
+ * sweeper finds. `settledAt` is set once nothing is held on its behalf any more (the order
+ * exists, or the hold was released); every writer sets the same value on an otherwise
+ * immutable document.
+ */
+export interface CheckoutDoc {
+  _id: string;
+  memberId: string;
+  requestHash: string;
+  createdAt: Date;
+  settledAt?: Date | null;
+}
+
+export type CheckoutOutcome = 'PLACED' | 'FAILED' | 'ABANDONED';
+
+/**
+ * `<checkoutId>:final`, the one decision about a checkout: PLACED (the in-flight request, right
+ * before inserting the order, carrying the order so anyone can finish the insert), FAILED (the
+ * in-flight request after an error, carrying the error a replay answers with) or ABANDONED (the
+ * recovery sweeper, before releasing). The first insert wins.
+ */
+export interface CheckoutFinalDoc {
+  _id: string;
+  checkoutId: string;
+  outcome: CheckoutOutcome;
+  requestHash: string;
+  at: Date;
+  order?: OrderDoc;
+  error?: { code: string; message: string };
 }
 
 export function createModels(db: Connection) {
@@ -49,6 +117,19 @@ export function createModels(db: Connection) {
       quantity: { type: Number, required: true },
       unitPrice: { type: Number, required: true },
       subtotal: { type: Number, required: true },
+      priceKind: { type: String },
+      flashSaleId: { type: String },
+    },
+    { _id: false },
+  );
+  const adjustmentSchema = new Schema<AppliedAdjustment>(
+    {
+      adjuster: { type: String, required: true },
+      kind: { type: String, required: true },
+      label: { type: String, required: true },
+      amount: { type: Number, required: true },
+      ref: { type: String, required: true },
+      skuId: { type: String },
     },
     { _id: false },
   );
@@ -58,6 +139,8 @@ export function createModels(db: Connection) {
       memberId: { type: String, required: true },
       status: { type: String, required: true },
       lines: { type: [lineSchema], required: true },
+      subtotal: { type: Number },
+      adjustments: { type: [adjustmentSchema], default: undefined },
       total: { type: Number, required: true },
       currency: { type: String, required: true },
       source: {
@@ -71,10 +154,60 @@ export function createModels(db: Connection) {
     { versionKey: false },
   );
   orderSchema.index({ memberId: 1, createdAt: -1, _id: -1 });
+  orderSchema.index({ status: 1, createdAt: -1, _id: -1 });
+  orderSchema.index({ createdAt: -1, _id: -1 });
   orderSchema.index({ 'outbox.occurredAt': 1 });
+
+  const transitionSchema = new Schema<OrderTransitionDoc>(
+    {
+      _id: String,
+      accountId: { type: String, required: true },
+      seq: { type: Number, required: true },
+      from: { type: String, required: true },
+      to: { type: String, required: true },
+      at: { type: Date, required: true },
+      by: { type: String, required: true },
+      actorId: { type: String, default: null },
+      reason: { type: String, default: null },
+      paymentId: { type: String },
+      shipment: { type: Schema.Types.Mixed },
+      outbox: outboxPath,
+    },
+    { versionKey: false },
+  );
+  for (const idx of ledgerIndexes) transitionSchema.index(idx);
+  transitionSchema.index({ 'outbox.occurredAt': 1 });
+
+  const checkoutSchema = new Schema<CheckoutDoc>(
+    {
+      _id: String,
+      memberId: { type: String, required: true },
+      requestHash: { type: String, required: true },
+      createdAt: { type: Date, required: true },
+      settledAt: { type: Date, default: null },
+    },
+    { versionKey: false },
+  );
+  checkoutSchema.index({ settledAt: 1, createdAt: 1 });
+
+  const finalSchema = new Schema<CheckoutFinalDoc>(
+    {
+      _id: String,
+      checkoutId: { type: String, required: true },
+      outcome: { type: String, required: true },
+      requestHash: { type: String, required: true },
+      at: { type: Date, required: true },
+      order: { type: Schema.Types.Mixed },
+      error: { type: Schema.Types.Mixed },
+    },
+    { versionKey: false },
+  );
 
   return {
     Order: db.model<OrderDoc>('Order', orderSchema, 'orders'),
+    OrderTransition: db.model<OrderTransitionDoc>('OrderTransition', transitionSchema, 'order_transitions'),
+    Checkout: db.model<CheckoutDoc>('Checkout', checkoutSchema, 'checkouts'),
+    CheckoutFinal: db.model<CheckoutFinalDoc>('CheckoutFinal', finalSchema, 'checkout_finals'),
   };
 }
 export type Models = ReturnType<typeof createModels>;

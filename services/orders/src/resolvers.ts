@@ -1,17 +1,61 @@
 import { scalarResolvers } from '@flywheel/service-kit';
-import type { Resolvers } from './__generated__/resolvers';
-import { money, type MemberRef } from './service';
+import type { Cart, Resolvers, ResolversTypes } from './__generated__/resolvers';
+import type { CartView } from './cart/service';
+import type { PaymentIntentDoc } from './payments/model';
+import { money, type Context, type MemberRef } from './service';
 
 // Member is owned by membership; orders only ever holds its key.
 const member = (id: string): MemberRef => ({ id });
+
+function cartOf(view: CartView): Cart {
+  return {
+    lines: view.lines.map((l) => ({
+      sku: { id: l.skuId },
+      product: { id: l.productId },
+      quantity: l.quantity,
+      unitPrice: l.unitPrice === null ? null : money(l.unitPrice),
+      subtotal: l.subtotal === null ? null : money(l.subtotal),
+      priceKind: l.priceKind,
+      addedUnitPrice: money(l.seenUnitPrice),
+      status: l.status,
+      message: l.message,
+      addedAt: l.addedAt,
+    })),
+    total: money(view.total),
+    itemCount: view.itemCount,
+  };
+}
+
+async function intentOf(intent: PaymentIntentDoc, { service, loaders }: Context): Promise<ResolversTypes['PaymentIntent']> {
+  const order = await loaders.order.load(intent.orderId);
+  return {
+    id: intent._id,
+    order: order!,
+    amount: money(intent.amount),
+    status: await service.intentStatus(loaders, intent),
+    provider: intent.provider,
+    clientParams: intent.clientParams,
+    createdAt: intent.createdAt,
+  };
+}
 
 export const resolvers: Resolvers = {
   ...scalarResolvers,
   Query: {
     order: (_, { id }, { viewer, service, loaders }) => service.order(viewer, loaders, id),
+    orders: (_, args, { viewer, service }) => service.searchOrders(viewer, args),
+    cart: async (_, __, { viewer, service }) => cartOf(await service.cart(viewer)),
   },
   Mutation: {
     placeOrder: (_, { input }, { viewer, service }) => service.placeOrder(viewer, input),
+    addCartLine: async (_, { input }, { viewer, service }) => cartOf(await service.addCartLine(viewer, input)),
+    updateCartLine: async (_, { input }, { viewer, service }) => cartOf(await service.updateCartLine(viewer, input)),
+    removeCartLine: async (_, { input }, { viewer, service }) => cartOf(await service.removeCartLine(viewer, input)),
+    cancelOrder: (_, { input }, { viewer, service }) => service.cancelOrder(viewer, input.orderId),
+    payOrder: async (_, { input }, ctx) => intentOf(await ctx.service.payOrder(ctx.viewer, input.orderId), ctx),
+    shipOrder: (_, { input }, { viewer, service }) => service.shipOrder(viewer, input),
+    markOrderDelivered: (_, { input }, { viewer, service }) => service.markOrderDelivered(viewer, input.orderId),
+    completeOrder: (_, { input }, { viewer, service }) => service.completeOrder(viewer, input.orderId),
   },
   Member: {
     __resolveReference: (ref) => member(ref.id),
@@ -21,12 +65,27 @@ export const resolvers: Resolvers = {
     __resolveReference: (ref, { viewer, service, loaders }) => service.orderReference(viewer, loaders, ref.id),
     id: (o) => o._id,
     member: (o) => member(o.memberId),
+    status: (o, _, { service, loaders }) => service.status(loaders, o),
+    subtotal: (o) => money(o.subtotal ?? o.total),
+    adjustments: (o) =>
+      (o.adjustments ?? []).map((a) => ({ kind: a.kind, label: a.label, amount: money(a.amount), sku: a.skuId ? { id: a.skuId } : null })),
     total: (o) => money(o.total),
+    payBy: (o, _, { service, loaders }) => service.payBy(loaders, o),
+    history: (o, _, { service, loaders }) => service.history(loaders, o),
+    payments: async (o, _, { service }) =>
+      (await service.paymentsOf(o._id)).map((p) => ({
+        id: p.id,
+        amount: money(p.amount),
+        receivedAt: p.receivedAt,
+        status: p.status,
+        refundReason: p.refundReason,
+      })),
   },
   OrderLine: {
     product: (l) => ({ id: l.productId }),
     sku: (l) => ({ id: l.skuId }),
     unitPrice: (l) => money(l.unitPrice),
     subtotal: (l) => money(l.subtotal),
+    priceKind: (l) => l.priceKind ?? 'LIST',
   },
 };

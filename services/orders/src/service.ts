@@ -1,48 +1,38 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import DataLoader from 'dataloader';
 import type { QueryFilter } from 'mongoose';
-import type { OrderSource, ReplyData } from '@flywheel/events';
 import {
   AppError,
+  appendToLedger,
   badInput,
-  BusRequestError,
   byIdLoader,
-  ErrorCode,
   forbidden,
-  isDuplicateKey,
-  isStaff,
   notFound,
-  paginate,
   outboxRecord,
+  paginate,
   requireRole,
   requireViewer,
   type BaseContext,
   type Bus,
-  type Connection,
+  type Logger,
+  type OutboxRecord,
   type PageArgs,
   type Viewer,
 } from '@flywheel/service-kit';
-import type { Models, OrderDoc, OrderLineDoc, OrderSourceDoc, OrderSourceKind } from './model';
+import { createCartService } from './cart/service';
+import type { CartModels } from './cart/model';
+import { createCatalogClient } from './catalog';
+import { createCheckout, eventSource, type CheckoutHooks, type PlaceOrderInput } from './checkout';
+import type { Models, OrderActor, OrderDoc, OrderStatus, OrderTransitionDoc } from './model';
+import type { PaymentIntentDoc, PaymentModels } from './payments/model';
+import type { PaymentProvider } from './payments/provider';
+import { createPaymentService } from './payments/service';
+import type { QuoteAdjuster } from './pricing';
+import { canSee, isMember, sha256 } from './shared';
+import { ORDER_STATUSES, refusal, statusOf } from './state';
 
-export const CURRENCY = 'CNY';
-export interface Money {
-  /** Integer fen. */
-  amount: number;
-  currency: typeof CURRENCY;
-}
-export const money = (amount: number): Money => ({ amount, currency: CURRENCY });
-
-export const MAX_LINES = 50;
-export const MAX_QUANTITY = 99;
-const SOURCE_KINDS: readonly OrderSourceKind[] = ['DIRECT', 'CONTENT', 'LIVE', 'COMMUNITY', 'REFERRAL'];
-
-export interface PlaceOrderInput {
-  lines: { skuId: string; quantity: number }[];
-  idempotencyKey: string;
-  /** DIRECT when omitted. */
-  source?: { kind: OrderSourceKind; refId?: string | null } | null;
-}
-
-export type PriceQuote = ReplyData<'catalog.price.quote'>;
+export { orderIdFor, type CheckoutHooks, type PlaceOrderInput } from './checkout';
+export { CURRENCY, money, MAX_LINES, MAX_QUANTITY, type Money } from './shared';
 
 /** A member as orders knows one: by key only (membership owns the rest). */
 export interface MemberRef {
@@ -51,174 +41,210 @@ export interface MemberRef {
 
 export interface OrdersDeps {
   models: Models;
-  /** Request/reply to other services (prices from catalog). */
+  cartModels: CartModels;
+  paymentModels: PaymentModels;
+  /** Request/reply to other services (prices and stock from catalog). */
   bus: Pick<Bus, 'request'>;
   /** Asks the outbox relay to publish now rather than at its next tick. */
   kick: () => void;
+  provider: PaymentProvider;
   catalogTimeoutMs?: number;
+  paymentTimeoutSeconds?: number;
+  checkoutRecoverySeconds?: number;
+  /** Checkout pricing extension point (coupons, points, group-buy): none yet. */
+  adjusters?: readonly QuoteAdjuster[];
+  hooks?: CheckoutHooks;
   now?: () => Date;
+  logger?: Pick<Logger, 'warn' | 'error'>;
 }
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+export type CancelReason = 'MEMBER' | 'STAFF' | 'EXPIRED';
 
-/** The order id for one member's checkout: the same key from the same member is the same order. */
-export const orderIdFor = (memberId: string, idempotencyKey: string) => sha256(`placeOrder\0${memberId}\0${idempotencyKey}`).slice(0, 32);
+/** One step of an order's history as clients see it; the first is the placement. */
+export interface TransitionView {
+  from: OrderStatus | null;
+  to: OrderStatus;
+  at: Date;
+  by: OrderActor;
+  reason: string | null;
+}
 
-/** Validated, with lines of the same SKU added together and ordered by SKU (a stable fingerprint). */
-function parseRequest(input: PlaceOrderInput): { key: string; lines: { skuId: string; quantity: number }[]; source: OrderSourceDoc } {
-  const key = (input.idempotencyKey ?? '').trim();
-  if (key.length < 1 || key.length > 128) throw badInput('idempotencyKey must be 1 to 128 characters', 'idempotencyKey');
-  const raw = input.lines ?? [];
-  if (raw.length < 1 || raw.length > MAX_LINES) throw badInput(`An order has 1 to ${MAX_LINES} lines`, 'lines');
-  const merged = new Map<string, number>();
-  raw.forEach((line, i) => {
-    const skuId = (line.skuId ?? '').trim();
-    if (!skuId) throw badInput('skuId is required', `lines[${i}].skuId`);
-    if (!Number.isInteger(line.quantity) || line.quantity < 1 || line.quantity > MAX_QUANTITY) {
-      throw badInput(`Quantity must be 1 to ${MAX_QUANTITY}`, `lines[${i}].quantity`);
-    }
-    merged.set(skuId, (merged.get(skuId) ?? 0) + line.quantity);
-  });
-  for (const [skuId, quantity] of merged) {
-    if (quantity > MAX_QUANTITY) throw badInput(`At most ${MAX_QUANTITY} of one SKU per order`, `lines(${skuId}).quantity`);
+interface Move {
+  to: OrderStatus;
+  by: OrderActor;
+  actorId: string | null;
+  reason?: CancelReason | null;
+  paymentId?: string;
+  shipment?: { carrier: string; trackingNumber: string };
+}
+
+const stockLines = (order: OrderDoc) => order.lines.map(({ skuId, quantity }) => ({ skuId, quantity }));
+
+/** The event each move carries in its ledger entry (outbox). */
+function eventFor(order: OrderDoc, move: Move, at: Date, shipmentId: string): OutboxRecord | undefined {
+  const id = randomUUID();
+  const { _id: orderId, memberId } = order;
+  switch (move.to) {
+    case 'PAID':
+      return outboxRecord(
+        'orders.order.paid',
+        {
+          orderId,
+          memberId,
+          total: order.total,
+          currency: order.currency,
+          lines: order.lines.map((l) => ({
+            skuId: l.skuId,
+            productId: l.productId,
+            quantity: l.quantity,
+            unitPrice: l.unitPrice,
+            priceKind: l.priceKind ?? 'LIST',
+            ...(l.flashSaleId ? { flashSaleId: l.flashSaleId } : {}),
+          })),
+          source: eventSource(order.source),
+          paymentId: move.paymentId!,
+          paidAt: at.toISOString(),
+        },
+        id,
+        at,
+      );
+    case 'CANCELLED':
+      return outboxRecord(
+        'orders.order.cancelled',
+        { orderId, memberId, reason: move.reason!, lines: stockLines(order), cancelledAt: at.toISOString() },
+        id,
+        at,
+      );
+    case 'SHIPPED':
+      return outboxRecord('orders.order.shipped', { orderId, memberId, shipmentId, ...move.shipment!, lines: stockLines(order) }, id, at);
+    case 'DELIVERED':
+      return outboxRecord('orders.order.delivered', { orderId, memberId, deliveredAt: at.toISOString() }, id, at);
+    case 'COMPLETED':
+      return outboxRecord('orders.order.completed', { orderId, memberId, total: order.total, completedAt: at.toISOString() }, id, at);
+    case 'PENDING_PAYMENT':
+      return undefined;
   }
-  const lines = [...merged].map(([skuId, quantity]) => ({ skuId, quantity })).sort((a, b) => (a.skuId < b.skuId ? -1 : 1));
-  return { key, lines, source: parseSource(input.source) };
 }
 
-function parseSource(raw: PlaceOrderInput['source']): OrderSourceDoc {
-  const kind = raw?.kind ?? 'DIRECT';
-  if (!SOURCE_KINDS.includes(kind)) throw badInput(`Unknown source kind ${kind}`, 'source.kind');
-  const refId = raw?.refId?.trim() || null;
-  if (kind === 'DIRECT') {
-    if (refId) throw badInput('A DIRECT order has no source reference', 'source.refId');
-    return { kind, refId: null };
-  }
-  if (!refId || refId.length > 128) throw badInput(`A ${kind} order needs its source reference (1 to 128 characters)`, 'source.refId');
-  return { kind, refId };
-}
-
-/** The event contract names each kind's reference. */
-function eventSource({ kind, refId }: OrderSourceDoc): OrderSource {
-  switch (kind) {
-    case 'DIRECT':
-      return { kind };
-    case 'CONTENT':
-      return { kind, articleId: refId! };
-    case 'LIVE':
-      return { kind, roomId: refId! };
-    case 'COMMUNITY':
-      return { kind, postId: refId! };
-    case 'REFERRAL':
-      return { kind, code: refId! };
-  }
-}
-
-/** Another service's refusal keeps its code; no answer at all is UNAVAILABLE (set by the bus). */
-function fromBus(err: unknown): never {
-  if (err instanceof BusRequestError) {
-    const code = (Object.values(ErrorCode) as string[]).includes(err.code) ? (err.code as ErrorCode) : ErrorCode.INTERNAL_SERVER_ERROR;
-    throw new AppError(code, err.message);
-  }
-  throw err;
-}
-
-/** The member's own orders are theirs and staff's to see; nobody else's. */
-function canSee(viewer: Viewer | null, memberId: string): boolean {
-  return isStaff(viewer) || Boolean(viewer?.roles.includes('CUSTOMER') && viewer.id === memberId);
+function requireText(value: string | null | undefined, field: string, max = 64): string {
+  const v = (value ?? '').trim();
+  if (v.length < 1 || v.length > max) throw badInput(`${field} must be 1 to ${max} characters`, field);
+  return v;
 }
 
 export function createOrderService(deps: OrdersDeps) {
   const { models } = deps;
   const now = deps.now ?? (() => new Date());
+  const paymentTimeoutMs = (deps.paymentTimeoutSeconds ?? 900) * 1000;
+  const catalog = createCatalogClient(deps.bus, deps.catalogTimeoutMs);
+  const cart = createCartService({ models: deps.cartModels, catalog, now });
+  const checkout = createCheckout({
+    models,
+    catalog,
+    cart,
+    adjusters: deps.adjusters ?? [],
+    hooks: deps.hooks ?? {},
+    kick: deps.kick,
+    now,
+    recoverySeconds: deps.checkoutRecoverySeconds ?? 60,
+    logger: deps.logger,
+  });
 
   // Order ids are hashes (the idempotency claim), not time-ordered: page by createdAt.
   const newestFirst = (filter: QueryFilter<OrderDoc>, args: PageArgs) => paginate(models.Order, filter, args, { by: 'createdAt' });
 
-  /** Prices come only from catalog, never from the client. */
-  async function price(lines: { skuId: string; quantity: number }[]): Promise<PriceQuote> {
-    const quote = await deps.bus.request('catalog.price.quote', { lines }, { timeoutMs: deps.catalogTimeoutMs }).catch(fromBus);
-    const asked = new Map(lines.map((l) => [l.skuId, l.quantity]));
-    const consistent =
-      quote.lines.length === lines.length &&
-      quote.lines.every((l) => asked.get(l.skuId) === l.quantity) &&
-      quote.total === quote.lines.reduce((sum, l) => sum + l.unitPrice * l.quantity, 0);
-    if (!consistent) throw new Error('catalog quote does not match the request');
-    return quote;
+  const head = (orderId: string) => models.OrderTransition.findOne({ accountId: orderId }).sort({ seq: -1 }).lean<OrderTransitionDoc>();
+  const payBy = (order: OrderDoc) => new Date(order.createdAt.getTime() + paymentTimeoutMs);
+
+  /** Keeps the listing projection in step with the head (a late writer is corrected by the next). */
+  async function project(orderId: string): Promise<OrderStatus> {
+    const status = statusOf(await head(orderId));
+    await models.Order.updateOne({ _id: orderId }, { $set: { status } });
+    return status;
   }
 
-  /** The first order placed under this claim, if it asked for the same thing. */
-  function replay(existing: OrderDoc, requestHash: string): OrderDoc {
-    if (existing.requestHash !== requestHash) {
-      throw new AppError('CONFLICT', 'This idempotency key was already used for a different order');
-    }
-    return existing;
+  /**
+   * Appends one move to the order's transitions ledger. The move is validated against the head
+   * on every attempt, so of two racing moves from one state exactly one lands.
+   */
+  async function move(order: OrderDoc, m: Move): Promise<{ moved: boolean; status: OrderStatus; refused: string | null }> {
+    const why: { refused: string | null } = { refused: null };
+    const shipmentId = sha256(`shipment\0${order._id}`).slice(0, 24);
+    const entry = await appendToLedger(models.OrderTransition, order._id, (h) => {
+      const from = statusOf(h);
+      why.refused = refusal(from, m.to, m.by);
+      if (why.refused) return null;
+      const at = now();
+      return {
+        from,
+        to: m.to,
+        at,
+        by: m.by,
+        actorId: m.actorId,
+        reason: m.reason ?? null,
+        ...(m.paymentId ? { paymentId: m.paymentId } : {}),
+        ...(m.shipment ? { shipment: { shipmentId, ...m.shipment } } : {}),
+        outbox: eventFor(order, m, at, shipmentId),
+      };
+    });
+    if (entry) deps.kick();
+    return { moved: Boolean(entry), status: await project(order._id), refused: why.refused };
   }
+
+  /** The order if this viewer may see it; another member's order is exactly like an unknown one. */
+  async function visible(viewer: Viewer | null, orderId: string): Promise<OrderDoc> {
+    requireViewer(viewer);
+    const order = await models.Order.findById(orderId).lean<OrderDoc>();
+    if (!order || !canSee(viewer, order.memberId)) throw notFound('Order');
+    return order;
+  }
+
+  /** A move asked for by a person: repeating a move already made answers the order as it is. */
+  async function moveOrRefuse(order: OrderDoc, m: Move): Promise<OrderDoc> {
+    const r = await move(order, m);
+    if (!r.moved && r.status !== m.to) throw new AppError('CONFLICT', r.refused ?? `The order is ${r.status}`);
+    return { ...order, status: r.status };
+  }
+
+  /**
+   * The unpaid-order sweeper: orders still PENDING_PAYMENT past the payment timeout are
+   * cancelled through the ledger, so a payment landing at the same moment and the sweeper
+   * cannot both win; `orders.order.cancelled` tells catalog to release the stock.
+   */
+  async function cancelUnpaid(at: Date = now()): Promise<number> {
+    const cutoff = new Date(at.getTime() - paymentTimeoutMs);
+    const due = await models.Order.find({ status: 'PENDING_PAYMENT', createdAt: { $lt: cutoff } })
+      .sort({ createdAt: 1 })
+      .limit(200)
+      .lean<OrderDoc[]>();
+    let cancelled = 0;
+    for (const order of due) {
+      try {
+        if ((await move(order, { to: 'CANCELLED', by: 'SYSTEM', actorId: null, reason: 'EXPIRED' })).moved) cancelled++;
+      } catch (err) {
+        deps.logger?.warn({ err, orderId: order._id }, 'unpaid order cancel failed; will retry');
+      }
+    }
+    return cancelled;
+  }
+
+  const payments = createPaymentService({
+    models: deps.paymentModels,
+    provider: deps.provider,
+    now,
+    logger: deps.logger,
+    orders: {
+      find: (orderId) => models.Order.findById(orderId).lean<OrderDoc>(),
+      status: async (orderId) => statusOf(await head(orderId)),
+      markPaid: async (order, paymentId) => (await move(order, { to: 'PAID', by: 'PAYMENT', actorId: null, paymentId })).moved,
+      paidBy: async (orderId) =>
+        (await models.OrderTransition.findOne({ accountId: orderId, to: 'PAID' }).lean<OrderTransitionDoc>())?.paymentId ?? null,
+      payBy,
+    },
+  });
 
   return {
-    /**
-     * Places an order once per (member, idempotency key): the order's id is derived from both, so
-     * inserting it is the claim and racing replays all get the winner's order. The event rides
-     * in the same insert (outbox).
-     */
-    async placeOrder(viewer: Viewer | null, input: PlaceOrderInput): Promise<OrderDoc> {
-      const memberId = requireRole(viewer, 'CUSTOMER').id;
-      const { key, lines, source } = parseRequest(input);
-      const _id = orderIdFor(memberId, key);
-      const requestHash = sha256(JSON.stringify({ lines, source }));
-      const existing = await models.Order.findById(_id).lean<OrderDoc>();
-      if (existing) return replay(existing, requestHash);
-
-      const quote = await price(lines);
-      // Checkout saga extension point: reserving stock (catalog) and locking coupons and points
-      // (membership) go here, keyed by the order id so a racing replay takes nothing twice, each
-      // with a release when the insert below loses the claim or fails.
-
-      const createdAt = now();
-      const orderLines: OrderLineDoc[] = quote.lines.map((l) => ({
-        productId: l.productId,
-        skuId: l.skuId,
-        name: l.name,
-        skuName: l.skuName,
-        quantity: l.quantity,
-        unitPrice: l.unitPrice,
-        subtotal: l.unitPrice * l.quantity,
-      }));
-      const order: OrderDoc = {
-        _id,
-        memberId,
-        status: 'PENDING_PAYMENT',
-        lines: orderLines,
-        total: quote.total,
-        currency: CURRENCY,
-        source,
-        requestHash,
-        createdAt,
-        outbox: outboxRecord(
-          'orders.order.placed',
-          {
-            orderId: _id,
-            memberId,
-            total: quote.total,
-            currency: CURRENCY,
-            lines: orderLines.map(({ skuId, productId, quantity, unitPrice }) => ({ skuId, productId, quantity, unitPrice })),
-            source: eventSource(source),
-          },
-          randomUUID(),
-          createdAt,
-        ),
-      };
-      try {
-        await models.Order.create(order);
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-        const winner = await models.Order.findById(_id).lean<OrderDoc>();
-        if (!winner) throw err;
-        return replay(winner, requestHash);
-      }
-      deps.kick();
-      return order;
-    },
+    placeOrder: (viewer: Viewer | null, input: PlaceOrderInput) => checkout.placeOrder(viewer, input),
 
     /** Another member's order answers exactly like an unknown one. */
     async order(viewer: Viewer | null, loaders: OrderLoaders, id: string): Promise<OrderDoc> {
@@ -234,10 +260,102 @@ export function createOrderService(deps: OrdersDeps) {
       return order && canSee(viewer, order.memberId) ? order : null;
     },
 
-    memberOrders(viewer: Viewer | null, memberId: string, args: PageArgs): Promise<Connection<OrderDoc>> {
+    memberOrders(viewer: Viewer | null, memberId: string, args: PageArgs) {
       requireViewer(viewer);
       if (!canSee(viewer, memberId)) throw forbidden("Only the member or staff can list a member's orders");
       return newestFirst({ memberId }, args);
+    },
+
+    /** Staff search, newest first. `status` filters on the projection of each order's head. */
+    searchOrders(
+      viewer: Viewer | null,
+      args: PageArgs & { status?: OrderStatus | null; memberId?: string | null; from?: Date | null; to?: Date | null },
+    ) {
+      requireRole(viewer, 'STAFF');
+      const filter: QueryFilter<OrderDoc> = {};
+      if (args.status) {
+        if (!ORDER_STATUSES.includes(args.status)) throw badInput(`Unknown status ${args.status}`, 'status');
+        filter.status = args.status;
+      }
+      if (args.memberId) filter.memberId = args.memberId;
+      if (args.from || args.to) {
+        if (args.from && args.to && args.from >= args.to) throw badInput('from must be before to', 'from');
+        filter.createdAt = { ...(args.from ? { $gte: args.from } : {}), ...(args.to ? { $lt: args.to } : {}) };
+      }
+      return newestFirst(filter, args);
+    },
+
+    /** The member (their own unpaid order) or staff; cancelling twice answers the cancelled order. */
+    async cancelOrder(viewer: Viewer | null, orderId: string): Promise<OrderDoc> {
+      const order = await visible(viewer, orderId);
+      const by: OrderActor = isMember(viewer, order.memberId) ? 'MEMBER' : 'STAFF';
+      return moveOrRefuse(order, { to: 'CANCELLED', by, actorId: viewer!.id, reason: by });
+    },
+
+    async shipOrder(viewer: Viewer | null, input: { orderId: string; carrier: string; trackingNumber: string }): Promise<OrderDoc> {
+      const staff = requireRole(viewer, 'STAFF');
+      const shipment = {
+        carrier: requireText(input.carrier, 'carrier'),
+        trackingNumber: requireText(input.trackingNumber, 'trackingNumber'),
+      };
+      const order = await visible(viewer, input.orderId);
+      return moveOrRefuse(order, { to: 'SHIPPED', by: 'STAFF', actorId: staff.id, shipment });
+    },
+
+    async markOrderDelivered(viewer: Viewer | null, orderId: string): Promise<OrderDoc> {
+      const staff = requireRole(viewer, 'STAFF');
+      const order = await visible(viewer, orderId);
+      return moveOrRefuse(order, { to: 'DELIVERED', by: 'STAFF', actorId: staff.id });
+    },
+
+    /** The member confirms receipt (or staff closes it) once delivered. */
+    async completeOrder(viewer: Viewer | null, orderId: string): Promise<OrderDoc> {
+      const order = await visible(viewer, orderId);
+      const by: OrderActor = isMember(viewer, order.memberId) ? 'MEMBER' : 'STAFF';
+      return moveOrRefuse(order, { to: 'COMPLETED', by, actorId: viewer!.id });
+    },
+
+    /** Decided by the head, never by the stored projection. */
+    async status(loaders: OrderLoaders, order: OrderDoc): Promise<OrderStatus> {
+      return statusOf((await loaders.transitions.load(order._id)).at(-1));
+    },
+
+    async history(loaders: OrderLoaders, order: OrderDoc): Promise<TransitionView[]> {
+      const entries = await loaders.transitions.load(order._id);
+      return [
+        { from: null, to: 'PENDING_PAYMENT', at: order.createdAt, by: 'MEMBER', reason: null },
+        ...entries.map((e) => ({ from: e.from, to: e.to, at: e.at, by: e.by, reason: e.reason })),
+      ];
+    },
+
+    /** When the unpaid order is cancelled; null once it is no longer waiting for payment. */
+    async payBy(loaders: OrderLoaders, order: OrderDoc): Promise<Date | null> {
+      return statusOf((await loaders.transitions.load(order._id)).at(-1)) === 'PENDING_PAYMENT' ? payBy(order) : null;
+    },
+
+    /** One pass of every sweeper (run on a timer by main.ts). */
+    async sweep(at: Date = now()) {
+      const [checkouts, expired, refunds] = await Promise.all([checkout.recover(at), cancelUnpaid(at), payments.retryRefunds(at)]);
+      return { checkouts, expired, refunds };
+    },
+
+    cancelUnpaid,
+    recoverCheckouts: (at?: Date) => checkout.recover(at),
+
+    cart: (viewer: Viewer | null) => cart.cart(viewer),
+    addCartLine: (viewer: Viewer | null, input: { skuId: string; quantity: number }) => cart.addLine(viewer, input),
+    updateCartLine: (viewer: Viewer | null, input: { skuId: string; quantity: number }) => cart.updateLine(viewer, input),
+    removeCartLine: (viewer: Viewer | null, input: { skuId: string }) => cart.removeLine(viewer, input),
+
+    payOrder: (viewer: Viewer | null, orderId: string) => payments.payOrder(viewer, orderId),
+    handlePaymentCallback: payments.handleCallback,
+    /** Reached through Order, which is already gated to its member and staff. */
+    paymentsOf: payments.paymentsOf,
+
+    /** An intent follows its order: paid once the order is, cancelled with it. */
+    async intentStatus(loaders: OrderLoaders, intent: PaymentIntentDoc): Promise<'REQUIRES_PAYMENT' | 'SUCCEEDED' | 'CANCELLED'> {
+      const status = statusOf((await loaders.transitions.load(intent.orderId)).at(-1));
+      return status === 'PENDING_PAYMENT' ? 'REQUIRES_PAYMENT' : status === 'CANCELLED' ? 'CANCELLED' : 'SUCCEEDED';
     },
 
     loaders: () => createLoaders(models),
@@ -247,6 +365,15 @@ export function createOrderService(deps: OrdersDeps) {
 function createLoaders(models: Models) {
   return {
     order: byIdLoader(models.Order),
+    /** Each order's transitions, oldest first, in one query per tick. */
+    transitions: new DataLoader<string, OrderTransitionDoc[]>(async (ids) => {
+      const entries = await models.OrderTransition.find({ accountId: { $in: [...ids] } })
+        .sort({ accountId: 1, seq: 1 })
+        .lean<OrderTransitionDoc[]>();
+      const byOrder = new Map<string, OrderTransitionDoc[]>();
+      for (const e of entries) byOrder.set(e.accountId, [...(byOrder.get(e.accountId) ?? []), e]);
+      return ids.map((id) => byOrder.get(id) ?? []);
+    }),
   };
 }
 export type OrderLoaders = ReturnType<typeof createLoaders>;

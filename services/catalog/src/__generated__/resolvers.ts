@@ -22,6 +22,22 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+export type AdjustStockInput = {
+  /** Units to add (positive) or remove (negative); available stock cannot go below zero. */
+  delta: Scalars['Int']['input'];
+  /** Optional: a replay with the same key answers with the first adjustment instead of applying it again. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  /** Why (stock-take, damage, …); kept on the ledger entry. */
+  reason: Scalars['String']['input'];
+  skuId: Scalars['ID']['input'];
+};
+
+export type AdjustStockPayload = {
+  __typename?: 'AdjustStockPayload';
+  entry: StockEntry;
+  sku: Sku;
+};
+
 /** A node of the category tree (商品分类). */
 export type Category = {
   __typename?: 'Category';
@@ -37,6 +53,24 @@ export type CreateCategoryInput = {
   parentId?: InputMaybe<Scalars['ID']['input']>;
 };
 
+export type CreateFlashSaleInput = {
+  endsAt: Scalars['DateTime']['input'];
+  /** Integer fen, above zero and below the SKU's price. */
+  flashPrice: Scalars['Int']['input'];
+  /** Optional: a replay with the same key answers with the flash sale already created. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  perMemberLimit: Scalars['Int']['input'];
+  /** Units carved out of the SKU's available stock when the flash sale is created. */
+  quota: Scalars['Int']['input'];
+  skuId: Scalars['ID']['input'];
+  startsAt: Scalars['DateTime']['input'];
+};
+
+export type CreateFlashSalePayload = {
+  __typename?: 'CreateFlashSalePayload';
+  flashSale: FlashSale;
+};
+
 export type CreateProductInput = {
   categoryId?: InputMaybe<Scalars['ID']['input']>;
   description?: InputMaybe<Scalars['String']['input']>;
@@ -48,6 +82,42 @@ export type CreateProductInput = {
   status?: InputMaybe<ProductStatus>;
 };
 
+/** A flash sale (秒杀): a quota carved out of one SKU's stock, sold at a flash price within a window. */
+export type FlashSale = {
+  __typename?: 'FlashSale';
+  endsAt: Scalars['DateTime']['output'];
+  flashPrice: Money;
+  id: Scalars['ID']['output'];
+  /** Units one member may reserve or buy in this flash sale. */
+  perMemberLimit: Scalars['Int']['output'];
+  product: Product;
+  quota: Scalars['Int']['output'];
+  /** Quota that can still be reserved; 0 once ended (unsold quota goes back to the SKU). */
+  remaining: Scalars['Int']['output'];
+  sku: Sku;
+  startsAt: Scalars['DateTime']['output'];
+  status: FlashSaleStatus;
+};
+
+export type FlashSaleConnection = {
+  __typename?: 'FlashSaleConnection';
+  edges: Array<FlashSaleEdge>;
+  pageInfo: PageInfo;
+};
+
+export type FlashSaleEdge = {
+  __typename?: 'FlashSaleEdge';
+  cursor: Scalars['String']['output'];
+  node: FlashSale;
+};
+
+export type FlashSaleStatus =
+  | 'ENDED'
+  | 'LIVE'
+  /** In its window with no quota left (units released later make it LIVE again). */
+  | 'SOLD_OUT'
+  | 'UPCOMING';
+
 export type Money = {
   __typename?: 'Money';
   /** Integer fen. */
@@ -57,8 +127,12 @@ export type Money = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Staff only. Appends an ADJUST entry to the SKU's stock ledger. */
+  adjustStock: AdjustStockPayload;
   /** Staff only. */
   createCategory: Category;
+  /** Staff only. Carves the quota out of the SKU's available stock; unsold quota returns after the end. */
+  createFlashSale: CreateFlashSalePayload;
   /** Staff only. */
   createProduct: Product;
   /** Staff only. A product that has left DRAFT cannot return to it; take it off the shelf instead. */
@@ -66,8 +140,18 @@ export type Mutation = {
 };
 
 
+export type MutationAdjustStockArgs = {
+  input: AdjustStockInput;
+};
+
+
 export type MutationCreateCategoryArgs = {
   input: CreateCategoryInput;
+};
+
+
+export type MutationCreateFlashSaleArgs = {
+  input: CreateFlashSaleInput;
 };
 
 
@@ -93,6 +177,8 @@ export type Product = {
   createdAt: Scalars['DateTime']['output'];
   description: Scalars['String']['output'];
   id: Scalars['ID']['output'];
+  /** True when any SKU has regular stock available (see Sku.inStock). */
+  inStock: Scalars['Boolean']['output'];
   name: Scalars['String']['output'];
   /** The lowest price among the product's SKUs. */
   price: Money;
@@ -123,6 +209,13 @@ export type Query = {
   __typename?: 'Query';
   /** Root categories, each with its children. */
   categories: Array<Category>;
+  /** Null when unknown (or, for customers, when its product is not visible). */
+  flashSale: Maybe<FlashSale>;
+  /**
+   * Newest first. Customers see flash sales of products on sale only. A page filtered by LIVE or
+   * SOLD_OUT may hold fewer than `first` edges; follow pageInfo as usual.
+   */
+  flashSales: FlashSaleConnection;
   /** Null when unknown; drafts are null for anyone but staff. */
   product: Maybe<Product>;
   /**
@@ -130,6 +223,20 @@ export type Query = {
    * `keyword` matches a case-insensitive substring of the name or of a search keyword.
    */
   products: ProductConnection;
+  /** Staff only. A SKU's stock ledger, newest entry first. */
+  stockLedger: StockEntryConnection;
+};
+
+
+export type QueryFlashSaleArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryFlashSalesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  status?: InputMaybe<FlashSaleStatus>;
 };
 
 
@@ -145,6 +252,13 @@ export type QueryProductsArgs = {
   keyword?: InputMaybe<Scalars['String']['input']>;
 };
 
+
+export type QueryStockLedgerArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  skuId: Scalars['ID']['input'];
+};
+
 export type SetProductStatusInput = {
   productId: Scalars['ID']['input'];
   status: ProductStatus;
@@ -153,19 +267,26 @@ export type SetProductStatusInput = {
 /** A purchasable variant of a product: spec values, price and stock. */
 export type Sku = {
   __typename?: 'Sku';
+  /** The flash sale of this SKU that is live now, or else the next one; null when there is none. */
+  flashSale: Maybe<FlashSale>;
   id: Scalars['ID']['output'];
+  /** Regular stock available (stock.available > 0); a flash sale's quota is reported on flashSale. */
+  inStock: Scalars['Boolean']['output'];
   name: Scalars['String']['output'];
   price: Money;
   product: Product;
   specs: Array<SpecValue>;
-  stock: Scalars['Int']['output'];
+  stock: Stock;
 };
 
 export type SkuInput = {
+  /** catalog.stock.low is published when available stock falls to or below this; 5 when omitted. */
+  lowStockThreshold?: InputMaybe<Scalars['Int']['input']>;
   name: Scalars['String']['input'];
   /** Integer fen, greater than zero. */
   price: Scalars['Int']['input'];
   specs?: InputMaybe<Array<SpecValueInput>>;
+  /** Initial stock: the SKU's first stock ledger entry. */
   stock: Scalars['Int']['input'];
 };
 
@@ -180,6 +301,77 @@ export type SpecValueInput = {
   name: Scalars['String']['input'];
   value: Scalars['String']['input'];
 };
+
+/**
+ * A SKU's stock, from the head of its stock ledger. Invariant: onHand = available + reserved + sold,
+ * where onHand counts every unit put in (initial stock, adjustments, restocks, unsold flash quota
+ * coming back) minus every unit taken out (adjustments, flash quota carved out); a sale moves a unit
+ * from reserved to sold and leaves onHand alone.
+ */
+export type Stock = {
+  __typename?: 'Stock';
+  /** Units that can be reserved now. */
+  available: Scalars['Int']['output'];
+  /** Staff only (null for others): catalog.stock.low is published when available falls to or below this. */
+  lowStockThreshold: Maybe<Scalars['Int']['output']>;
+  /** Staff only (null for others). */
+  onHand: Maybe<Scalars['Int']['output']>;
+  /** Staff only (null for others): held for orders not yet paid or released. */
+  reserved: Maybe<Scalars['Int']['output']>;
+  /** Staff only (null for others): units sold from this SKU's regular stock. */
+  sold: Maybe<Scalars['Int']['output']>;
+};
+
+/** One append-only move of a stock ledger, with the totals after it. */
+export type StockEntry = {
+  __typename?: 'StockEntry';
+  at: Scalars['DateTime']['output'];
+  available: Scalars['Int']['output'];
+  /** Staff id for adjustments and flash allocations. */
+  by: Maybe<Scalars['ID']['output']>;
+  flashSaleId: Maybe<Scalars['ID']['output']>;
+  id: Scalars['ID']['output'];
+  kind: StockEntryKind;
+  onHand: Scalars['Int']['output'];
+  orderId: Maybe<Scalars['ID']['output']>;
+  /** Units moved; for ADJUST the signed delta. */
+  quantity: Scalars['Int']['output'];
+  reason: Maybe<Scalars['String']['output']>;
+  refundId: Maybe<Scalars['ID']['output']>;
+  reserved: Scalars['Int']['output'];
+  seq: Scalars['Int']['output'];
+  sold: Scalars['Int']['output'];
+};
+
+export type StockEntryConnection = {
+  __typename?: 'StockEntryConnection';
+  edges: Array<StockEntryEdge>;
+  pageInfo: PageInfo;
+};
+
+export type StockEntryEdge = {
+  __typename?: 'StockEntryEdge';
+  cursor: Scalars['String']['output'];
+  node: StockEntry;
+};
+
+export type StockEntryKind =
+  /** A staff correction, with its reason. */
+  | 'ADJUST'
+  /** Quota carved out of the SKU for a flash sale. */
+  | 'FLASH_ALLOCATE'
+  /** Unsold flash quota back in the SKU. */
+  | 'FLASH_RETURN'
+  /** The stock a SKU was created with (or a flash sale's quota arriving in its own account). */
+  | 'INITIAL'
+  /** Unsold quota leaving a flash sale's account for its SKU. */
+  | 'QUOTA_RETURN'
+  | 'RELEASE'
+  | 'RESERVE'
+  /** Returned goods put back (after-sales). */
+  | 'RESTOCK'
+  /** A reservation converted by payment. */
+  | 'SELL';
 
 export type Link__Purpose =
   | 'EXECUTION'
@@ -284,11 +476,20 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  Category: ResolverTypeWrapper<CategoryDocModel>;
+  AdjustStockInput: AdjustStockInput;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  AdjustStockPayload: ResolverTypeWrapper<Omit<AdjustStockPayload, 'sku'> & { sku: ResolversTypes['Sku'] }>;
+  Category: ResolverTypeWrapper<CategoryDocModel>;
   CreateCategoryInput: CreateCategoryInput;
+  CreateFlashSaleInput: CreateFlashSaleInput;
+  CreateFlashSalePayload: ResolverTypeWrapper<Omit<CreateFlashSalePayload, 'flashSale'> & { flashSale: ResolversTypes['FlashSale'] }>;
   CreateProductInput: CreateProductInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  FlashSale: ResolverTypeWrapper<Omit<FlashSale, 'product' | 'sku'> & { product: ResolversTypes['Product'], sku: ResolversTypes['Sku'] }>;
+  FlashSaleConnection: ResolverTypeWrapper<Omit<FlashSaleConnection, 'edges'> & { edges: Array<ResolversTypes['FlashSaleEdge']> }>;
+  FlashSaleEdge: ResolverTypeWrapper<Omit<FlashSaleEdge, 'node'> & { node: ResolversTypes['FlashSale'] }>;
+  FlashSaleStatus: FlashSaleStatus;
   Long: ResolverTypeWrapper<Scalars['Long']['output']>;
   Money: ResolverTypeWrapper<Money>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -299,12 +500,16 @@ export type ResolversTypes = ResolversObject<{
   ProductEdge: ResolverTypeWrapper<Omit<ProductEdge, 'node'> & { node: ResolversTypes['Product'] }>;
   ProductStatus: ProductStatus;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   SetProductStatusInput: SetProductStatusInput;
   Sku: ResolverTypeWrapper<SkuDocModel>;
   SkuInput: SkuInput;
   SpecValue: ResolverTypeWrapper<SpecValue>;
   SpecValueInput: SpecValueInput;
+  Stock: ResolverTypeWrapper<Stock>;
+  StockEntry: ResolverTypeWrapper<StockEntry>;
+  StockEntryConnection: ResolverTypeWrapper<StockEntryConnection>;
+  StockEntryEdge: ResolverTypeWrapper<StockEntryEdge>;
+  StockEntryKind: StockEntryKind;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
   link__Purpose: Link__Purpose;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -312,11 +517,19 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  Category: CategoryDocModel;
+  AdjustStockInput: AdjustStockInput;
+  Int: Scalars['Int']['output'];
   ID: Scalars['ID']['output'];
+  AdjustStockPayload: Omit<AdjustStockPayload, 'sku'> & { sku: ResolversParentTypes['Sku'] };
+  Category: CategoryDocModel;
   CreateCategoryInput: CreateCategoryInput;
+  CreateFlashSaleInput: CreateFlashSaleInput;
+  CreateFlashSalePayload: Omit<CreateFlashSalePayload, 'flashSale'> & { flashSale: ResolversParentTypes['FlashSale'] };
   CreateProductInput: CreateProductInput;
   DateTime: Scalars['DateTime']['output'];
+  FlashSale: Omit<FlashSale, 'product' | 'sku'> & { product: ResolversParentTypes['Product'], sku: ResolversParentTypes['Sku'] };
+  FlashSaleConnection: Omit<FlashSaleConnection, 'edges'> & { edges: Array<ResolversParentTypes['FlashSaleEdge']> };
+  FlashSaleEdge: Omit<FlashSaleEdge, 'node'> & { node: ResolversParentTypes['FlashSale'] };
   Long: Scalars['Long']['output'];
   Money: Money;
   Mutation: Record<PropertyKey, never>;
@@ -326,12 +539,15 @@ export type ResolversParentTypes = ResolversObject<{
   ProductConnection: Omit<ProductConnection, 'edges'> & { edges: Array<ResolversParentTypes['ProductEdge']> };
   ProductEdge: Omit<ProductEdge, 'node'> & { node: ResolversParentTypes['Product'] };
   Query: Record<PropertyKey, never>;
-  Int: Scalars['Int']['output'];
   SetProductStatusInput: SetProductStatusInput;
   Sku: SkuDocModel;
   SkuInput: SkuInput;
   SpecValue: SpecValue;
   SpecValueInput: SpecValueInput;
+  Stock: Stock;
+  StockEntry: StockEntry;
+  StockEntryConnection: StockEntryConnection;
+  StockEntryEdge: StockEntryEdge;
   link__Import: Scalars['link__Import']['output'];
   String: Scalars['String']['output'];
 }>;
@@ -365,6 +581,11 @@ export type TagDirectiveArgs = {
 
 export type TagDirectiveResolver<Result, Parent, ContextType = Context, Args = TagDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export type AdjustStockPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AdjustStockPayload'] = ResolversParentTypes['AdjustStockPayload']> = ResolversObject<{
+  entry?: Resolver<ResolversTypes['StockEntry'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['Sku'], ParentType, ContextType>;
+}>;
+
 export type CategoryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Category'] = ResolversParentTypes['Category']> = ResolversObject<{
   children?: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -372,9 +593,36 @@ export type CategoryResolvers<ContextType = Context, ParentType extends Resolver
   parent?: Resolver<Maybe<ResolversTypes['Category']>, ParentType, ContextType>;
 }>;
 
+export type CreateFlashSalePayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CreateFlashSalePayload'] = ResolversParentTypes['CreateFlashSalePayload']> = ResolversObject<{
+  flashSale?: Resolver<ResolversTypes['FlashSale'], ParentType, ContextType>;
+}>;
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
+
+export type FlashSaleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FlashSale'] = ResolversParentTypes['FlashSale']> = ResolversObject<{
+  endsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  flashPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  perMemberLimit?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
+  quota?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  remaining?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['Sku'], ParentType, ContextType>;
+  startsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['FlashSaleStatus'], ParentType, ContextType>;
+}>;
+
+export type FlashSaleConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FlashSaleConnection'] = ResolversParentTypes['FlashSaleConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['FlashSaleEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type FlashSaleEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FlashSaleEdge'] = ResolversParentTypes['FlashSaleEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['FlashSale'], ParentType, ContextType>;
+}>;
 
 export interface LongScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Long'], any> {
   name: 'Long';
@@ -386,7 +634,9 @@ export type MoneyResolvers<ContextType = Context, ParentType extends ResolversPa
 }>;
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  adjustStock?: Resolver<ResolversTypes['AdjustStockPayload'], ParentType, ContextType, RequireFields<MutationAdjustStockArgs, 'input'>>;
   createCategory?: Resolver<ResolversTypes['Category'], ParentType, ContextType, RequireFields<MutationCreateCategoryArgs, 'input'>>;
+  createFlashSale?: Resolver<ResolversTypes['CreateFlashSalePayload'], ParentType, ContextType, RequireFields<MutationCreateFlashSaleArgs, 'input'>>;
   createProduct?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationCreateProductArgs, 'input'>>;
   setProductStatus?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationSetProductStatusArgs, 'input'>>;
 }>;
@@ -402,6 +652,7 @@ export type ProductResolvers<ContextType = Context, ParentType extends Resolvers
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  inStock?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   skus?: Resolver<Array<ResolversTypes['Sku']>, ParentType, ContextType>;
@@ -420,18 +671,23 @@ export type ProductEdgeResolvers<ContextType = Context, ParentType extends Resol
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   categories?: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
+  flashSale?: Resolver<Maybe<ResolversTypes['FlashSale']>, ParentType, ContextType, RequireFields<QueryFlashSaleArgs, 'id'>>;
+  flashSales?: Resolver<ResolversTypes['FlashSaleConnection'], ParentType, ContextType, RequireFields<QueryFlashSalesArgs, 'first'>>;
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'id'>>;
   products?: Resolver<ResolversTypes['ProductConnection'], ParentType, ContextType, RequireFields<QueryProductsArgs, 'first'>>;
+  stockLedger?: Resolver<ResolversTypes['StockEntryConnection'], ParentType, ContextType, RequireFields<QueryStockLedgerArgs, 'first' | 'skuId'>>;
 }>;
 
 export type SkuResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Sku'] = ResolversParentTypes['Sku'], FederationReferenceType extends FederationReferenceTypes['Sku'] = FederationReferenceTypes['Sku']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Sku']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  flashSale?: Resolver<Maybe<ResolversTypes['FlashSale']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  inStock?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
   specs?: Resolver<Array<ResolversTypes['SpecValue']>, ParentType, ContextType>;
-  stock?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  stock?: Resolver<ResolversTypes['Stock'], ParentType, ContextType>;
 }>;
 
 export type SpecValueResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SpecValue'] = ResolversParentTypes['SpecValue']> = ResolversObject<{
@@ -439,13 +695,53 @@ export type SpecValueResolvers<ContextType = Context, ParentType extends Resolve
   value?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type StockResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Stock'] = ResolversParentTypes['Stock']> = ResolversObject<{
+  available?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  lowStockThreshold?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  onHand?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  reserved?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  sold?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
+export type StockEntryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockEntry'] = ResolversParentTypes['StockEntry']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  available?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  by?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  flashSaleId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['StockEntryKind'], ParentType, ContextType>;
+  onHand?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  orderId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  refundId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  reserved?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  seq?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sold?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type StockEntryConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockEntryConnection'] = ResolversParentTypes['StockEntryConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['StockEntryEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type StockEntryEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StockEntryEdge'] = ResolversParentTypes['StockEntryEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['StockEntry'], ParentType, ContextType>;
+}>;
+
 export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['link__Import'], any> {
   name: 'link__Import';
 }
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  AdjustStockPayload?: AdjustStockPayloadResolvers<ContextType>;
   Category?: CategoryResolvers<ContextType>;
+  CreateFlashSalePayload?: CreateFlashSalePayloadResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  FlashSale?: FlashSaleResolvers<ContextType>;
+  FlashSaleConnection?: FlashSaleConnectionResolvers<ContextType>;
+  FlashSaleEdge?: FlashSaleEdgeResolvers<ContextType>;
   Long?: GraphQLScalarType;
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
@@ -456,6 +752,10 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   Sku?: SkuResolvers<ContextType>;
   SpecValue?: SpecValueResolvers<ContextType>;
+  Stock?: StockResolvers<ContextType>;
+  StockEntry?: StockEntryResolvers<ContextType>;
+  StockEntryConnection?: StockEntryConnectionResolvers<ContextType>;
+  StockEntryEdge?: StockEntryEdgeResolvers<ContextType>;
   link__Import?: GraphQLScalarType;
 }>;
 

@@ -26,7 +26,7 @@ const anon = () => asGateway('catalog', null);
 const call = (query: string, variables: Record<string, unknown> = {}, headers = anon()) => gql(svc.url, query, variables, headers);
 
 const PRODUCT_FIELDS =
-  'id name description status category { id name } price { amount currency } skus { id name specs { name value } price { amount currency } stock } createdAt';
+  'id name description status category { id name } price { amount currency } skus { id name specs { name value } price { amount currency } stock { available } } createdAt';
 const CREATE_CATEGORY = 'mutation($input: CreateCategoryInput!) { createCategory(input: $input) { id name parent { id } } }';
 const CREATE_PRODUCT = `mutation($input: CreateProductInput!) { createProduct(input: $input) { ${PRODUCT_FIELDS} } }`;
 const SET_STATUS = 'mutation($input: SetProductStatusInput!) { setProductStatus(input: $input) { id status } }';
@@ -80,7 +80,7 @@ describe('staff build the catalogue', () => {
       category: { id: child, name: '茶杯' },
       price: { amount: 8900, currency: 'CNY' },
     });
-    expect(product.skus.map((s: any) => [s.name, s.price.amount, s.stock])).toEqual([
+    expect(product.skus.map((s: any) => [s.name, s.price.amount, s.stock.available])).toEqual([
       ['大号', 12900, 5],
       ['小号', 8900, 0],
     ]);

@@ -22,6 +22,72 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+export type AddCartLineInput = {
+  /** 1 to 99; added to the units already in the cart. */
+  quantity: Scalars['Int']['input'];
+  skuId: Scalars['ID']['input'];
+};
+
+export type AdjustmentKind =
+  | 'BARGAIN'
+  | 'COUPON'
+  | 'GROUP_BUY'
+  | 'POINTS';
+
+export type CancelOrderInput = {
+  orderId: Scalars['ID']['input'];
+};
+
+export type Cart = {
+  __typename?: 'Cart';
+  /** Units across the lines that can be bought now. */
+  itemCount: Scalars['Int']['output'];
+  /** Oldest first. */
+  lines: Array<CartLine>;
+  /** The lines that can be bought now (OK and PRICE_CHANGED); coupons and points apply at checkout. */
+  total: Money;
+};
+
+/** One SKU in the member's cart, re-priced and re-checked on every read; never silently dropped. */
+export type CartLine = {
+  __typename?: 'CartLine';
+  addedAt: Scalars['DateTime']['output'];
+  /** The unit price when the member last added or changed the line. */
+  addedUnitPrice: Money;
+  /** Why the line cannot be bought, or what changed. */
+  message: Maybe<Scalars['String']['output']>;
+  priceKind: Maybe<PriceKind>;
+  product: Product;
+  quantity: Scalars['Int']['output'];
+  sku: Sku;
+  status: CartLineStatus;
+  subtotal: Maybe<Money>;
+  /** The catalog's price now; null unless the line can be bought (OK or PRICE_CHANGED). */
+  unitPrice: Maybe<Money>;
+};
+
+export type CartLineStatus =
+  /** The product is not on sale any more. */
+  | 'OFF_SHELF'
+  /** Can be bought at the price shown. */
+  | 'OK'
+  /** Not enough stock for the quantity. */
+  | 'OUT_OF_STOCK'
+  /** Can be bought, but the price differs from when the line was last added or changed (see message). */
+  | 'PRICE_CHANGED'
+  /** The catalog did not answer: the line cannot be priced right now. */
+  | 'UNAVAILABLE'
+  /** The SKU no longer exists. */
+  | 'UNKNOWN';
+
+export type CompleteOrderInput = {
+  orderId: Scalars['ID']['input'];
+};
+
+export type MarkOrderDeliveredInput = {
+  orderId: Scalars['ID']['input'];
+};
+
 export type Member = {
   __typename?: 'Member';
   id: Scalars['ID']['output'];
@@ -44,8 +110,52 @@ export type Money = {
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** Customers only. The order starts PENDING_PAYMENT. */
+  /** Customers only. */
+  addCartLine: Cart;
+  /** The order's member or staff, while PENDING_PAYMENT; cancelling twice answers the cancelled order. */
+  cancelOrder: Order;
+  /** The order's member (confirming receipt) or staff; DELIVERED → COMPLETED. */
+  completeOrder: Order;
+  /** Staff only; SHIPPED → DELIVERED. */
+  markOrderDelivered: Order;
+  /** The order's member, while PENDING_PAYMENT: the order's one payment intent (asking again returns it). */
+  payOrder: PaymentIntent;
+  /**
+   * Customers only. Stock is reserved before the order exists; OUT_OF_STOCK when it cannot be.
+   * The order starts PENDING_PAYMENT. A retry with the same key answers what the first answered.
+   */
   placeOrder: Order;
+  /** Customers only; removing a line that is not there changes nothing. */
+  removeCartLine: Cart;
+  /** Staff only; PAID → SHIPPED. */
+  shipOrder: Order;
+  /** Customers only; NOT_FOUND when the SKU is not in the cart. */
+  updateCartLine: Cart;
+};
+
+
+export type MutationAddCartLineArgs = {
+  input: AddCartLineInput;
+};
+
+
+export type MutationCancelOrderArgs = {
+  input: CancelOrderInput;
+};
+
+
+export type MutationCompleteOrderArgs = {
+  input: CompleteOrderInput;
+};
+
+
+export type MutationMarkOrderDeliveredArgs = {
+  input: MarkOrderDeliveredInput;
+};
+
+
+export type MutationPayOrderArgs = {
+  input: PayOrderInput;
 };
 
 
@@ -53,16 +163,51 @@ export type MutationPlaceOrderArgs = {
   input: PlaceOrderInput;
 };
 
+
+export type MutationRemoveCartLineArgs = {
+  input: RemoveCartLineInput;
+};
+
+
+export type MutationShipOrderArgs = {
+  input: ShipOrderInput;
+};
+
+
+export type MutationUpdateCartLineArgs = {
+  input: UpdateCartLineInput;
+};
+
 export type Order = {
   __typename?: 'Order';
+  adjustments: Array<PriceAdjustment>;
   createdAt: Scalars['DateTime']['output'];
+  /** Oldest first, starting with the placement. */
+  history: Array<OrderTransition>;
   id: Scalars['ID']['output'];
   lines: Array<OrderLine>;
   member: Member;
+  /** While PENDING_PAYMENT: when the order is cancelled if still unpaid; null afterwards. */
+  payBy: Maybe<Scalars['DateTime']['output']>;
+  /** Every payment the provider confirmed, including ones refunded. */
+  payments: Array<Payment>;
   source: OrderSource;
+  /** The head of the order's transitions. */
   status: OrderStatus;
+  /** The lines at the catalog's prices. */
+  subtotal: Money;
+  /** What the member pays. */
   total: Money;
 };
+
+/** Who moved an order. */
+export type OrderActor =
+  | 'MEMBER'
+  /** The payment provider's confirmed callback. */
+  | 'PAYMENT'
+  | 'STAFF'
+  /** The unpaid-order sweeper. */
+  | 'SYSTEM';
 
 export type OrderConnection = {
   __typename?: 'OrderConnection';
@@ -81,6 +226,7 @@ export type OrderLine = {
   __typename?: 'OrderLine';
   /** The product's name when the order was placed. */
   name: Scalars['String']['output'];
+  priceKind: PriceKind;
   product: Product;
   quantity: Scalars['Int']['output'];
   sku: Sku;
@@ -125,20 +271,96 @@ export type OrderStatus =
   | 'PENDING_PAYMENT'
   | 'SHIPPED';
 
+/** One move of the order's state machine; the first entry is the placement. */
+export type OrderTransition = {
+  __typename?: 'OrderTransition';
+  at: Scalars['DateTime']['output'];
+  by: OrderActor;
+  from: Maybe<OrderStatus>;
+  /** Why a cancellation happened: MEMBER, STAFF or EXPIRED (not paid in time). */
+  reason: Maybe<Scalars['String']['output']>;
+  to: OrderStatus;
+};
+
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+export type PayOrderInput = {
+  orderId: Scalars['ID']['input'];
+};
+
+/** Money a payment provider confirmed for an order. */
+export type Payment = {
+  __typename?: 'Payment';
+  amount: Money;
+  id: Scalars['ID']['output'];
+  receivedAt: Scalars['DateTime']['output'];
+  refundReason: Maybe<RefundReason>;
+  status: PaymentStatus;
+};
+
+/** The one way to pay an order, at the payment provider. */
+export type PaymentIntent = {
+  __typename?: 'PaymentIntent';
+  amount: Money;
+  /** Opaque JSON the client hands to the provider's SDK to pay. */
+  clientParams: Scalars['String']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  /** The provider's intent id. */
+  id: Scalars['ID']['output'];
+  order: Order;
+  provider: Scalars['String']['output'];
+  status: PaymentIntentStatus;
+};
+
+export type PaymentIntentStatus =
+  | 'CANCELLED'
+  | 'REQUIRES_PAYMENT'
+  | 'SUCCEEDED';
+
+export type PaymentStatus =
+  /** The money paid the order. */
+  | 'CAPTURED'
+  | 'REFUNDED'
+  /** The money did not pay the order and is being returned. */
+  | 'REFUND_PENDING';
+
 export type PlaceOrderInput = {
+  /**
+   * Order every line of the cart (flagged lines make the checkout fail with the catalog's code);
+   * the ordered units leave the cart once the order is placed.
+   */
+  fromCart?: InputMaybe<Scalars['Boolean']['input']>;
   /** Chosen by the client per checkout; a retry with the same key returns the first order. */
   idempotencyKey: Scalars['String']['input'];
-  /** 1 to 50 lines. Prices are never taken from the client: the catalog quotes them. */
-  lines: Array<OrderLineInput>;
+  /**
+   * 1 to 50 lines. Prices are never taken from the client: the catalog quotes them.
+   * Omitted with `fromCart`.
+   */
+  lines?: InputMaybe<Array<OrderLineInput>>;
   /** DIRECT when omitted. */
   source?: InputMaybe<OrderSourceInput>;
 };
+
+/** A change to the catalog's price at checkout (coupon, points, group-buy or bargain price). */
+export type PriceAdjustment = {
+  __typename?: 'PriceAdjustment';
+  /** Negative: money taken off. */
+  amount: Money;
+  kind: AdjustmentKind;
+  label: Scalars['String']['output'];
+  /** The SKU a line-level adjustment applies to; null for the whole order. */
+  sku: Maybe<Sku>;
+};
+
+/** Which price a line was sold at. */
+export type PriceKind =
+  | 'FLASH'
+  | 'LIST'
+  | 'MEMBER';
 
 export type Product = {
   __typename?: 'Product';
@@ -147,8 +369,12 @@ export type Product = {
 
 export type Query = {
   __typename?: 'Query';
+  /** Customers only: the signed-in member's cart. */
+  cart: Cart;
   /** The order's member or staff only; for anyone else the order is NOT_FOUND. */
   order: Maybe<Order>;
+  /** Staff only. Newest first; `from` inclusive, `to` exclusive (placement time). */
+  orders: OrderConnection;
 };
 
 
@@ -156,9 +382,43 @@ export type QueryOrderArgs = {
   id: Scalars['ID']['input'];
 };
 
+
+export type QueryOrdersArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  from?: InputMaybe<Scalars['DateTime']['input']>;
+  memberId?: InputMaybe<Scalars['ID']['input']>;
+  status?: InputMaybe<OrderStatus>;
+  to?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+export type RefundReason =
+  /** The order had already been paid by another payment. */
+  | 'ALREADY_PAID'
+  /** The provider captured a different amount than the order's total. */
+  | 'AMOUNT_MISMATCH'
+  /** The payment arrived after the order was cancelled. */
+  | 'ORDER_CANCELLED';
+
+export type RemoveCartLineInput = {
+  skuId: Scalars['ID']['input'];
+};
+
+export type ShipOrderInput = {
+  carrier: Scalars['String']['input'];
+  orderId: Scalars['ID']['input'];
+  trackingNumber: Scalars['String']['input'];
+};
+
 export type Sku = {
   __typename?: 'Sku';
   id: Scalars['ID']['output'];
+};
+
+export type UpdateCartLineInput = {
+  /** 1 to 99; replaces the line's quantity. */
+  quantity: Scalars['Int']['input'];
+  skuId: Scalars['ID']['input'];
 };
 
 export type Link__Purpose =
@@ -264,14 +524,23 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
+  AddCartLineInput: AddCartLineInput;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  AdjustmentKind: AdjustmentKind;
+  CancelOrderInput: CancelOrderInput;
+  Cart: ResolverTypeWrapper<Cart>;
+  CartLine: ResolverTypeWrapper<CartLine>;
+  CartLineStatus: CartLineStatus;
+  CompleteOrderInput: CompleteOrderInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Long: ResolverTypeWrapper<Scalars['Long']['output']>;
+  MarkOrderDeliveredInput: MarkOrderDeliveredInput;
   Member: ResolverTypeWrapper<MemberRefModel>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Money: ResolverTypeWrapper<Money>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Order: ResolverTypeWrapper<OrderDocModel>;
+  OrderActor: OrderActor;
   OrderConnection: ResolverTypeWrapper<Omit<OrderConnection, 'edges'> & { edges: Array<ResolversTypes['OrderEdge']> }>;
   OrderEdge: ResolverTypeWrapper<Omit<OrderEdge, 'node'> & { node: ResolversTypes['Order'] }>;
   OrderLine: ResolverTypeWrapper<OrderLineDocModel>;
@@ -280,12 +549,24 @@ export type ResolversTypes = ResolversObject<{
   OrderSourceInput: OrderSourceInput;
   OrderSourceKind: OrderSourceKind;
   OrderStatus: OrderStatus;
+  OrderTransition: ResolverTypeWrapper<OrderTransition>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  PayOrderInput: PayOrderInput;
+  Payment: ResolverTypeWrapper<Payment>;
+  PaymentIntent: ResolverTypeWrapper<Omit<PaymentIntent, 'order'> & { order: ResolversTypes['Order'] }>;
+  PaymentIntentStatus: PaymentIntentStatus;
+  PaymentStatus: PaymentStatus;
   PlaceOrderInput: PlaceOrderInput;
+  PriceAdjustment: ResolverTypeWrapper<PriceAdjustment>;
+  PriceKind: PriceKind;
   Product: ResolverTypeWrapper<Product>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  RefundReason: RefundReason;
+  RemoveCartLineInput: RemoveCartLineInput;
+  ShipOrderInput: ShipOrderInput;
   Sku: ResolverTypeWrapper<Sku>;
+  UpdateCartLineInput: UpdateCartLineInput;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
   link__Purpose: Link__Purpose;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -293,11 +574,17 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
+  AddCartLineInput: AddCartLineInput;
+  Int: Scalars['Int']['output'];
+  ID: Scalars['ID']['output'];
+  CancelOrderInput: CancelOrderInput;
+  Cart: Cart;
+  CartLine: CartLine;
+  CompleteOrderInput: CompleteOrderInput;
   DateTime: Scalars['DateTime']['output'];
   Long: Scalars['Long']['output'];
+  MarkOrderDeliveredInput: MarkOrderDeliveredInput;
   Member: MemberRefModel;
-  ID: Scalars['ID']['output'];
-  Int: Scalars['Int']['output'];
   Money: Money;
   Mutation: Record<PropertyKey, never>;
   Order: OrderDocModel;
@@ -307,12 +594,20 @@ export type ResolversParentTypes = ResolversObject<{
   OrderLineInput: OrderLineInput;
   OrderSource: OrderSource;
   OrderSourceInput: OrderSourceInput;
+  OrderTransition: OrderTransition;
   PageInfo: PageInfo;
   Boolean: Scalars['Boolean']['output'];
+  PayOrderInput: PayOrderInput;
+  Payment: Payment;
+  PaymentIntent: Omit<PaymentIntent, 'order'> & { order: ResolversParentTypes['Order'] };
   PlaceOrderInput: PlaceOrderInput;
+  PriceAdjustment: PriceAdjustment;
   Product: Product;
   Query: Record<PropertyKey, never>;
+  RemoveCartLineInput: RemoveCartLineInput;
+  ShipOrderInput: ShipOrderInput;
   Sku: Sku;
+  UpdateCartLineInput: UpdateCartLineInput;
   link__Import: Scalars['link__Import']['output'];
   String: Scalars['String']['output'];
 }>;
@@ -346,6 +641,25 @@ export type TagDirectiveArgs = {
 
 export type TagDirectiveResolver<Result, Parent, ContextType = Context, Args = TagDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export type CartResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Cart'] = ResolversParentTypes['Cart']> = ResolversObject<{
+  itemCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['CartLine']>, ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+}>;
+
+export type CartLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CartLine'] = ResolversParentTypes['CartLine']> = ResolversObject<{
+  addedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  addedUnitPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  message?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  priceKind?: Resolver<Maybe<ResolversTypes['PriceKind']>, ParentType, ContextType>;
+  product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['Sku'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['CartLineStatus'], ParentType, ContextType>;
+  subtotal?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+  unitPrice?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+}>;
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
@@ -366,17 +680,30 @@ export type MoneyResolvers<ContextType = Context, ParentType extends ResolversPa
 }>;
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  addCartLine?: Resolver<ResolversTypes['Cart'], ParentType, ContextType, RequireFields<MutationAddCartLineArgs, 'input'>>;
+  cancelOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationCancelOrderArgs, 'input'>>;
+  completeOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationCompleteOrderArgs, 'input'>>;
+  markOrderDelivered?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationMarkOrderDeliveredArgs, 'input'>>;
+  payOrder?: Resolver<ResolversTypes['PaymentIntent'], ParentType, ContextType, RequireFields<MutationPayOrderArgs, 'input'>>;
   placeOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationPlaceOrderArgs, 'input'>>;
+  removeCartLine?: Resolver<ResolversTypes['Cart'], ParentType, ContextType, RequireFields<MutationRemoveCartLineArgs, 'input'>>;
+  shipOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationShipOrderArgs, 'input'>>;
+  updateCartLine?: Resolver<ResolversTypes['Cart'], ParentType, ContextType, RequireFields<MutationUpdateCartLineArgs, 'input'>>;
 }>;
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order'], FederationReferenceType extends FederationReferenceTypes['Order'] = FederationReferenceTypes['Order']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Order']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  adjustments?: Resolver<Array<ResolversTypes['PriceAdjustment']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  history?: Resolver<Array<ResolversTypes['OrderTransition']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lines?: Resolver<Array<ResolversTypes['OrderLine']>, ParentType, ContextType>;
   member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  payBy?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  payments?: Resolver<Array<ResolversTypes['Payment']>, ParentType, ContextType>;
   source?: Resolver<ResolversTypes['OrderSource'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['OrderStatus'], ParentType, ContextType>;
+  subtotal?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
 }>;
 
@@ -392,6 +719,7 @@ export type OrderEdgeResolvers<ContextType = Context, ParentType extends Resolve
 
 export type OrderLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderLine'] = ResolversParentTypes['OrderLine']> = ResolversObject<{
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  priceKind?: Resolver<ResolversTypes['PriceKind'], ParentType, ContextType>;
   product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
   quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   sku?: Resolver<ResolversTypes['Sku'], ParentType, ContextType>;
@@ -405,9 +733,42 @@ export type OrderSourceResolvers<ContextType = Context, ParentType extends Resol
   refId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
+export type OrderTransitionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderTransition'] = ResolversParentTypes['OrderTransition']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  by?: Resolver<ResolversTypes['OrderActor'], ParentType, ContextType>;
+  from?: Resolver<Maybe<ResolversTypes['OrderStatus']>, ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  to?: Resolver<ResolversTypes['OrderStatus'], ParentType, ContextType>;
+}>;
+
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type PaymentResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Payment'] = ResolversParentTypes['Payment']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  refundReason?: Resolver<Maybe<ResolversTypes['RefundReason']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['PaymentStatus'], ParentType, ContextType>;
+}>;
+
+export type PaymentIntentResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PaymentIntent'] = ResolversParentTypes['PaymentIntent']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  clientParams?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  order?: Resolver<ResolversTypes['Order'], ParentType, ContextType>;
+  provider?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['PaymentIntentStatus'], ParentType, ContextType>;
+}>;
+
+export type PriceAdjustmentResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PriceAdjustment'] = ResolversParentTypes['PriceAdjustment']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['AdjustmentKind'], ParentType, ContextType>;
+  label?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  sku?: Resolver<Maybe<ResolversTypes['Sku']>, ParentType, ContextType>;
 }>;
 
 export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product']> = ResolversObject<{
@@ -415,7 +776,9 @@ export type ProductResolvers<ContextType = Context, ParentType extends Resolvers
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  cart?: Resolver<ResolversTypes['Cart'], ParentType, ContextType>;
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
+  orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<QueryOrdersArgs, 'first'>>;
 }>;
 
 export type SkuResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Sku'] = ResolversParentTypes['Sku']> = ResolversObject<{
@@ -427,6 +790,8 @@ export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<Resolv
 }
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  Cart?: CartResolvers<ContextType>;
+  CartLine?: CartLineResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Long?: GraphQLScalarType;
   Member?: MemberResolvers<ContextType>;
@@ -437,7 +802,11 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   OrderEdge?: OrderEdgeResolvers<ContextType>;
   OrderLine?: OrderLineResolvers<ContextType>;
   OrderSource?: OrderSourceResolvers<ContextType>;
+  OrderTransition?: OrderTransitionResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  Payment?: PaymentResolvers<ContextType>;
+  PaymentIntent?: PaymentIntentResolvers<ContextType>;
+  PriceAdjustment?: PriceAdjustmentResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Sku?: SkuResolvers<ContextType>;

@@ -1,0 +1,41 @@
+import type { Bus } from '@flywheel/service-kit';
+import type { CatalogQuote } from './pricing';
+import { fromBus } from './shared';
+
+export interface StockLine {
+  skuId: string;
+  quantity: number;
+}
+
+/**
+ * Orders' view of catalog over NATS request/reply: server-side prices and stock reservations.
+ * Refusals arrive as AppErrors with catalog's code (NOT_FOUND, BAD_USER_INPUT, OUT_OF_STOCK);
+ * no answer in time is UNAVAILABLE.
+ */
+export function createCatalogClient(bus: Pick<Bus, 'request'>, timeoutMs?: number) {
+  return {
+    /** Prices come only from catalog, never from the client. */
+    async quote(lines: StockLine[], memberId?: string): Promise<CatalogQuote> {
+      const quote = await bus.request('catalog.price.quote', { lines, memberId }, { timeoutMs }).catch(fromBus);
+      const asked = new Map(lines.map((l) => [l.skuId, l.quantity]));
+      const consistent =
+        quote.lines.length === lines.length &&
+        quote.lines.every((l) => asked.get(l.skuId) === l.quantity) &&
+        quote.total === quote.lines.reduce((sum, l) => sum + l.unitPrice * l.quantity, 0);
+      if (!consistent) throw new Error('catalog quote does not match the request');
+      return quote;
+    },
+
+    /** All lines or none; idempotent per order id (a replay answers with the first result). */
+    async reserve(orderId: string, memberId: string, lines: (StockLine & { flashSaleId?: string })[]): Promise<void> {
+      await bus.request('catalog.stock.reserve', { orderId, memberId, lines }, { timeoutMs }).catch(fromBus);
+    },
+
+    /** Gives back an order's reservation; catalog releases it at most once. */
+    async release(orderId: string): Promise<boolean> {
+      const reply = await bus.request('catalog.stock.release', { orderId }, { timeoutMs }).catch(fromBus);
+      return reply.released;
+    },
+  };
+}
+export type CatalogClient = ReturnType<typeof createCatalogClient>;

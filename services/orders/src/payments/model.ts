@@ -1,0 +1,106 @@
+import { Schema, type Connection } from 'mongoose';
+
+/** One payment intent per order (unique orderId); `_id` is the provider's intent id. */
+export interface PaymentIntentDoc {
+  _id: string;
+  orderId: string;
+  provider: string;
+  /** Integer fen: the order's total when the intent was created. */
+  amount: number;
+  currency: 'CNY';
+  clientParams: string;
+  createdAt: Date;
+}
+
+export type PaymentVerdict = 'MATCHED' | 'AMOUNT_MISMATCH';
+
+/**
+ * Money the provider says it captured, claimed once per provider transaction
+ * (`_id = <provider>:<providerTxnId>`): however often a callback is delivered, it is one payment.
+ * The verdict is decided before the insert, so every redelivery sees the first decision.
+ */
+export interface PaymentDoc {
+  _id: string;
+  orderId: string;
+  intentId: string;
+  provider: string;
+  providerTxnId: string;
+  /** Integer fen actually captured. */
+  amount: number;
+  currency: string;
+  verdict: PaymentVerdict;
+  receivedAt: Date;
+}
+
+export type RefundReason = 'ORDER_CANCELLED' | 'ALREADY_PAID' | 'AMOUNT_MISMATCH';
+
+/**
+ * A payment that did not pay its order goes back, claimed once per payment
+ * (`_id = refund:<paymentId>`, also the provider's refund idempotency key). `completedAt` is set
+ * once the provider confirmed; until then the refund sweeper retries.
+ */
+export interface RefundDoc {
+  _id: string;
+  paymentId: string;
+  orderId: string;
+  amount: number;
+  reason: RefundReason;
+  createdAt: Date;
+  completedAt: Date | null;
+  providerRefundId: string | null;
+}
+
+export function createPaymentModels(db: Connection) {
+  const intentSchema = new Schema<PaymentIntentDoc>(
+    {
+      _id: String,
+      orderId: { type: String, required: true },
+      provider: { type: String, required: true },
+      amount: { type: Number, required: true },
+      currency: { type: String, required: true },
+      clientParams: { type: String, required: true },
+      createdAt: { type: Date, required: true },
+    },
+    { versionKey: false },
+  );
+  intentSchema.index({ orderId: 1 }, { unique: true });
+
+  const paymentSchema = new Schema<PaymentDoc>(
+    {
+      _id: String,
+      orderId: { type: String, required: true },
+      intentId: { type: String, required: true },
+      provider: { type: String, required: true },
+      providerTxnId: { type: String, required: true },
+      amount: { type: Number, required: true },
+      currency: { type: String, required: true },
+      verdict: { type: String, required: true },
+      receivedAt: { type: Date, required: true },
+    },
+    { versionKey: false },
+  );
+  paymentSchema.index({ orderId: 1, receivedAt: 1 });
+
+  const refundSchema = new Schema<RefundDoc>(
+    {
+      _id: String,
+      paymentId: { type: String, required: true },
+      orderId: { type: String, required: true },
+      amount: { type: Number, required: true },
+      reason: { type: String, required: true },
+      createdAt: { type: Date, required: true },
+      completedAt: { type: Date, default: null },
+      providerRefundId: { type: String, default: null },
+    },
+    { versionKey: false },
+  );
+  refundSchema.index({ orderId: 1 });
+  refundSchema.index({ completedAt: 1, createdAt: 1 });
+
+  return {
+    PaymentIntent: db.model<PaymentIntentDoc>('PaymentIntent', intentSchema, 'payment_intents'),
+    Payment: db.model<PaymentDoc>('Payment', paymentSchema, 'payments'),
+    Refund: db.model<RefundDoc>('Refund', refundSchema, 'refunds'),
+  };
+}
+export type PaymentModels = ReturnType<typeof createPaymentModels>;
