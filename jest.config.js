@@ -8,7 +8,7 @@ module.exports = {
     '^@flywheel/(events|service-kit|testing)$': '<rootDir>/packages/$1/src/index.ts',
     '^@flywheel/service-kit/telemetry$': '<rootDir>/packages/service-kit/src/telemetry.ts',
   },
-  testMatch: ['<rootDir>/**/src/**/__tests__/**/*.test.ts', '<rootDir>/e2e/**/*.test.ts'],
+  testMatch: ['<rootDir>/**/src/**/__tests__/**/*.test.ts', '<rootDir>/e2e/**/*.test.ts', '<rootDir>/deploy/__tests__/**/*.test.ts'],
   // The stack databases are flywheel_<service>: FerretDB is fresh for each run (global setup).
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   globalSetup: '<rootDir>/packages/testing/src/global-setup.ts',

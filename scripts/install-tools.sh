@@ -38,3 +38,30 @@ build() { # name package envvar
 
 build nats-server github.com/nats-io/nats-server/v2 NATS_URL
 build ferretdb github.com/FerretDB/FerretDB/cmd/ferretdb MONGO_URL
+
+# Deploy checks (helm lint/template, Kubernetes schema validation, workflow and Dockerfile lint):
+# always needed by `npm test`, whatever MONGO_URL/NATS_URL say. Our own tools are stamped on
+# their sources as well as go.sum, so an edit to main.go rebuilds them.
+build_tool() { # name package [ldflags]
+  local name=$1 pkg=$2 ldflags=${3:-}
+  local stamp
+  stamp=$({ cat "tools/$name/go.sum"; find "tools/$name" -maxdepth 1 -name '*.go' | sort | xargs -r cat; echo "$ldflags"; } | sha256sum | cut -c1-16)
+  [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.stamp" 2>/dev/null)" = "$stamp" ] && return 0
+  if ! command -v go >/dev/null 2>&1; then
+    echo "flywheel: Go 1.26+ is needed to build $name (install it from go.dev/dl)." >&2
+    exit 1
+  fi
+  echo "flywheel: building $name from tools/$name/go.mod into .tools/bin…" >&2
+  (cd "tools/$name" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$BIN/$name" "$pkg")
+  echo "$stamp" > "$BIN/.$name.stamp"
+}
+# helm's Makefile stamps its version and the Kubernetes version of its client libraries (used by
+# `helm lint` for deprecated-API warnings and as the default .Capabilities.KubeVersion).
+helm_version=$(grep -oE 'helm\.sh/helm/v3 v[0-9.]+' tools/helm/go.mod | cut -d' ' -f2)
+k8s_minor=$(grep -oE 'k8s\.io/client-go v0\.[0-9]+' tools/helm/go.mod | cut -d. -f3)
+build_tool helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$helm_version \
+-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor \
+-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
+build_tool kube-validate .
+build_tool dockerfile-lint .
+build_tool actionlint github.com/rhysd/actionlint/cmd/actionlint

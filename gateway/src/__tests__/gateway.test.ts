@@ -1,77 +1,24 @@
 // The real gateway in front of the seven real subgraphs (in this process, on free ports), on the
 // real FerretDB and a NATS of this file's own. Everything goes through the gateway's HTTP port.
-import {
-  asGateway,
-  eventually,
-  gql,
-  privateNats,
-  serviceEnv,
-  staff,
-  TEST_AUTH_SECRET,
-  TEST_INTERNAL_SECRET,
-  type InfraProcess,
-} from '@flywheel/testing';
+import { asGateway, eventually, gql, staff, TEST_AUTH_SECRET, TEST_INTERNAL_SECRET } from '@flywheel/testing';
 import { signInternalToken, signJwt, type RunningService } from '@flywheel/service-kit';
-import * as content from '../../../services/content/src/main';
-import * as contentConfig from '../../../services/content/src/config';
-import * as catalog from '../../../services/catalog/src/main';
-import * as catalogConfig from '../../../services/catalog/src/config';
-import * as orders from '../../../services/orders/src/main';
-import * as ordersConfig from '../../../services/orders/src/config';
-import * as live from '../../../services/live/src/main';
-import * as liveConfig from '../../../services/live/src/config';
-import * as community from '../../../services/community/src/main';
-import * as communityConfig from '../../../services/community/src/config';
-import * as membership from '../../../services/membership/src/main';
-import * as membershipConfig from '../../../services/membership/src/config';
-import * as referral from '../../../services/referral/src/main';
-import * as referralConfig from '../../../services/referral/src/config';
-import { loadGatewayConfig } from '../config';
-import { start, type RunningGateway } from '../main';
+import type { RunningGateway } from '../main';
+import { startInProcessStack, type InProcessStack } from './in-process-stack';
 
-let nats: InfraProcess;
+let stack: InProcessStack;
 let subgraphs: Record<string, RunningService>;
 let gw: RunningGateway;
 let prodGw: RunningGateway;
 
-function gatewayEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    INTERNAL_TOKEN_SECRET: TEST_INTERNAL_SECRET,
-    AUTH_TOKEN_SECRET: TEST_AUTH_SECRET,
-    ...Object.fromEntries(Object.entries(subgraphs).map(([name, s]) => [`${name.toUpperCase()}_URL`, s.url])),
-    ...extra,
-  };
-}
-
 beforeAll(async () => {
-  nats = await privateNats();
-  const env = (name: string) => serviceEnv(name, nats.url);
-  const started = await Promise.all([
-    content.start(contentConfig.loadServiceConfig(env('content'))),
-    catalog.start(catalogConfig.loadServiceConfig(env('catalog'))),
-    orders.start(ordersConfig.loadServiceConfig(env('orders'))),
-    live.start(liveConfig.loadServiceConfig(env('live'))),
-    community.start(communityConfig.loadServiceConfig(env('community'))),
-    membership.start(membershipConfig.loadServiceConfig(env('membership'))),
-    referral.start(referralConfig.loadServiceConfig(env('referral'))),
-  ]);
-  subgraphs = Object.fromEntries(started.map((s) => [s.name, s]));
-  gw = await start(loadGatewayConfig(gatewayEnv()));
-  prodGw = await start(loadGatewayConfig(gatewayEnv({ NODE_ENV: 'production' })));
+  stack = await startInProcessStack();
+  subgraphs = stack.subgraphs;
+  gw = stack.gateway;
+  prodGw = await stack.extraGateway({ NODE_ENV: 'production' });
 }, 60_000);
 
 afterAll(async () => {
-  await gw?.stop();
-  await prodGw?.stop();
-  for (const s of Object.values(subgraphs ?? {})) {
-    await s.db.dropDatabase();
-    await s.stop();
-  }
-  await nats?.stop();
+  await stack?.stop();
 });
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -242,24 +189,20 @@ describe('production mode', () => {
   });
 
   test('requests past the per-identity rate limit get 429 RATE_LIMITED with Retry-After', async () => {
-    const limited = await start(loadGatewayConfig(gatewayEnv({ NODE_ENV: 'production', RATE_LIMIT_PER_MINUTE: '5' })));
-    try {
-      const statuses: number[] = [];
-      for (let i = 0; i < 7; i++) statuses.push((await gql(limited.url, '{ session { roles } }')).status);
-      // A window boundary may fall inside the loop; at least the first request and one past the limit tell.
-      expect(statuses[0]).toBe(200);
-      expect(statuses).toContain(429);
-      const res = await fetch(limited.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: '{"query":"{ __typename }"}',
-      });
-      if (res.status === 429) {
-        expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
-        expect(((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('RATE_LIMITED');
-      }
-    } finally {
-      await limited.stop();
+    const limited = await stack.extraGateway({ NODE_ENV: 'production', RATE_LIMIT_PER_MINUTE: '5' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await gql(limited.url, '{ session { roles } }')).status);
+    // A window boundary may fall inside the loop; at least the first request and one past the limit tell.
+    expect(statuses[0]).toBe(200);
+    expect(statuses).toContain(429);
+    const res = await fetch(limited.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"query":"{ __typename }"}',
+    });
+    if (res.status === 429) {
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('RATE_LIMITED');
     }
   });
 });

@@ -181,7 +181,18 @@ export const requests = {
     'catalog',
     z.object({ lines: z.array(stockLine).min(1).max(100), memberId: id.optional() }),
     z.object({
-      lines: z.array(pricedLine.extend({ name: z.string(), skuName: z.string() })),
+      lines: z.array(
+        pricedLine.extend({
+          name: z.string(),
+          skuName: z.string(),
+          /**
+           * Units that could be reserved as of the quote: the SKU's regular stock (its ledger head)
+           * or, for a FLASH line, the flash sale's remaining quota. Advisory (the reservation
+           * decides); optional so that older catalogs stay valid.
+           */
+          available: z.number().int().optional(),
+        }),
+      ),
       total: fen,
       currency: z.literal('CNY'),
     }),

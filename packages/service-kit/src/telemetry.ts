@@ -8,7 +8,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { BasicTracerProvider as TracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 const disabled = process.env.OTEL_SDK_DISABLED === 'true';
 const exporting = Boolean(process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
@@ -19,13 +19,12 @@ if (!disabled) {
   // not exported; the OTLP exporter is loaded only when an endpoint is configured.
   const spanProcessors = exporting
     ? [
-        new BatchSpanProcessor({
-          // The standard variable; this SDK package no longer reads it by itself.
-          scheduledDelayMillis: Number(process.env.OTEL_BSP_SCHEDULE_DELAY ?? 5_000),
-          exporter: new (
+        new BatchSpanProcessor(
+          new (
             require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')
           ).OTLPTraceExporter() as SpanExporter,
-        }),
+          { scheduledDelayMillis: Number(process.env.OTEL_BSP_SCHEDULE_DELAY ?? 5_000) },
+        ),
       ]
     : [];
   provider = new TracerProvider({

@@ -7,7 +7,8 @@ export const resolvers: Resolvers = {
   Query: {
     categories: (_, __, { service }) => service.rootCategories(),
     product: async (_, { id }, { viewer, service, loaders }) => service.visibleProduct(viewer, await loaders.product.load(id)),
-    products: (_, args, { viewer, service }) => service.listProducts(viewer, args),
+    products: (_, args, { viewer, browse }) => browse.listProducts(viewer, args),
+    productFacets: (_, args, { viewer, browse }) => browse.productFacets(viewer, args),
     flashSales: (_, args, { viewer, inventory, loaders }) => inventory.listFlashSales(viewer, loaders, args),
     flashSale: (_, { id }, { viewer, inventory, loaders }) => inventory.flashSale(viewer, loaders, id),
     stockLedger: (_, { skuId, ...page }, { viewer, inventory }) => inventory.stockLedger(viewer, skuId, page),
@@ -16,6 +17,8 @@ export const resolvers: Resolvers = {
     createCategory: (_, { input }, { viewer, service }) => service.createCategory(viewer, input),
     createProduct: (_, { input }, { viewer, service }) => service.createProduct(viewer, input),
     setProductStatus: (_, { input }, { viewer, service }) => service.setProductStatus(viewer, input),
+    updateProduct: async (_, { input }, { viewer, service }) => ({ product: await service.updateProduct(viewer, input) }),
+    updateSku: async (_, { input }, { viewer, service }) => ({ sku: await service.updateSku(viewer, input) }),
     adjustStock: async (_, { input }, { viewer, inventory, loaders }) => {
       const result = await inventory.adjustStock(viewer, input);
       loaders.stockHead.clear(input.skuId);
@@ -39,6 +42,12 @@ export const resolvers: Resolvers = {
     id: (p) => p._id.toHexString(),
     category: (p, _, { loaders }) => (p.categoryId ? loaders.category.load(p.categoryId.toHexString()) : null),
     price: async (p, _, { service, loaders }) => service.lowestPrice(await loaders.skusByProduct.load(p._id.toHexString())),
+    priceRange: async (p, _, { service, loaders }) => service.priceRange(await loaders.skusByProduct.load(p._id.toHexString())),
+    salesCount: (p) => p.salesCount ?? 0,
+    images: (p) => p.images ?? [],
+    videoUrl: (p) => p.videoUrl ?? null,
+    parameters: (p) => p.parameters ?? [],
+    afterSalesPolicy: (p) => p.afterSalesPolicy ?? '',
     skus: (p, _, { loaders }) => loaders.skusByProduct.load(p._id.toHexString()),
     inStock: async (p, _, { inventory, loaders }) => inventory.inStock(loaders, await loaders.skusByProduct.load(p._id.toHexString())),
   },
@@ -47,6 +56,8 @@ export const resolvers: Resolvers = {
     id: (s) => s._id.toHexString(),
     product: (s, _, { service, loaders }) => service.productOf(loaders, s),
     price: (s) => money(s.price),
+    marketPrice: (s) => (s.marketPrice == null ? null : money(s.marketPrice)),
+    memberPrice: (s) => (s.memberPrice == null ? null : money(s.memberPrice)),
     stock: (s, _, { viewer, inventory, loaders }) => inventory.stockOf(viewer, loaders, s),
     inStock: (s, _, { inventory, loaders }) => inventory.inStock(loaders, [s]),
     flashSale: (s, _, { inventory, loaders }) => inventory.flashSaleOfSku(loaders, s),

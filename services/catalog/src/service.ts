@@ -11,18 +11,29 @@ import {
   isStaff,
   notFound,
   outboxRecord,
-  paginate,
   requireRole,
   type BaseContext,
-  type PageArgs,
   type Viewer,
 } from '@flywheel/service-kit';
+import { descriptionOf, pricesAndSpecs, type ProductProjection } from './browse/projection';
+import type { BrowseService } from './browse/service';
 import { DEFAULT_LOW_STOCK_THRESHOLD, MAX_LINE_QUANTITY, MAX_STOCK } from './inventory/ledger';
 import type { FlashOffer, InventoryService } from './inventory/service';
-import type { CategoryDoc, Models, ProductDoc, ProductStatus, ProductStatusEntryDoc, SkuDoc, SpecValueDoc } from './model';
+import type {
+  CategoryDoc,
+  Models,
+  ProductDescription,
+  ProductDoc,
+  ProductImageDoc,
+  ProductParameterDoc,
+  ProductStatus,
+  SkuDoc,
+  SpecValueDoc,
+} from './model';
 import { CURRENCY, money, type Money } from './money';
 
 export { CURRENCY, money, type Money };
+export { keywordPattern } from './browse/service';
 
 export const PRODUCT_STATUSES: readonly ProductStatus[] = ['DRAFT', 'ON_SALE', 'OFF_SHELF'];
 
@@ -30,7 +41,10 @@ export const PRODUCT_STATUSES: readonly ProductStatus[] = ['DRAFT', 'ON_SALE', '
 const MAX_SKUS = 100;
 const MAX_SPECS = 10;
 const MAX_KEYWORDS = 20;
-const MAX_KEYWORD_QUERY = 50;
+const MAX_IMAGES = 20;
+const MAX_PARAMETERS = 30;
+const MAX_URL = 2_048;
+const MAX_LONG_TEXT = 5_000;
 /** Per line of a quote; orders enforces its own, stricter per-order limits. */
 export const MAX_QUOTE_QUANTITY = MAX_LINE_QUANTITY;
 
@@ -47,28 +61,51 @@ export interface SkuInput {
   specs?: SpecValueInput[] | null;
   /** Integer fen, > 0. */
   price: number;
+  /** Integer fen, ≥ price. */
+  marketPrice?: number | null;
+  /** Integer fen, > 0 and ≤ price. */
+  memberPrice?: number | null;
   /** Initial stock: the SKU's INITIAL ledger entry. */
   stock: number;
   lowStockThreshold?: number | null;
 }
-export interface CreateProductInput {
-  name: string;
+export interface ProductImageInput {
+  url: string;
+  alt?: string | null;
+}
+export interface DescriptionInput {
+  name?: string | null;
   description?: string | null;
   categoryId?: string | null;
   keywords?: string[] | null;
+  images?: ProductImageInput[] | null;
+  videoUrl?: string | null;
+  parameters?: ProductParameterDoc[] | null;
+  afterSalesPolicy?: string | null;
+}
+export interface CreateProductInput extends DescriptionInput {
+  name: string;
   /** DRAFT when omitted. */
   status?: ProductStatus | null;
   skus: SkuInput[];
+}
+/** Omitted (or null) fields stay as they are, except categoryId and videoUrl, which null clears. */
+export interface UpdateProductInput extends DescriptionInput {
+  productId: string;
+}
+/** Omitted fields stay; null clears marketPrice and memberPrice and leaves the others. */
+export interface UpdateSkuInput {
+  skuId: string;
+  price?: number | null;
+  marketPrice?: number | null;
+  memberPrice?: number | null;
+  specs?: SpecValueInput[] | null;
+  lowStockThreshold?: number | null;
 }
 export interface SetProductStatusInput {
   productId: string;
   status: ProductStatus;
 }
-export interface ProductListArgs extends PageArgs {
-  categoryId?: string | null;
-  keyword?: string | null;
-}
-
 export type PriceQuoteRequest = RequestData<'catalog.price.quote'>;
 export type PriceQuote = ReplyData<'catalog.price.quote'>;
 
@@ -76,6 +113,8 @@ export interface CatalogDeps {
   models: Models;
   /** Stock ledgers, reservations and flash sales (inventory/). */
   inventory: InventoryService;
+  /** Recomputes a product's listing fields and projects its ledgers (browse/projection.ts). */
+  projection: ProductProjection;
   /** Asks the outbox relay to publish now rather than at its next tick. */
   kick: () => void;
   now?: () => Date;
@@ -92,9 +131,65 @@ function text(raw: string | null | undefined, field: string, max: number, { opti
   return value;
 }
 
-/** A user's search text as a literal, case-insensitive pattern (no regex injection, no $text). */
-export function keywordPattern(keyword: string): RegExp {
-  return new RegExp(keyword.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
+/** An absolute http(s) URL (images and videos live on a CDN; catalog stores their addresses only). */
+function url(raw: string | null | undefined, field: string): string {
+  const value = text(raw, field, MAX_URL);
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw badInput('Not an absolute URL', field);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw badInput('Only http(s) URLs', field);
+  return value;
+}
+
+/** A price: a whole number of fen above zero. */
+function fen(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw badInput('A price is a whole number of fen greater than zero', field);
+  return value;
+}
+
+/** 划线价 ≥ price ≥ member price: the reference price is never below what is charged, the member price never above. */
+function checkPriceLadder(price: number, marketPrice: number | null, memberPrice: number | null, prefix: string) {
+  if (marketPrice !== null && marketPrice < price) throw badInput('The market price cannot be below the price', `${prefix}marketPrice`);
+  if (memberPrice !== null && memberPrice > price) throw badInput('The member price cannot be above the price', `${prefix}memberPrice`);
+}
+
+function parseSpecs(specs: SpecValueInput[], prefix: string): SpecValueDoc[] {
+  if (specs.length > MAX_SPECS) throw badInput(`A SKU has at most ${MAX_SPECS} spec values`, `${prefix}specs`);
+  const names = new Set<string>();
+  return specs.map((sp, j) => {
+    const spec = { name: text(sp.name, `${prefix}specs[${j}].name`, 30), value: text(sp.value, `${prefix}specs[${j}].value`, 30) };
+    // Listings store spec values as `name=value` strings (browse/projection.ts).
+    if (spec.name.includes('=')) throw badInput('A spec name cannot contain "="', `${prefix}specs[${j}].name`);
+    if (names.has(spec.name)) throw badInput(`Duplicate spec ${spec.name}`, `${prefix}specs[${j}].name`);
+    names.add(spec.name);
+    return spec;
+  });
+}
+
+function parseThreshold(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value < 0 || value > MAX_STOCK) {
+    throw badInput(`The low-stock threshold is a whole number from 0 to ${MAX_STOCK}`, field);
+  }
+  return value;
+}
+
+function parseImages(images: ProductImageInput[]): ProductImageDoc[] {
+  if (images.length > MAX_IMAGES) throw badInput(`At most ${MAX_IMAGES} images`, 'images');
+  return images.map((img, i) => ({
+    url: url(img.url, `images[${i}].url`),
+    alt: text(img.alt, `images[${i}].alt`, 100, { optional: true }),
+  }));
+}
+
+function parseParameters(parameters: ProductParameterDoc[]): ProductParameterDoc[] {
+  if (parameters.length > MAX_PARAMETERS) throw badInput(`At most ${MAX_PARAMETERS} parameters`, 'parameters');
+  return parameters.map((p, i) => ({
+    name: text(p.name, `parameters[${i}].name`, 30),
+    value: text(p.value, `parameters[${i}].value`, 200),
+  }));
 }
 
 /** Per-request batching: one query per tick for each kind of look-up. */
@@ -149,26 +244,16 @@ export function createCatalogService(deps: CatalogDeps) {
       const name = text(s.name, `skus[${i}].name`, 50);
       if (names.has(name.toLowerCase())) throw badInput(`Duplicate SKU name ${name}`, `skus[${i}].name`);
       names.add(name.toLowerCase());
-      if (!Number.isSafeInteger(s.price) || s.price <= 0) {
-        throw badInput('Price is a whole number of fen greater than zero', `skus[${i}].price`);
-      }
+      const price = fen(s.price, `skus[${i}].price`);
+      const marketPrice = s.marketPrice == null ? null : fen(s.marketPrice, `skus[${i}].marketPrice`);
+      const memberPrice = s.memberPrice == null ? null : fen(s.memberPrice, `skus[${i}].memberPrice`);
+      checkPriceLadder(price, marketPrice, memberPrice, `skus[${i}].`);
       if (!Number.isSafeInteger(s.stock) || s.stock < 0 || s.stock > MAX_STOCK) {
         throw badInput(`Stock is a whole number from 0 to ${MAX_STOCK}`, `skus[${i}].stock`);
       }
-      const lowStockThreshold = s.lowStockThreshold ?? DEFAULT_LOW_STOCK_THRESHOLD;
-      if (!Number.isSafeInteger(lowStockThreshold) || lowStockThreshold < 0 || lowStockThreshold > MAX_STOCK) {
-        throw badInput(`The low-stock threshold is a whole number from 0 to ${MAX_STOCK}`, `skus[${i}].lowStockThreshold`);
-      }
-      const specs = s.specs ?? [];
-      if (specs.length > MAX_SPECS) throw badInput(`A SKU has at most ${MAX_SPECS} spec values`, `skus[${i}].specs`);
-      const specNames = new Set<string>();
-      const parsedSpecs: SpecValueDoc[] = specs.map((sp, j) => {
-        const spec = { name: text(sp.name, `skus[${i}].specs[${j}].name`, 30), value: text(sp.value, `skus[${i}].specs[${j}].value`, 30) };
-        if (specNames.has(spec.name)) throw badInput(`Duplicate spec ${spec.name}`, `skus[${i}].specs[${j}].name`);
-        specNames.add(spec.name);
-        return spec;
-      });
-      return { name, specs: parsedSpecs, price: s.price, initialStock: s.stock, lowStockThreshold, position: i };
+      const lowStockThreshold = parseThreshold(s.lowStockThreshold ?? DEFAULT_LOW_STOCK_THRESHOLD, `skus[${i}].lowStockThreshold`);
+      const specs = parseSpecs(s.specs ?? [], `skus[${i}].`);
+      return { name, specs, price, marketPrice, memberPrice, initialStock: s.stock, lowStockThreshold, position: i };
     });
   }
 
@@ -178,17 +263,25 @@ export function createCatalogService(deps: CatalogDeps) {
     return keywords;
   }
 
-  /** The category and every category below it (the tree is small and read whole). */
-  async function withDescendants(categoryId: string): Promise<Types.ObjectId[]> {
-    const all = await models.Category.find({}, { _id: 1, parentId: 1 }).lean<Pick<CategoryDoc, '_id' | 'parentId'>[]>();
-    const found = all.find((c) => c._id.toHexString() === categoryId);
-    if (!found) return [];
-    const ids = [found._id];
-    for (let i = 0; i < ids.length; i++) {
-      const parent = ids[i]!.toHexString();
-      for (const c of all) if (c.parentId?.toHexString() === parent) ids.push(c._id);
+  /**
+   * The description fields present in `input`, validated (before anything is written); absent
+   * ones are left out, so applying the result to a description changes only what was given.
+   */
+  async function descriptionChanges(input: DescriptionInput): Promise<Partial<ProductDescription>> {
+    const next: Partial<ProductDescription> = {};
+    if (input.name != null) next.name = text(input.name, 'name', 100);
+    if (input.description != null) next.description = text(input.description, 'description', MAX_LONG_TEXT, { optional: true });
+    if (input.keywords != null) next.keywords = parseKeywords(input.keywords);
+    if (input.images != null) next.images = parseImages(input.images);
+    if (input.parameters != null) next.parameters = parseParameters(input.parameters);
+    if (input.afterSalesPolicy != null) {
+      next.afterSalesPolicy = text(input.afterSalesPolicy, 'afterSalesPolicy', MAX_LONG_TEXT, { optional: true });
     }
-    return ids;
+    if (input.videoUrl !== undefined) next.videoUrl = input.videoUrl === null ? null : url(input.videoUrl, 'videoUrl');
+    if (input.categoryId !== undefined) {
+      next.categoryId = input.categoryId ? (await existingCategory(input.categoryId, 'categoryId'))._id : null;
+    }
+    return next;
   }
 
   const service = {
@@ -218,21 +311,15 @@ export function createCatalogService(deps: CatalogDeps) {
       return money(Math.min(...skus.map((s) => s.price)));
     },
 
-    rootCategories(): Promise<CategoryDoc[]> {
-      return models.Category.find({ parentId: null }).sort({ _id: 1 }).lean<CategoryDoc[]>().exec();
+    /** The product's lowest and highest SKU prices. */
+    priceRange(skus: SkuDoc[]): { min: Money; max: Money } {
+      const { minPrice, maxPrice } = pricesAndSpecs(skus);
+      if (!skus.length) throw new Error('product without SKUs');
+      return { min: money(minPrice), max: money(maxPrice) };
     },
 
-    async listProducts(viewer: Viewer | null, args: ProductListArgs) {
-      const and: Record<string, unknown>[] = [];
-      if (!isStaff(viewer)) and.push({ status: 'ON_SALE' });
-      if (args.categoryId) and.push({ categoryId: { $in: await withDescendants(args.categoryId) } });
-      const keyword = args.keyword?.trim();
-      if (keyword) {
-        if (keyword.length > MAX_KEYWORD_QUERY) throw badInput(`keyword is at most ${MAX_KEYWORD_QUERY} characters`, 'keyword');
-        const pattern = keywordPattern(keyword);
-        and.push({ $or: [{ name: pattern }, { keywords: pattern }] });
-      }
-      return paginate(models.Product, and.length ? { $and: and } : {}, args);
+    rootCategories(): Promise<CategoryDoc[]> {
+      return models.Category.find({ parentId: null }).sort({ _id: 1 }).lean<CategoryDoc[]>().exec();
     },
 
     async createCategory(viewer: Viewer | null, input: CreateCategoryInput): Promise<CategoryDoc> {
@@ -263,25 +350,28 @@ export function createCatalogService(deps: CatalogDeps) {
      */
     async createProduct(viewer: Viewer | null, input: CreateProductInput): Promise<ProductDoc> {
       requireRole(viewer, 'STAFF');
-      const name = text(input.name, 'name', 100);
-      const description = text(input.description, 'description', 5_000, { optional: true });
-      const keywords = parseKeywords(input.keywords);
+      const description: ProductDescription = {
+        ...descriptionOf({ name: text(input.name, 'name', 100) }),
+        ...(await descriptionChanges(input)),
+      };
       const status = input.status ? parseStatus(input.status) : 'DRAFT';
       const skus = parseSkus(input.skus ?? []);
-      const category = input.categoryId ? await existingCategory(input.categoryId, 'categoryId') : null;
 
       const _id = new Types.ObjectId();
       const createdAt = now();
       const skuDocs: SkuDoc[] = skus.map((s) => ({ ...s, _id: new Types.ObjectId(), productId: _id, createdAt }));
       await models.Sku.insertMany(skuDocs);
       await inventory.openAccounts(skuDocs, createdAt);
+      // The listing as projection.ts would compute it from the SKUs and their INITIAL entries.
+      const available = skus.reduce((sum, s) => sum + s.initialStock, 0);
       const product: ProductDoc = {
         _id,
-        name,
-        description,
-        categoryId: category?._id ?? null,
-        keywords,
+        ...description,
         status,
+        ...pricesAndSpecs(skuDocs),
+        available,
+        inStock: available > 0,
+        salesCount: 0,
         createdAt,
         outbox: outboxRecord('catalog.product.changed', { productId: _id.toHexString(), status }, randomUUID(), createdAt),
       };
@@ -298,8 +388,8 @@ export function createCatalogService(deps: CatalogDeps) {
 
     /**
      * Each change is claimed as the next entry of the product's status ledger (which carries the
-     * event); the product's `status` is then set from the ledger head. Re-running the projection
-     * on every call heals a crash between the two writes.
+     * event); the product's `status` is then projected from the ledger head (with the rest of its
+     * listing). Re-running the projection on every call heals a crash between the two writes.
      */
     async setProductStatus(viewer: Viewer | null, input: SetProductStatusInput): Promise<ProductDoc> {
       const v = requireRole(viewer, 'STAFF');
@@ -315,17 +405,68 @@ export function createCatalogService(deps: CatalogDeps) {
         return { from, to, by: v.id, at, outbox: outboxRecord('catalog.product.changed', { productId, status: to }, randomUUID(), at) };
       });
       if (entry) deps.kick();
-      const head = await models.ProductStatusEntry.findOne({ accountId: productId }).sort({ seq: -1 }).lean<ProductStatusEntryDoc>();
-      if (!head) return product;
-      if (head.to !== product.status) await models.Product.updateOne({ _id: product._id }, { $set: { status: head.to } });
-      return { ...product, status: head.to };
+      return (await deps.projection.refresh(productId)) ?? product;
+    },
+
+    /**
+     * Staff edit of the description: only the fields given change. The whole description after
+     * the edit is claimed as the next entry of the product's revision ledger (two staff editing
+     * different fields at once both land: the second builds on the first's entry) and projected
+     * onto the product, where a concurrent write can no longer undo it for good.
+     */
+    async updateProduct(viewer: Viewer | null, input: UpdateProductInput): Promise<ProductDoc> {
+      const v = requireRole(viewer, 'STAFF');
+      const product = isObjectId(input.productId) ? await models.Product.findById(input.productId).lean<ProductDoc>() : null;
+      if (!product) throw notFound('Product');
+      const productId = product._id.toHexString();
+      const changes = await descriptionChanges(input);
+      if (!Object.keys(changes).length) return product;
+      await appendToLedger(models.ProductRevision, productId, (head) => ({
+        ...descriptionOf(head ?? product),
+        ...changes,
+        by: v.id,
+        at: now(),
+      }));
+      return (await deps.projection.refresh(productId)) ?? product;
+    },
+
+    /**
+     * Staff edit of a SKU: prices for future quotes (orders keep what they were quoted), the
+     * reference and member prices, spec values and the low-stock threshold. A plain $set: staff
+     * are its only writer (stock lives in the ledger, never here). The product's price range and
+     * spec values are then recomputed from all its SKUs.
+     */
+    async updateSku(viewer: Viewer | null, input: UpdateSkuInput): Promise<SkuDoc> {
+      requireRole(viewer, 'STAFF');
+      const sku = isObjectId(input.skuId) ? await models.Sku.findById(input.skuId).lean<SkuDoc>() : null;
+      if (!sku) throw notFound('SKU');
+      const changes: Partial<SkuDoc> = {};
+      if (input.price != null) changes.price = fen(input.price, 'price');
+      if (input.marketPrice !== undefined) changes.marketPrice = input.marketPrice === null ? null : fen(input.marketPrice, 'marketPrice');
+      if (input.memberPrice !== undefined) changes.memberPrice = input.memberPrice === null ? null : fen(input.memberPrice, 'memberPrice');
+      if (input.specs != null) changes.specs = parseSpecs(input.specs, '');
+      if (input.lowStockThreshold != null) changes.lowStockThreshold = parseThreshold(input.lowStockThreshold, 'lowStockThreshold');
+      const next = { ...sku, ...changes };
+      checkPriceLadder(next.price, next.marketPrice ?? null, next.memberPrice ?? null, '');
+      if (changes.price !== undefined && changes.price !== sku.price) {
+        // A flash sale is sold below the price: a new price may not undercut one still to end.
+        const undercut = await models.FlashSale.findOne({ skuId: sku._id, endsAt: { $gt: now() }, flashPrice: { $gte: changes.price } })
+          .select({ flashPrice: 1 })
+          .lean();
+        if (undercut) throw badInput(`A flash sale of this SKU sells at ${undercut.flashPrice} fen; the price must stay above it`, 'price');
+      }
+      if (Object.keys(changes).length) await models.Sku.updateOne({ _id: sku._id }, { $set: changes });
+      await deps.projection.refresh(sku.productId.toHexString());
+      return next;
     },
 
     /**
      * Prices lines for orders (NATS `catalog.price.quote`). Prices come only from here; a SKU
      * that is unknown or whose product is not on sale refuses the whole quote. With a member, a
      * line of a live flash sale the member may still buy gets the flash price (priceKind FLASH);
-     * every other line is LIST (MEMBER prices arrive with membership pricing).
+     * every other line is LIST (MEMBER prices arrive with membership pricing). Each line says
+     * what is `available` now (the SKU's stock, or the flash sale's remaining quota), for the
+     * cart to show; the reservation is what decides.
      */
     async quote(request: PriceQuoteRequest): Promise<PriceQuote> {
       const seen = new Set<string>();
@@ -342,7 +483,10 @@ export function createCatalogService(deps: CatalogDeps) {
       const products = new Map(
         (await models.Product.find({ _id: { $in: productIds } }).lean<ProductDoc[]>()).map((p) => [p._id.toHexString(), p]),
       );
-      const offers = request.memberId ? await inventory.flashOffers(request.memberId, request.lines) : new Map<string, FlashOffer>();
+      const [offers, available] = await Promise.all([
+        request.memberId ? inventory.flashOffers(request.memberId, request.lines) : new Map<string, FlashOffer>(),
+        inventory.availableOf(ids),
+      ]);
       let total = 0;
       const lines = request.lines.map((line) => {
         const sku = skus.get(line.skuId);
@@ -360,6 +504,7 @@ export function createCatalogService(deps: CatalogDeps) {
           ...(offer ? { priceKind: 'FLASH' as const, flashSaleId: offer.flashSaleId } : { priceKind: 'LIST' as const }),
           name: product.name,
           skuName: sku.name,
+          available: offer ? offer.remaining : (available.get(line.skuId) ?? 0),
         };
       });
       if (!Number.isSafeInteger(total)) throw badInput('Order total is too large', 'lines');
@@ -376,5 +521,6 @@ export type CatalogService = ReturnType<typeof createCatalogService>;
 export interface Context extends BaseContext {
   service: CatalogService;
   inventory: InventoryService;
+  browse: BrowseService;
   loaders: CatalogLoaders;
 }

@@ -5,13 +5,19 @@ import { loadConfig, serviceConfigShape } from '@flywheel/service-kit';
 export const DEV_PAYMENT_TEST_SECRET = 'dev-only-test-payment-secret-0123456789abcdef';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+/** Whole or fractional days (a fraction makes a short window for development and tests). */
+const days = (fallback: number) => z.coerce.number().positive().max(365).default(fallback);
 
 export const configSchema = z
   .object({
     ...serviceConfigShape,
     PORT: z.coerce.number().int().min(0).default(4003),
-    /** How long a request to catalog (quote, reserve, release) waits before answering UNAVAILABLE. */
-    CATALOG_TIMEOUT_MS: z.coerce.number().int().positive().default(3_000),
+    /**
+     * How long a request to catalog (quote, reserve, release) waits before answering UNAVAILABLE.
+     * Generous on purpose: in a rush (a flash sale) reservations queue behind the SKU's gate, and
+     * a buyer is better served waiting a few seconds than told to retry.
+     */
+    CATALOG_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
     /** An order still unpaid this long after it was placed is cancelled (and its stock released). */
     ORDER_PAYMENT_TIMEOUT_SECONDS: seconds(900),
     /**
@@ -19,7 +25,14 @@ export const configSchema = z
      * process crashed) and released. Well above CATALOG_TIMEOUT_MS × the requests in a checkout.
      */
     CHECKOUT_RECOVERY_SECONDS: seconds(60),
-    /** How often the sweepers run (unpaid orders, stuck checkouts, unfinished refunds). */
+    /** A shipped order the member did not confirm is delivered this long after its last parcel shipped. */
+    AUTO_CONFIRM_DAYS: days(7),
+    /**
+     * After-sales can be requested any time before delivery and this long after it; then the
+     * completion sweeper completes the order (one with an after-sale still open waits for it).
+     */
+    AFTER_SALE_WINDOW_DAYS: days(7),
+    /** How often the sweepers run (unpaid orders, stuck checkouts, refunds, auto-confirm, completion). */
     SWEEP_INTERVAL_SECONDS: seconds(15),
     /** The payment provider adapter. Only the built-in test provider exists so far. */
     PAYMENT_PROVIDER: z.enum(['test']).default('test'),

@@ -2,6 +2,7 @@ import '@flywheel/service-kit/telemetry';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { createAfterSaleModels } from './aftersales/model';
 import { createCartModels } from './cart/model';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
@@ -51,12 +52,15 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         models,
         cartModels: createCartModels(db),
         paymentModels: createPaymentModels(db),
+        afterSaleModels: createAfterSaleModels(db),
         bus,
         kick,
         provider,
         catalogTimeoutMs: config.CATALOG_TIMEOUT_MS,
         paymentTimeoutSeconds: config.ORDER_PAYMENT_TIMEOUT_SECONDS,
         checkoutRecoverySeconds: config.CHECKOUT_RECOVERY_SECONDS,
+        autoConfirmDays: config.AUTO_CONFIRM_DAYS,
+        afterSaleWindowDays: config.AFTER_SALE_WINDOW_DAYS,
         adjusters: opts.adjusters,
         hooks: opts.hooks,
         logger,

@@ -1,8 +1,11 @@
 import { Schema, type Connection } from 'mongoose';
 import { ledgerIndexes, outboxPath, type LedgerEntry, type OutboxRecord } from '@flywheel/service-kit';
+import type { StockLine } from './catalog';
+import type { AfterSaleKind, OrderFacts } from './facts';
 import type { AppliedAdjustment } from './pricing';
 
-export type OrderStatus = 'PENDING_PAYMENT' | 'PAID' | 'SHIPPED' | 'DELIVERED' | 'COMPLETED' | 'CANCELLED';
+export type OrderStatus =
+  'PENDING_PAYMENT' | 'PAID' | 'PARTIALLY_SHIPPED' | 'SHIPPED' | 'DELIVERED' | 'COMPLETED' | 'CANCELLED' | 'REFUNDED';
 export type OrderSourceKind = 'DIRECT' | 'CONTENT' | 'LIVE' | 'COMMUNITY' | 'REFERRAL';
 export type PriceKind = 'LIST' | 'MEMBER' | 'FLASH';
 
@@ -36,6 +39,8 @@ export interface OrderDoc {
    * decides reads the head (OrderTransitionDoc), never this field.
    */
   status: OrderStatus;
+  /** Projection too: when the head's status began (the fulfilment sweepers' worklist). */
+  statusAt?: Date;
   lines: OrderLineDoc[];
   /** Integer fen: the lines before adjustments. Absent on orders placed before adjusters existed. */
   subtotal?: number;
@@ -55,11 +60,44 @@ export interface OrderDoc {
 export type OrderActor = 'MEMBER' | 'STAFF' | 'SYSTEM' | 'PAYMENT';
 
 /**
- * One move of an order's state machine: append-only, `_id = <orderId>:<seq>` (DESIGN.md §3). The
- * first entry to claim the next seq after PENDING_PAYMENT decides between paid and cancelled.
- * The move's event rides in the entry (outbox). An order without entries is PENDING_PAYMENT.
+ * What an entry of the order's ledger records. MOVE only changes the status; the others record
+ * a fact about the order's units (and may change the status in the same insert).
+ */
+export type OrderOp = 'MOVE' | 'SHIP' | 'AFTER_SALE_REQUEST' | 'AFTER_SALE_APPROVE' | 'AFTER_SALE_REJECT' | 'RETURN_RECEIVE' | 'REFUND';
+
+/** A member's after-sale request as claimed in the ledger (the AfterSale document is its projection). */
+export interface AfterSaleRequestRecord {
+  memberId: string;
+  kind: AfterSaleKind;
+  reason: string;
+  /** Fingerprint of what was asked: the same idempotency key for something else is refused. */
+  requestHash: string;
+  lines: { skuId: string; quantity: number; unshipped: number; amount: number }[];
+  /** Integer fen, computed from the paid prices, never from the client. */
+  amount: number;
+}
+
+/** Money returned for an after-sale: the refund record, with `orders.order.refunded` in `outbox`. */
+export interface RefundRecord {
+  /** The provider's idempotency key: asking twice returns money once. */
+  refundId: string;
+  providerRefundId: string | null;
+  amount: number;
+  /** Units going back to stock: returned goods, and refund-only units that never shipped. */
+  restock: StockLine[];
+}
+
+/**
+ * One entry of an order's ledger: append-only, `_id = <orderId>:<seq>` (DESIGN.md §3). A move of
+ * the state machine (the first entry to claim the next seq after PENDING_PAYMENT decides between
+ * paid and cancelled), a shipment, or an after-sale step. Each carries the order's whole `facts`
+ * after it, so every decision is checked against the real head; its event rides in the entry
+ * (outbox). An order without entries is PENDING_PAYMENT.
  */
 export interface OrderTransitionDoc extends LedgerEntry {
+  /** Absent on entries written before ops existed (they were moves). */
+  op?: OrderOp;
+  /** Equal to `to` for an entry that does not move the order. */
   from: OrderStatus;
   to: OrderStatus;
   at: Date;
@@ -70,7 +108,16 @@ export interface OrderTransitionDoc extends LedgerEntry {
   reason: string | null;
   /** The payment that paid the order (PAID only). */
   paymentId?: string;
-  shipment?: { shipmentId: string; carrier: string; trackingNumber: string };
+  /** SHIP (and the SHIPPED move of orders shipped before partial shipments existed, without lines). */
+  shipment?: { shipmentId: string; carrier: string; trackingNumber: string; lines?: StockLine[] };
+  /** After-sale entries: which after-sale. */
+  afterSaleId?: string;
+  request?: AfterSaleRequestRecord;
+  /** Staff's note on a decision. */
+  note?: string | null;
+  refund?: RefundRecord;
+  /** Absent on entries written before facts existed (see facts.ts). */
+  facts?: OrderFacts;
   outbox?: OutboxRecord;
 }
 
@@ -138,6 +185,7 @@ export function createModels(db: Connection) {
       _id: String,
       memberId: { type: String, required: true },
       status: { type: String, required: true },
+      statusAt: { type: Date },
       lines: { type: [lineSchema], required: true },
       subtotal: { type: Number },
       adjustments: { type: [adjustmentSchema], default: undefined },
@@ -155,6 +203,7 @@ export function createModels(db: Connection) {
   );
   orderSchema.index({ memberId: 1, createdAt: -1, _id: -1 });
   orderSchema.index({ status: 1, createdAt: -1, _id: -1 });
+  orderSchema.index({ status: 1, statusAt: 1 });
   orderSchema.index({ createdAt: -1, _id: -1 });
   orderSchema.index({ 'outbox.occurredAt': 1 });
 
@@ -170,13 +219,21 @@ export function createModels(db: Connection) {
       actorId: { type: String, default: null },
       reason: { type: String, default: null },
       paymentId: { type: String },
+      op: { type: String },
       shipment: { type: Schema.Types.Mixed },
+      afterSaleId: { type: String },
+      request: { type: Schema.Types.Mixed },
+      note: { type: String },
+      refund: { type: Schema.Types.Mixed },
+      facts: { type: Schema.Types.Mixed },
       outbox: outboxPath,
     },
-    { versionKey: false },
+    { versionKey: false, minimize: false },
   );
   for (const idx of ledgerIndexes) transitionSchema.index(idx);
   transitionSchema.index({ 'outbox.occurredAt': 1 });
+  // The after-sales sweeper finds requests whose projection was never written.
+  transitionSchema.index({ op: 1, at: 1 });
 
   const checkoutSchema = new Schema<CheckoutDoc>(
     {

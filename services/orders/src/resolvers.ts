@@ -2,7 +2,7 @@ import { scalarResolvers } from '@flywheel/service-kit';
 import type { Cart, Resolvers, ResolversTypes } from './__generated__/resolvers';
 import type { CartView } from './cart/service';
 import type { PaymentIntentDoc } from './payments/model';
-import { money, type Context, type MemberRef } from './service';
+import { money, type AfterSaleView, type Context, type MemberRef } from './service';
 
 // Member is owned by membership; orders only ever holds its key.
 const member = (id: string): MemberRef => ({ id });
@@ -39,12 +39,41 @@ async function intentOf(intent: PaymentIntentDoc, { service, loaders }: Context)
   };
 }
 
+async function afterSaleOf(view: AfterSaleView, { loaders }: Context): Promise<ResolversTypes['AfterSale']> {
+  return {
+    id: view.id,
+    order: (await loaders.order.load(view.orderId))!,
+    kind: view.kind,
+    status: view.status,
+    lines: view.lines.map((l) => ({ sku: { id: l.skuId }, quantity: l.quantity, amount: money(l.amount) })),
+    amount: money(view.amount),
+    reason: view.reason,
+    note: view.note,
+    createdAt: view.createdAt,
+    refundedAt: view.refundedAt,
+  };
+}
+
 export const resolvers: Resolvers = {
   ...scalarResolvers,
   Query: {
     order: (_, { id }, { viewer, service, loaders }) => service.order(viewer, loaders, id),
     orders: (_, args, { viewer, service }) => service.searchOrders(viewer, args),
     cart: async (_, __, { viewer, service }) => cartOf(await service.cart(viewer)),
+    afterSale: async (_, { id }, ctx) =>
+      afterSaleOf(await ctx.service.afterSaleView(ctx.loaders, await ctx.service.afterSale(ctx.viewer, id)), ctx),
+    afterSales: async (_, args, ctx) => {
+      const page = await ctx.service.afterSales(ctx.viewer, args);
+      return {
+        ...page,
+        edges: await Promise.all(
+          page.edges.map(async (e) => ({
+            cursor: e.cursor,
+            node: await afterSaleOf(await ctx.service.afterSaleView(ctx.loaders, e.node), ctx),
+          })),
+        ),
+      };
+    },
   },
   Mutation: {
     placeOrder: (_, { input }, { viewer, service }) => service.placeOrder(viewer, input),
@@ -56,6 +85,11 @@ export const resolvers: Resolvers = {
     shipOrder: (_, { input }, { viewer, service }) => service.shipOrder(viewer, input),
     markOrderDelivered: (_, { input }, { viewer, service }) => service.markOrderDelivered(viewer, input.orderId),
     completeOrder: (_, { input }, { viewer, service }) => service.completeOrder(viewer, input.orderId),
+    confirmDelivery: (_, { input }, { viewer, service }) => service.confirmDelivery(viewer, input.orderId),
+    requestAfterSale: async (_, { input }, ctx) => afterSaleOf(await ctx.service.requestAfterSale(ctx.viewer, input), ctx),
+    approveAfterSale: async (_, { input }, ctx) => afterSaleOf(await ctx.service.approveAfterSale(ctx.viewer, input), ctx),
+    rejectAfterSale: async (_, { input }, ctx) => afterSaleOf(await ctx.service.rejectAfterSale(ctx.viewer, input), ctx),
+    receiveReturn: async (_, { input }, ctx) => afterSaleOf(await ctx.service.receiveReturn(ctx.viewer, input), ctx),
   },
   Member: {
     __resolveReference: (ref) => member(ref.id),
@@ -80,6 +114,16 @@ export const resolvers: Resolvers = {
         status: p.status,
         refundReason: p.refundReason,
       })),
+    shipments: async (o, _, { service, loaders }) =>
+      (await service.shipments(loaders, o)).map((s) => ({
+        id: s.id,
+        carrier: s.carrier,
+        trackingNumber: s.trackingNumber,
+        lines: s.lines.map((l) => ({ sku: { id: l.skuId }, quantity: l.quantity })),
+        shippedAt: s.shippedAt,
+      })),
+    afterSales: async (o, _, ctx) => Promise.all((await ctx.service.afterSalesOf(ctx.loaders, o)).map((v) => afterSaleOf(v, ctx))),
+    refunded: async (o, _, { service, loaders }) => money(await service.refunded(loaders, o)),
   },
   OrderLine: {
     product: (l) => ({ id: l.productId }),

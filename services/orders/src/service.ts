@@ -1,38 +1,40 @@
-import { randomUUID } from 'node:crypto';
 import DataLoader from 'dataloader';
 import type { QueryFilter } from 'mongoose';
 import {
   AppError,
-  appendToLedger,
   badInput,
   byIdLoader,
   forbidden,
   notFound,
-  outboxRecord,
   paginate,
   requireRole,
   requireViewer,
   type BaseContext,
   type Bus,
   type Logger,
-  type OutboxRecord,
   type PageArgs,
   type Viewer,
 } from '@flywheel/service-kit';
+import type { AfterSaleDoc, AfterSaleModels } from './aftersales/model';
+import { createAfterSales, type AfterSaleView, type RequestAfterSaleInput } from './aftersales/service';
 import { createCartService } from './cart/service';
 import type { CartModels } from './cart/model';
 import { createCatalogClient } from './catalog';
-import { createCheckout, eventSource, type CheckoutHooks, type PlaceOrderInput } from './checkout';
+import { createCheckout, type CheckoutHooks, type PlaceOrderInput } from './checkout';
+import type { AfterSaleStatus } from './facts';
+import { createFulfilment, type ShipInput, type ShipmentView } from './fulfilment';
+import { createOrderLedger, type CancelReason, type Move } from './ledger';
 import type { Models, OrderActor, OrderDoc, OrderStatus, OrderTransitionDoc } from './model';
 import type { PaymentIntentDoc, PaymentModels } from './payments/model';
 import type { PaymentProvider } from './payments/provider';
 import { createPaymentService } from './payments/service';
 import type { QuoteAdjuster } from './pricing';
-import { canSee, isMember, sha256 } from './shared';
-import { ORDER_STATUSES, refusal, statusOf } from './state';
+import { canSee, isMember } from './shared';
+import { ORDER_STATUSES, statusOf } from './state';
 
 export { orderIdFor, type CheckoutHooks, type PlaceOrderInput } from './checkout';
 export { CURRENCY, money, MAX_LINES, MAX_QUANTITY, type Money } from './shared';
+export type { AfterSaleView, ShipmentView, CancelReason };
 
 /** A member as orders knows one: by key only (membership owns the rest). */
 export interface MemberRef {
@@ -43,6 +45,7 @@ export interface OrdersDeps {
   models: Models;
   cartModels: CartModels;
   paymentModels: PaymentModels;
+  afterSaleModels: AfterSaleModels;
   /** Request/reply to other services (prices and stock from catalog). */
   bus: Pick<Bus, 'request'>;
   /** Asks the outbox relay to publish now rather than at its next tick. */
@@ -51,14 +54,16 @@ export interface OrdersDeps {
   catalogTimeoutMs?: number;
   paymentTimeoutSeconds?: number;
   checkoutRecoverySeconds?: number;
+  /** A shipped order nobody confirmed is delivered this many days after it shipped in full (7). */
+  autoConfirmDays?: number;
+  /** After-sales stay open this many days after delivery, then the order completes (7). */
+  afterSaleWindowDays?: number;
   /** Checkout pricing extension point (coupons, points, group-buy): none yet. */
   adjusters?: readonly QuoteAdjuster[];
   hooks?: CheckoutHooks;
   now?: () => Date;
   logger?: Pick<Logger, 'warn' | 'error'>;
 }
-
-export type CancelReason = 'MEMBER' | 'STAFF' | 'EXPIRED';
 
 /** One step of an order's history as clients see it; the first is the placement. */
 export interface TransitionView {
@@ -67,69 +72,6 @@ export interface TransitionView {
   at: Date;
   by: OrderActor;
   reason: string | null;
-}
-
-interface Move {
-  to: OrderStatus;
-  by: OrderActor;
-  actorId: string | null;
-  reason?: CancelReason | null;
-  paymentId?: string;
-  shipment?: { carrier: string; trackingNumber: string };
-}
-
-const stockLines = (order: OrderDoc) => order.lines.map(({ skuId, quantity }) => ({ skuId, quantity }));
-
-/** The event each move carries in its ledger entry (outbox). */
-function eventFor(order: OrderDoc, move: Move, at: Date, shipmentId: string): OutboxRecord | undefined {
-  const id = randomUUID();
-  const { _id: orderId, memberId } = order;
-  switch (move.to) {
-    case 'PAID':
-      return outboxRecord(
-        'orders.order.paid',
-        {
-          orderId,
-          memberId,
-          total: order.total,
-          currency: order.currency,
-          lines: order.lines.map((l) => ({
-            skuId: l.skuId,
-            productId: l.productId,
-            quantity: l.quantity,
-            unitPrice: l.unitPrice,
-            priceKind: l.priceKind ?? 'LIST',
-            ...(l.flashSaleId ? { flashSaleId: l.flashSaleId } : {}),
-          })),
-          source: eventSource(order.source),
-          paymentId: move.paymentId!,
-          paidAt: at.toISOString(),
-        },
-        id,
-        at,
-      );
-    case 'CANCELLED':
-      return outboxRecord(
-        'orders.order.cancelled',
-        { orderId, memberId, reason: move.reason!, lines: stockLines(order), cancelledAt: at.toISOString() },
-        id,
-        at,
-      );
-    case 'SHIPPED':
-      return outboxRecord('orders.order.shipped', { orderId, memberId, shipmentId, ...move.shipment!, lines: stockLines(order) }, id, at);
-    case 'DELIVERED':
-      return outboxRecord('orders.order.delivered', { orderId, memberId, deliveredAt: at.toISOString() }, id, at);
-    case 'COMPLETED':
-      return outboxRecord('orders.order.completed', { orderId, memberId, total: order.total, completedAt: at.toISOString() }, id, at);
-    case 'PENDING_PAYMENT':
-      return undefined;
-  }
-}
-
-function requireText(value: string | null | undefined, field: string, max = 64): string {
-  const v = (value ?? '').trim();
-  if (v.length < 1 || v.length > max) throw badInput(`${field} must be 1 to ${max} characters`, field);
-  return v;
 }
 
 export function createOrderService(deps: OrdersDeps) {
@@ -153,43 +95,27 @@ export function createOrderService(deps: OrdersDeps) {
   // Order ids are hashes (the idempotency claim), not time-ordered: page by createdAt.
   const newestFirst = (filter: QueryFilter<OrderDoc>, args: PageArgs) => paginate(models.Order, filter, args, { by: 'createdAt' });
 
-  const head = (orderId: string) => models.OrderTransition.findOne({ accountId: orderId }).sort({ seq: -1 }).lean<OrderTransitionDoc>();
+  const ledger = createOrderLedger({ models, now, kick: deps.kick });
+  const { move } = ledger;
   const payBy = (order: OrderDoc) => new Date(order.createdAt.getTime() + paymentTimeoutMs);
-
-  /** Keeps the listing projection in step with the head (a late writer is corrected by the next). */
-  async function project(orderId: string): Promise<OrderStatus> {
-    const status = statusOf(await head(orderId));
-    await models.Order.updateOne({ _id: orderId }, { $set: { status } });
-    return status;
-  }
-
-  /**
-   * Appends one move to the order's transitions ledger. The move is validated against the head
-   * on every attempt, so of two racing moves from one state exactly one lands.
-   */
-  async function move(order: OrderDoc, m: Move): Promise<{ moved: boolean; status: OrderStatus; refused: string | null }> {
-    const why: { refused: string | null } = { refused: null };
-    const shipmentId = sha256(`shipment\0${order._id}`).slice(0, 24);
-    const entry = await appendToLedger(models.OrderTransition, order._id, (h) => {
-      const from = statusOf(h);
-      why.refused = refusal(from, m.to, m.by);
-      if (why.refused) return null;
-      const at = now();
-      return {
-        from,
-        to: m.to,
-        at,
-        by: m.by,
-        actorId: m.actorId,
-        reason: m.reason ?? null,
-        ...(m.paymentId ? { paymentId: m.paymentId } : {}),
-        ...(m.shipment ? { shipment: { shipmentId, ...m.shipment } } : {}),
-        outbox: eventFor(order, m, at, shipmentId),
-      };
-    });
-    if (entry) deps.kick();
-    return { moved: Boolean(entry), status: await project(order._id), refused: why.refused };
-  }
+  const fulfilment = createFulfilment({
+    models,
+    ledger,
+    now,
+    autoConfirmDays: deps.autoConfirmDays ?? 7,
+    afterSaleWindowDays: deps.afterSaleWindowDays ?? 7,
+    logger: deps.logger,
+  });
+  const afterSales = createAfterSales({
+    models,
+    afterSaleModels: deps.afterSaleModels,
+    paymentModels: deps.paymentModels,
+    provider: deps.provider,
+    ledger,
+    windowClosesAt: fulfilment.windowClosesAt,
+    now,
+    logger: deps.logger,
+  });
 
   /** The order if this viewer may see it; another member's order is exactly like an unknown one. */
   async function visible(viewer: Viewer | null, orderId: string): Promise<OrderDoc> {
@@ -235,10 +161,12 @@ export function createOrderService(deps: OrdersDeps) {
     logger: deps.logger,
     orders: {
       find: (orderId) => models.Order.findById(orderId).lean<OrderDoc>(),
-      status: async (orderId) => statusOf(await head(orderId)),
+      status: async (orderId) => statusOf(await ledger.head(orderId)),
       markPaid: async (order, paymentId) => (await move(order, { to: 'PAID', by: 'PAYMENT', actorId: null, paymentId })).moved,
+      // The move that paid it: later entries of a paid order (shipments, after-sales) are `to: PAID` too.
       paidBy: async (orderId) =>
-        (await models.OrderTransition.findOne({ accountId: orderId, to: 'PAID' }).lean<OrderTransitionDoc>())?.paymentId ?? null,
+        (await models.OrderTransition.findOne({ accountId: orderId, from: 'PENDING_PAYMENT', to: 'PAID' }).lean<OrderTransitionDoc>())
+          ?.paymentId ?? null,
       payBy,
     },
   });
@@ -292,20 +220,25 @@ export function createOrderService(deps: OrdersDeps) {
       return moveOrRefuse(order, { to: 'CANCELLED', by, actorId: viewer!.id, reason: by });
     },
 
-    async shipOrder(viewer: Viewer | null, input: { orderId: string; carrier: string; trackingNumber: string }): Promise<OrderDoc> {
+    /** Staff; a parcel (carrier + tracking number) is recorded once, shipping it again answers the order. */
+    async shipOrder(viewer: Viewer | null, input: ShipInput & { orderId: string }): Promise<OrderDoc> {
       const staff = requireRole(viewer, 'STAFF');
-      const shipment = {
-        carrier: requireText(input.carrier, 'carrier'),
-        trackingNumber: requireText(input.trackingNumber, 'trackingNumber'),
-      };
       const order = await visible(viewer, input.orderId);
-      return moveOrRefuse(order, { to: 'SHIPPED', by: 'STAFF', actorId: staff.id, shipment });
+      return { ...order, status: await fulfilment.ship(order, staff.id, input) };
     },
 
     async markOrderDelivered(viewer: Viewer | null, orderId: string): Promise<OrderDoc> {
       const staff = requireRole(viewer, 'STAFF');
       const order = await visible(viewer, orderId);
       return moveOrRefuse(order, { to: 'DELIVERED', by: 'STAFF', actorId: staff.id });
+    },
+
+    /** The member confirms the parcels arrived: SHIPPED → DELIVERED (the after-sales window starts). */
+    async confirmDelivery(viewer: Viewer | null, orderId: string): Promise<OrderDoc> {
+      const memberId = requireRole(viewer, 'CUSTOMER').id;
+      const order = await visible(viewer, orderId);
+      if (order.memberId !== memberId) throw notFound('Order');
+      return moveOrRefuse(order, { to: 'DELIVERED', by: 'MEMBER', actorId: memberId });
     },
 
     /** The member confirms receipt (or staff closes it) once delivered. */
@@ -324,7 +257,8 @@ export function createOrderService(deps: OrdersDeps) {
       const entries = await loaders.transitions.load(order._id);
       return [
         { from: null, to: 'PENDING_PAYMENT', at: order.createdAt, by: 'MEMBER', reason: null },
-        ...entries.map((e) => ({ from: e.from, to: e.to, at: e.at, by: e.by, reason: e.reason })),
+        // Shipments and after-sale steps that left the status as it was are not moves.
+        ...entries.filter((e) => e.from !== e.to).map((e) => ({ from: e.from, to: e.to, at: e.at, by: e.by, reason: e.reason })),
       ];
     },
 
@@ -335,11 +269,50 @@ export function createOrderService(deps: OrdersDeps) {
 
     /** One pass of every sweeper (run on a timer by main.ts). */
     async sweep(at: Date = now()) {
-      const [checkouts, expired, refunds] = await Promise.all([checkout.recover(at), cancelUnpaid(at), payments.retryRefunds(at)]);
-      return { checkouts, expired, refunds };
+      const [checkouts, expired, refunds, delivered, completed, afterSale] = await Promise.all([
+        checkout.recover(at),
+        cancelUnpaid(at),
+        payments.retryRefunds(at),
+        fulfilment.autoConfirm(at),
+        fulfilment.completeDue(at),
+        afterSales.sweep(at),
+      ]);
+      return { checkouts, expired, refunds, delivered, completed, afterSales: afterSale };
     },
 
     cancelUnpaid,
+    /** Delivers orders shipped longer than AUTO_CONFIRM_DAYS before `at`. */
+    autoConfirmDeliveries: (at?: Date) => fulfilment.autoConfirm(at),
+    /** Completes orders delivered longer than AFTER_SALE_WINDOW_DAYS before `at`. */
+    completeDueOrders: (at?: Date) => fulfilment.completeDue(at),
+    sweepAfterSales: (at?: Date) => afterSales.sweep(at),
+
+    async shipments(loaders: OrderLoaders, order: OrderDoc): Promise<ShipmentView[]> {
+      return fulfilment.shipments(order, await loaders.transitions.load(order._id));
+    },
+
+    /** Oldest first, read from the order's ledger. */
+    async afterSalesOf(loaders: OrderLoaders, order: OrderDoc): Promise<AfterSaleView[]> {
+      const entries = await loaders.transitions.load(order._id);
+      return entries.filter((e) => e.op === 'AFTER_SALE_REQUEST').map((e) => afterSales.view(entries, e.afterSaleId!)!);
+    },
+
+    /** Integer fen refunded through after-sales so far. */
+    async refunded(loaders: OrderLoaders, order: OrderDoc): Promise<number> {
+      const entries = await loaders.transitions.load(order._id);
+      return entries.reduce((s, e) => s + (e.op === 'REFUND' ? (e.refund?.amount ?? 0) : 0), 0);
+    },
+
+    requestAfterSale: (viewer: Viewer | null, input: RequestAfterSaleInput) => afterSales.request(viewer, input),
+    approveAfterSale: (viewer: Viewer | null, input: { afterSaleId: string; note?: string | null }) => afterSales.approve(viewer, input),
+    rejectAfterSale: (viewer: Viewer | null, input: { afterSaleId: string; note: string }) => afterSales.reject(viewer, input),
+    receiveReturn: (viewer: Viewer | null, input: { afterSaleId: string }) => afterSales.receiveReturn(viewer, input),
+    afterSale: (viewer: Viewer | null, id: string) => afterSales.find(viewer, id),
+    afterSales: (viewer: Viewer | null, args: PageArgs & { status?: AfterSaleStatus | null }) => afterSales.list(viewer, args),
+    /** A listed after-sale as of its order's ledger. */
+    async afterSaleView(loaders: OrderLoaders, doc: AfterSaleDoc): Promise<AfterSaleView> {
+      return afterSales.view(await loaders.transitions.load(doc.orderId), doc._id)!;
+    },
     recoverCheckouts: (at?: Date) => checkout.recover(at),
 
     cart: (viewer: Viewer | null) => cart.cart(viewer),

@@ -72,14 +72,20 @@ export type CreateFlashSalePayload = {
 };
 
 export type CreateProductInput = {
+  afterSalesPolicy?: InputMaybe<Scalars['String']['input']>;
   categoryId?: InputMaybe<Scalars['ID']['input']>;
   description?: InputMaybe<Scalars['String']['input']>;
+  /** In display order; at most 20. */
+  images?: InputMaybe<Array<ProductImageInput>>;
   /** Extra search terms besides the name. */
   keywords?: InputMaybe<Array<Scalars['String']['input']>>;
   name: Scalars['String']['input'];
+  parameters?: InputMaybe<Array<ProductParameterInput>>;
   skus: Array<SkuInput>;
   /** DRAFT when omitted. */
   status?: InputMaybe<ProductStatus>;
+  /** Absolute http(s) URL. */
+  videoUrl?: InputMaybe<Scalars['String']['input']>;
 };
 
 /** A flash sale (秒杀): a quota carved out of one SKU's stock, sold at a flash price within a window. */
@@ -137,6 +143,10 @@ export type Mutation = {
   createProduct: Product;
   /** Staff only. A product that has left DRAFT cannot return to it; take it off the shelf instead. */
   setProductStatus: Product;
+  /** Staff only. Edits the product's description; stock and prices are edited elsewhere. */
+  updateProduct: UpdateProductPayload;
+  /** Staff only. Edits a SKU's prices, spec values or low-stock threshold (stock: adjustStock). */
+  updateSku: UpdateSkuPayload;
 };
 
 
@@ -164,26 +174,55 @@ export type MutationSetProductStatusArgs = {
   input: SetProductStatusInput;
 };
 
+
+export type MutationUpdateProductArgs = {
+  input: UpdateProductInput;
+};
+
+
+export type MutationUpdateSkuArgs = {
+  input: UpdateSkuInput;
+};
+
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+export type PriceRange = {
+  __typename?: 'PriceRange';
+  max: Money;
+  min: Money;
+};
+
 /** A product (商品) as the shop presents it; its variants are SKUs. */
 export type Product = {
   __typename?: 'Product';
+  /** After-sales policy (售后说明), plain text; empty when none. */
+  afterSalesPolicy: Scalars['String']['output'];
   category: Maybe<Category>;
   createdAt: Scalars['DateTime']['output'];
   description: Scalars['String']['output'];
   id: Scalars['ID']['output'];
+  /** In display order. */
+  images: Array<ProductImage>;
   /** True when any SKU has regular stock available (see Sku.inStock). */
   inStock: Scalars['Boolean']['output'];
   name: Scalars['String']['output'];
+  parameters: Array<ProductParameter>;
   /** The lowest price among the product's SKUs. */
   price: Money;
+  /** The lowest and highest prices among the product's SKUs. */
+  priceRange: PriceRange;
+  /**
+   * Units sold, from regular stock and flash sales, gross of refunds. Follows payments within
+   * moments (recomputed from the stock ledgers, never counted up), so it may briefly lag one.
+   */
+  salesCount: Scalars['Int']['output'];
   skus: Array<Sku>;
   status: ProductStatus;
+  videoUrl: Maybe<Scalars['String']['output']>;
 };
 
 export type ProductConnection = {
@@ -197,6 +236,52 @@ export type ProductEdge = {
   cursor: Scalars['String']['output'];
   node: Product;
 };
+
+/** What a category page offers to filter on. */
+export type ProductFacets = {
+  __typename?: 'ProductFacets';
+  /** From the cheapest lowest SKU price to the dearest highest one; null when nothing matches. */
+  priceRange: Maybe<PriceRange>;
+  specs: Array<SpecFacet>;
+  /** True when more products matched than were read (2,000, newest first): the facets cover those. */
+  truncated: Scalars['Boolean']['output'];
+};
+
+/** A product image; a product's images are in display order (the first is the cover). */
+export type ProductImage = {
+  __typename?: 'ProductImage';
+  /** Alternative text (may be empty). */
+  alt: Scalars['String']['output'];
+  url: Scalars['String']['output'];
+};
+
+export type ProductImageInput = {
+  alt?: InputMaybe<Scalars['String']['input']>;
+  /** Absolute http(s) URL. */
+  url: Scalars['String']['input'];
+};
+
+/** A product parameter (商品参数), e.g. 产地: 浙江杭州 or 规格: 250g×2. */
+export type ProductParameter = {
+  __typename?: 'ProductParameter';
+  name: Scalars['String']['output'];
+  value: Scalars['String']['output'];
+};
+
+export type ProductParameterInput = {
+  name: Scalars['String']['input'];
+  value: Scalars['String']['input'];
+};
+
+export type ProductSort =
+  /** Newest first. */
+  | 'NEWEST'
+  /** Lowest SKU price, cheapest first. */
+  | 'PRICE_ASC'
+  /** Lowest SKU price, dearest first. */
+  | 'PRICE_DESC'
+  /** Best-selling first (salesCount). */
+  | 'SALES_DESC';
 
 export type ProductStatus =
   /** Being prepared by staff; invisible to customers. */
@@ -218,9 +303,16 @@ export type Query = {
   flashSales: FlashSaleConnection;
   /** Null when unknown; drafts are null for anyone but staff. */
   product: Maybe<Product>;
+  /** Spec values and price range of the products a category page (and keyword) lists, for its filters. */
+  productFacets: ProductFacets;
   /**
-   * Newest first. Customers see products on sale only. `categoryId` includes its subcategories;
-   * `keyword` matches a case-insensitive substring of the name or of a search keyword.
+   * Customers see products on sale only. Filters combine: `categoryId` includes its
+   * subcategories; `keyword` matches a case-insensitive substring of the name or of a search
+   * keyword; `minPrice`/`maxPrice` (fen, inclusive) apply to the product's lowest SKU price;
+   * `specs` match the product's SKUs' spec values (values of one spec name are alternatives,
+   * different names must all match); `inStock` keeps products with (true) or without (false)
+   * regular stock, as of moments ago. Cursors belong to the sort they were issued for; pages
+   * neither repeat nor skip products in any sort.
    */
   products: ProductConnection;
   /** Staff only. A SKU's stock ledger, newest entry first. */
@@ -245,11 +337,22 @@ export type QueryProductArgs = {
 };
 
 
+export type QueryProductFacetsArgs = {
+  categoryId?: InputMaybe<Scalars['ID']['input']>;
+  keyword?: InputMaybe<Scalars['String']['input']>;
+};
+
+
 export type QueryProductsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   categoryId?: InputMaybe<Scalars['ID']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
+  inStock?: InputMaybe<Scalars['Boolean']['input']>;
   keyword?: InputMaybe<Scalars['String']['input']>;
+  maxPrice?: InputMaybe<Scalars['Int']['input']>;
+  minPrice?: InputMaybe<Scalars['Int']['input']>;
+  sort?: InputMaybe<ProductSort>;
+  specs?: InputMaybe<Array<SpecValueInput>>;
 };
 
 
@@ -272,7 +375,12 @@ export type Sku = {
   id: Scalars['ID']['output'];
   /** Regular stock available (stock.available > 0); a flash sale's quota is reported on flashSale. */
   inStock: Scalars['Boolean']['output'];
+  /** The struck-through reference price (划线价), never below price; null when none. */
+  marketPrice: Maybe<Money>;
+  /** The price for members, never above price; null when none. Quotes do not apply it yet. */
+  memberPrice: Maybe<Money>;
   name: Scalars['String']['output'];
+  /** What a quote charges now; orders keep the price they were quoted. */
   price: Money;
   product: Product;
   specs: Array<SpecValue>;
@@ -282,12 +390,24 @@ export type Sku = {
 export type SkuInput = {
   /** catalog.stock.low is published when available stock falls to or below this; 5 when omitted. */
   lowStockThreshold?: InputMaybe<Scalars['Int']['input']>;
+  /** Integer fen, at least price (划线价). */
+  marketPrice?: InputMaybe<Scalars['Int']['input']>;
+  /** Integer fen, above zero and at most price. */
+  memberPrice?: InputMaybe<Scalars['Int']['input']>;
   name: Scalars['String']['input'];
   /** Integer fen, greater than zero. */
   price: Scalars['Int']['input'];
+  /** Spec names cannot contain '='. */
   specs?: InputMaybe<Array<SpecValueInput>>;
   /** Initial stock: the SKU's first stock ledger entry. */
   stock: Scalars['Int']['input'];
+};
+
+/** The values one spec takes across the matching products. */
+export type SpecFacet = {
+  __typename?: 'SpecFacet';
+  name: Scalars['String']['output'];
+  values: Array<Scalars['String']['output']>;
 };
 
 export type SpecValue = {
@@ -372,6 +492,49 @@ export type StockEntryKind =
   | 'RESTOCK'
   /** A reservation converted by payment. */
   | 'SELL';
+
+/**
+ * Only the fields given change, and a list replaces the whole list. null clears categoryId and
+ * videoUrl and leaves the other fields as they are.
+ */
+export type UpdateProductInput = {
+  afterSalesPolicy?: InputMaybe<Scalars['String']['input']>;
+  categoryId?: InputMaybe<Scalars['ID']['input']>;
+  description?: InputMaybe<Scalars['String']['input']>;
+  images?: InputMaybe<Array<ProductImageInput>>;
+  keywords?: InputMaybe<Array<Scalars['String']['input']>>;
+  name?: InputMaybe<Scalars['String']['input']>;
+  parameters?: InputMaybe<Array<ProductParameterInput>>;
+  productId: Scalars['ID']['input'];
+  videoUrl?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type UpdateProductPayload = {
+  __typename?: 'UpdateProductPayload';
+  product: Product;
+};
+
+/**
+ * Only the fields given change. null clears marketPrice and memberPrice and leaves the other
+ * fields as they are.
+ */
+export type UpdateSkuInput = {
+  lowStockThreshold?: InputMaybe<Scalars['Int']['input']>;
+  /** Integer fen, at least price. */
+  marketPrice?: InputMaybe<Scalars['Int']['input']>;
+  /** Integer fen, above zero and at most price. */
+  memberPrice?: InputMaybe<Scalars['Int']['input']>;
+  /** Integer fen for future quotes; orders already placed keep their quoted prices. Stays above any flash price still to end. */
+  price?: InputMaybe<Scalars['Int']['input']>;
+  skuId: Scalars['ID']['input'];
+  /** Replaces the SKU's spec values. */
+  specs?: InputMaybe<Array<SpecValueInput>>;
+};
+
+export type UpdateSkuPayload = {
+  __typename?: 'UpdateSkuPayload';
+  sku: Sku;
+};
 
 export type Link__Purpose =
   | 'EXECUTION'
@@ -495,14 +658,22 @@ export type ResolversTypes = ResolversObject<{
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  PriceRange: ResolverTypeWrapper<PriceRange>;
   Product: ResolverTypeWrapper<ProductDocModel>;
   ProductConnection: ResolverTypeWrapper<Omit<ProductConnection, 'edges'> & { edges: Array<ResolversTypes['ProductEdge']> }>;
   ProductEdge: ResolverTypeWrapper<Omit<ProductEdge, 'node'> & { node: ResolversTypes['Product'] }>;
+  ProductFacets: ResolverTypeWrapper<ProductFacets>;
+  ProductImage: ResolverTypeWrapper<ProductImage>;
+  ProductImageInput: ProductImageInput;
+  ProductParameter: ResolverTypeWrapper<ProductParameter>;
+  ProductParameterInput: ProductParameterInput;
+  ProductSort: ProductSort;
   ProductStatus: ProductStatus;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SetProductStatusInput: SetProductStatusInput;
   Sku: ResolverTypeWrapper<SkuDocModel>;
   SkuInput: SkuInput;
+  SpecFacet: ResolverTypeWrapper<SpecFacet>;
   SpecValue: ResolverTypeWrapper<SpecValue>;
   SpecValueInput: SpecValueInput;
   Stock: ResolverTypeWrapper<Stock>;
@@ -510,6 +681,10 @@ export type ResolversTypes = ResolversObject<{
   StockEntryConnection: ResolverTypeWrapper<StockEntryConnection>;
   StockEntryEdge: ResolverTypeWrapper<StockEntryEdge>;
   StockEntryKind: StockEntryKind;
+  UpdateProductInput: UpdateProductInput;
+  UpdateProductPayload: ResolverTypeWrapper<Omit<UpdateProductPayload, 'product'> & { product: ResolversTypes['Product'] }>;
+  UpdateSkuInput: UpdateSkuInput;
+  UpdateSkuPayload: ResolverTypeWrapper<Omit<UpdateSkuPayload, 'sku'> & { sku: ResolversTypes['Sku'] }>;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
   link__Purpose: Link__Purpose;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -535,19 +710,30 @@ export type ResolversParentTypes = ResolversObject<{
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
   Boolean: Scalars['Boolean']['output'];
+  PriceRange: PriceRange;
   Product: ProductDocModel;
   ProductConnection: Omit<ProductConnection, 'edges'> & { edges: Array<ResolversParentTypes['ProductEdge']> };
   ProductEdge: Omit<ProductEdge, 'node'> & { node: ResolversParentTypes['Product'] };
+  ProductFacets: ProductFacets;
+  ProductImage: ProductImage;
+  ProductImageInput: ProductImageInput;
+  ProductParameter: ProductParameter;
+  ProductParameterInput: ProductParameterInput;
   Query: Record<PropertyKey, never>;
   SetProductStatusInput: SetProductStatusInput;
   Sku: SkuDocModel;
   SkuInput: SkuInput;
+  SpecFacet: SpecFacet;
   SpecValue: SpecValue;
   SpecValueInput: SpecValueInput;
   Stock: Stock;
   StockEntry: StockEntry;
   StockEntryConnection: StockEntryConnection;
   StockEntryEdge: StockEntryEdge;
+  UpdateProductInput: UpdateProductInput;
+  UpdateProductPayload: Omit<UpdateProductPayload, 'product'> & { product: ResolversParentTypes['Product'] };
+  UpdateSkuInput: UpdateSkuInput;
+  UpdateSkuPayload: Omit<UpdateSkuPayload, 'sku'> & { sku: ResolversParentTypes['Sku'] };
   link__Import: Scalars['link__Import']['output'];
   String: Scalars['String']['output'];
 }>;
@@ -639,6 +825,8 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   createFlashSale?: Resolver<ResolversTypes['CreateFlashSalePayload'], ParentType, ContextType, RequireFields<MutationCreateFlashSaleArgs, 'input'>>;
   createProduct?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationCreateProductArgs, 'input'>>;
   setProductStatus?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationSetProductStatusArgs, 'input'>>;
+  updateProduct?: Resolver<ResolversTypes['UpdateProductPayload'], ParentType, ContextType, RequireFields<MutationUpdateProductArgs, 'input'>>;
+  updateSku?: Resolver<ResolversTypes['UpdateSkuPayload'], ParentType, ContextType, RequireFields<MutationUpdateSkuArgs, 'input'>>;
 }>;
 
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
@@ -646,17 +834,28 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 }>;
 
+export type PriceRangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PriceRange'] = ResolversParentTypes['PriceRange']> = ResolversObject<{
+  max?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  min?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+}>;
+
 export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Product']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  afterSalesPolicy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   category?: Resolver<Maybe<ResolversTypes['Category']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  images?: Resolver<Array<ResolversTypes['ProductImage']>, ParentType, ContextType>;
   inStock?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  parameters?: Resolver<Array<ResolversTypes['ProductParameter']>, ParentType, ContextType>;
   price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  priceRange?: Resolver<ResolversTypes['PriceRange'], ParentType, ContextType>;
+  salesCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   skus?: Resolver<Array<ResolversTypes['Sku']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['ProductStatus'], ParentType, ContextType>;
+  videoUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type ProductConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductConnection'] = ResolversParentTypes['ProductConnection']> = ResolversObject<{
@@ -669,12 +868,29 @@ export type ProductEdgeResolvers<ContextType = Context, ParentType extends Resol
   node?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
 }>;
 
+export type ProductFacetsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductFacets'] = ResolversParentTypes['ProductFacets']> = ResolversObject<{
+  priceRange?: Resolver<Maybe<ResolversTypes['PriceRange']>, ParentType, ContextType>;
+  specs?: Resolver<Array<ResolversTypes['SpecFacet']>, ParentType, ContextType>;
+  truncated?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type ProductImageResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductImage'] = ResolversParentTypes['ProductImage']> = ResolversObject<{
+  alt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type ProductParameterResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductParameter'] = ResolversParentTypes['ProductParameter']> = ResolversObject<{
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   categories?: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   flashSale?: Resolver<Maybe<ResolversTypes['FlashSale']>, ParentType, ContextType, RequireFields<QueryFlashSaleArgs, 'id'>>;
   flashSales?: Resolver<ResolversTypes['FlashSaleConnection'], ParentType, ContextType, RequireFields<QueryFlashSalesArgs, 'first'>>;
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'id'>>;
-  products?: Resolver<ResolversTypes['ProductConnection'], ParentType, ContextType, RequireFields<QueryProductsArgs, 'first'>>;
+  productFacets?: Resolver<ResolversTypes['ProductFacets'], ParentType, ContextType, Partial<QueryProductFacetsArgs>>;
+  products?: Resolver<ResolversTypes['ProductConnection'], ParentType, ContextType, RequireFields<QueryProductsArgs, 'first' | 'sort'>>;
   stockLedger?: Resolver<ResolversTypes['StockEntryConnection'], ParentType, ContextType, RequireFields<QueryStockLedgerArgs, 'first' | 'skuId'>>;
 }>;
 
@@ -683,11 +899,18 @@ export type SkuResolvers<ContextType = Context, ParentType extends ResolversPare
   flashSale?: Resolver<Maybe<ResolversTypes['FlashSale']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   inStock?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  marketPrice?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+  memberPrice?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
   specs?: Resolver<Array<ResolversTypes['SpecValue']>, ParentType, ContextType>;
   stock?: Resolver<ResolversTypes['Stock'], ParentType, ContextType>;
+}>;
+
+export type SpecFacetResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SpecFacet'] = ResolversParentTypes['SpecFacet']> = ResolversObject<{
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  values?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type SpecValueResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SpecValue'] = ResolversParentTypes['SpecValue']> = ResolversObject<{
@@ -730,6 +953,14 @@ export type StockEntryEdgeResolvers<ContextType = Context, ParentType extends Re
   node?: Resolver<ResolversTypes['StockEntry'], ParentType, ContextType>;
 }>;
 
+export type UpdateProductPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UpdateProductPayload'] = ResolversParentTypes['UpdateProductPayload']> = ResolversObject<{
+  product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
+}>;
+
+export type UpdateSkuPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UpdateSkuPayload'] = ResolversParentTypes['UpdateSkuPayload']> = ResolversObject<{
+  sku?: Resolver<ResolversTypes['Sku'], ParentType, ContextType>;
+}>;
+
 export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['link__Import'], any> {
   name: 'link__Import';
 }
@@ -746,16 +977,23 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  PriceRange?: PriceRangeResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   ProductConnection?: ProductConnectionResolvers<ContextType>;
   ProductEdge?: ProductEdgeResolvers<ContextType>;
+  ProductFacets?: ProductFacetsResolvers<ContextType>;
+  ProductImage?: ProductImageResolvers<ContextType>;
+  ProductParameter?: ProductParameterResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Sku?: SkuResolvers<ContextType>;
+  SpecFacet?: SpecFacetResolvers<ContextType>;
   SpecValue?: SpecValueResolvers<ContextType>;
   Stock?: StockResolvers<ContextType>;
   StockEntry?: StockEntryResolvers<ContextType>;
   StockEntryConnection?: StockEntryConnectionResolvers<ContextType>;
   StockEntryEdge?: StockEntryEdgeResolvers<ContextType>;
+  UpdateProductPayload?: UpdateProductPayloadResolvers<ContextType>;
+  UpdateSkuPayload?: UpdateSkuPayloadResolvers<ContextType>;
   link__Import?: GraphQLScalarType;
 }>;
 

@@ -255,8 +255,26 @@ describe('price quotes over NATS (catalog.price.quote)', () => {
     });
     expect(quote).toEqual({
       lines: [
-        { skuId: can.id, productId: product.id, quantity: 2, unitPrice: 16800, priceKind: 'LIST', name: '龙井 250g', skuName: '罐装' },
-        { skuId: bag.id, productId: product.id, quantity: 3, unitPrice: 9900, priceKind: 'LIST', name: '龙井 250g', skuName: '袋装' },
+        {
+          skuId: can.id,
+          productId: product.id,
+          quantity: 2,
+          unitPrice: 16800,
+          priceKind: 'LIST',
+          name: '龙井 250g',
+          skuName: '罐装',
+          available: 10,
+        },
+        {
+          skuId: bag.id,
+          productId: product.id,
+          quantity: 3,
+          unitPrice: 9900,
+          priceKind: 'LIST',
+          name: '龙井 250g',
+          skuName: '袋装',
+          available: 10,
+        },
       ],
       total: 2 * 16800 + 3 * 9900,
       currency: 'CNY',

@@ -62,6 +62,11 @@ export interface InventoryDeps {
   logger: Logger;
   /** Unfinalised reservations are released after this long (longer than orders' unpaid timeout). */
   reservationTtlSeconds: number;
+  /**
+   * Told of every entry appended (product listings follow stock, see browse/projection.ts).
+   * Called synchronously after the append and never awaited: a reservation never waits for it.
+   */
+  onStockMoved?: (entry: StockEntryDoc) => void;
   now?: () => Date;
 }
 
@@ -128,6 +133,8 @@ export interface FlashSaleListArgs extends PageArgs {
 export interface FlashOffer {
   flashSaleId: string;
   unitPrice: number;
+  /** The flash sale's quota still available as of the offer. */
+  remaining: number;
 }
 
 /** What request-scoped lookups inventory needs from the catalog's loaders. */
@@ -177,6 +184,20 @@ export function createInventoryService(deps: InventoryDeps) {
   const { models, logger } = deps;
   const now = deps.now ?? (() => new Date());
   const gate = createGate();
+  /**
+   * The seeds' other recipe for a hot item, "cache the hot item": the last available count this
+   * process saw per account. When it shows too little, a reservation is refused before any write
+   * (a sold-out flash SKU costs one read per late buyer instead of several writes). Only a recent
+   * observation counts, so a release by another replica is seen within HOT_CACHE_MS; the ledger
+   * stays the only authority for every reservation that is actually taken.
+   */
+  const lastSeen = new Map<string, { available: number; at: number }>();
+  const HOT_CACHE_MS = 500;
+  const observe = (accountId: string, totals: StockTotals) => lastSeen.set(accountId, { available: availableOf(totals), at: Date.now() });
+  const knownShort = (accountId: string, quantity: number) => {
+    const seen = lastSeen.get(accountId);
+    return Boolean(seen && Date.now() - seen.at < HOT_CACHE_MS && seen.available < quantity);
+  };
 
   const headOf = (accountId: string) => models.StockEntry.findOne({ accountId }).sort({ seq: -1 }).lean<StockEntryDoc>().exec();
 
@@ -200,10 +221,13 @@ export function createInventoryService(deps: InventoryDeps) {
         }
         try {
           const entry = await appendToLedger(models.StockEntry, accountId, (head) => {
+            observe(accountId, totalsOf(head));
             const body = build(totalsOf(head), head);
             return body && { ...body, op: body.op ?? op ?? `${accountId}:${(head?.seq ?? 0) + 1}` };
           });
+          if (entry) observe(accountId, totalsOf(entry));
           if (entry?.outbox) deps.kick();
+          if (entry) deps.onStockMoved?.(entry);
           return entry ? { entry, fresh: true } : null;
         } catch (err) {
           // Another replica applied the same op first: its entry holds the unique op, so every
@@ -692,6 +716,13 @@ export function createInventoryService(deps: InventoryDeps) {
       };
     },
 
+    /** Regular stock available now of each SKU, from its ledger head (unknown ids: 0). */
+    async availableOf(skuIds: string[]): Promise<Map<string, number>> {
+      const ids = [...new Set(skuIds)];
+      const heads = await Promise.all(ids.map((id) => (isObjectId(id) ? headOf(id) : null)));
+      return new Map(ids.map((id, i) => [id, availableOf(totalsOf(heads[i]))]));
+    },
+
     async inStock(loaders: InventoryLoaders, skus: SkuDoc[]): Promise<boolean> {
       const heads = await loaders.stockHead.loadMany(skus.map((s) => s._id.toHexString()));
       return heads.some((h) => !(h instanceof Error) && availableOf(totalsOf(h)) > 0);
@@ -766,6 +797,21 @@ export function createInventoryService(deps: InventoryDeps) {
         const first = await models.Reservation.findById(orderId).lean<ReservationDoc>();
         if (!first) throw err;
         return replay(first, memberId, lines);
+      }
+
+      // Known short (the hot-item cache): refuse without queueing behind the SKU's gate. The
+      // refusal is stored like any other answer, so a replay of this order answers the same.
+      const short = lines.find((l) => knownShort(l.account, l.quantity));
+      if (short) {
+        const refused = {
+          _id: orderId,
+          ...failure(outOfStock(short.skuId, short.flashSaleId ? { flashSaleId: short.flashSaleId } : {})),
+          at: now(),
+        };
+        const first = (await claimOnce(models.ReservationResult, refused))
+          ? refused
+          : ((await models.ReservationResult.findById(orderId).lean<ReservationResultDoc>()) ?? refused);
+        return answer(orderId, first);
       }
 
       let took = false;
@@ -995,8 +1041,9 @@ export function createInventoryService(deps: InventoryDeps) {
         live.forEach((flash, i) => {
           if (offers.has(line.skuId) || flash.skuId.toHexString() !== line.skuId) return;
           const used = slots.filter((s) => s.flashSaleId === ids[i]).length;
-          if (availableOf(totalsOf(heads[i])) >= line.quantity && used + line.quantity <= flash.perMemberLimit) {
-            offers.set(line.skuId, { flashSaleId: ids[i]!, unitPrice: flash.flashPrice });
+          const remaining = availableOf(totalsOf(heads[i]));
+          if (remaining >= line.quantity && used + line.quantity <= flash.perMemberLimit) {
+            offers.set(line.skuId, { flashSaleId: ids[i]!, unitPrice: flash.flashPrice, remaining });
           }
         });
       }
@@ -1005,14 +1052,18 @@ export function createInventoryService(deps: InventoryDeps) {
 
     sweepOnce,
 
-    /** The sweeper's timer: started by the service's init, stopped before NATS drains. */
-    sweeper(intervalMs: number) {
+    /**
+     * The sweeper's timer: started by the service's init, stopped before NATS drains. `alsoRun`
+     * are further passes of the same tick (the product listings' repair pass).
+     */
+    sweeper(intervalMs: number, alsoRun: (() => Promise<unknown>)[] = []) {
       let timer: NodeJS.Timeout | null = null;
       let running: Promise<unknown> | null = null;
       const tick = () => {
         if (running) return;
         running = sweepOnce()
           .catch((err: unknown) => logger.error({ err }, 'stock sweep failed'))
+          .then(() => Promise.all(alsoRun.map((pass) => pass().catch((err: unknown) => logger.error({ err }, 'sweep pass failed')))))
           .finally(() => {
             running = null;
           });

@@ -34,6 +34,68 @@ export type AdjustmentKind =
   | 'GROUP_BUY'
   | 'POINTS';
 
+/** An after-sale (售后) request on a paid order, and what became of it. */
+export type AfterSale = {
+  __typename?: 'AfterSale';
+  /** The refund: the sum of the lines, never more than remains of what was paid. */
+  amount: Money;
+  createdAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  kind: AfterSaleKind;
+  lines: Array<AfterSaleLine>;
+  /** Staff's note on the latest decision that had one. */
+  note: Maybe<Scalars['String']['output']>;
+  order: Order;
+  reason: Scalars['String']['output'];
+  refundedAt: Maybe<Scalars['DateTime']['output']>;
+  status: AfterSaleStatus;
+};
+
+export type AfterSaleConnection = {
+  __typename?: 'AfterSaleConnection';
+  edges: Array<AfterSaleEdge>;
+  pageInfo: PageInfo;
+};
+
+export type AfterSaleEdge = {
+  __typename?: 'AfterSaleEdge';
+  cursor: Scalars['String']['output'];
+  node: AfterSale;
+};
+
+export type AfterSaleKind =
+  /** Money back, goods kept (or, for units not shipped yet, never sent). */
+  | 'REFUND_ONLY'
+  /** The goods come back first; the money goes back once staff received them. */
+  | 'RETURN_AND_REFUND';
+
+export type AfterSaleLine = {
+  __typename?: 'AfterSaleLine';
+  /** What these units refund, computed from what was paid for them. */
+  amount: Money;
+  quantity: Scalars['Int']['output'];
+  sku: Sku;
+};
+
+export type AfterSaleLineInput = {
+  /** At least 1; never more than remains refundable of the line. */
+  quantity: Scalars['Int']['input'];
+  skuId: Scalars['ID']['input'];
+};
+
+export type AfterSaleStatus =
+  | 'APPROVED'
+  | 'REFUNDED'
+  | 'REJECTED'
+  | 'REQUESTED'
+  /** RETURN_AND_REFUND only: staff received the goods; the refund follows. */
+  | 'RETURN_RECEIVED';
+
+export type ApproveAfterSaleInput = {
+  afterSaleId: Scalars['ID']['input'];
+  note?: InputMaybe<Scalars['String']['input']>;
+};
+
 export type CancelOrderInput = {
   orderId: Scalars['ID']['input'];
 };
@@ -84,6 +146,10 @@ export type CompleteOrderInput = {
   orderId: Scalars['ID']['input'];
 };
 
+export type ConfirmDeliveryInput = {
+  orderId: Scalars['ID']['input'];
+};
+
 export type MarkOrderDeliveredInput = {
   orderId: Scalars['ID']['input'];
 };
@@ -112,10 +178,14 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** Customers only. */
   addCartLine: Cart;
+  /** Staff only; REQUESTED → APPROVED. A refund-only after-sale is refunded right away. */
+  approveAfterSale: AfterSale;
   /** The order's member or staff, while PENDING_PAYMENT; cancelling twice answers the cancelled order. */
   cancelOrder: Order;
   /** The order's member (confirming receipt) or staff; DELIVERED → COMPLETED. */
   completeOrder: Order;
+  /** The order's member confirms the parcels arrived; SHIPPED → DELIVERED. */
+  confirmDelivery: Order;
   /** Staff only; SHIPPED → DELIVERED. */
   markOrderDelivered: Order;
   /** The order's member, while PENDING_PAYMENT: the order's one payment intent (asking again returns it). */
@@ -125,9 +195,23 @@ export type Mutation = {
    * The order starts PENDING_PAYMENT. A retry with the same key answers what the first answered.
    */
   placeOrder: Order;
+  /** Staff only; RETURN_AND_REFUND, APPROVED → RETURN_RECEIVED, then refunded (the goods go back to stock). */
+  receiveReturn: AfterSale;
+  /** Staff only; REQUESTED → REJECTED: the units can be asked for again. */
+  rejectAfterSale: AfterSale;
   /** Customers only; removing a line that is not there changes nothing. */
   removeCartLine: Cart;
-  /** Staff only; PAID → SHIPPED. */
+  /**
+   * The order's member, while the order is paid and the after-sales window is open (any time
+   * before delivery, and AFTER_SALE_WINDOW_DAYS after it). Refunds are computed from the prices
+   * paid; more units than remain refundable is BAD_USER_INPUT; an unpaid or closed order CONFLICT.
+   */
+  requestAfterSale: AfterSale;
+  /**
+   * Staff only, while PAID or PARTIALLY_SHIPPED: one parcel. The order becomes SHIPPED when
+   * nothing is left to ship, PARTIALLY_SHIPPED otherwise. More units than remain to ship is
+   * BAD_USER_INPUT; nothing left at all is CONFLICT.
+   */
   shipOrder: Order;
   /** Customers only; NOT_FOUND when the SKU is not in the cart. */
   updateCartLine: Cart;
@@ -139,6 +223,11 @@ export type MutationAddCartLineArgs = {
 };
 
 
+export type MutationApproveAfterSaleArgs = {
+  input: ApproveAfterSaleInput;
+};
+
+
 export type MutationCancelOrderArgs = {
   input: CancelOrderInput;
 };
@@ -146,6 +235,11 @@ export type MutationCancelOrderArgs = {
 
 export type MutationCompleteOrderArgs = {
   input: CompleteOrderInput;
+};
+
+
+export type MutationConfirmDeliveryArgs = {
+  input: ConfirmDeliveryInput;
 };
 
 
@@ -164,8 +258,23 @@ export type MutationPlaceOrderArgs = {
 };
 
 
+export type MutationReceiveReturnArgs = {
+  input: ReceiveReturnInput;
+};
+
+
+export type MutationRejectAfterSaleArgs = {
+  input: RejectAfterSaleInput;
+};
+
+
 export type MutationRemoveCartLineArgs = {
   input: RemoveCartLineInput;
+};
+
+
+export type MutationRequestAfterSaleArgs = {
+  input: RequestAfterSaleInput;
 };
 
 
@@ -181,6 +290,8 @@ export type MutationUpdateCartLineArgs = {
 export type Order = {
   __typename?: 'Order';
   adjustments: Array<PriceAdjustment>;
+  /** Oldest first. */
+  afterSales: Array<AfterSale>;
   createdAt: Scalars['DateTime']['output'];
   /** Oldest first, starting with the placement. */
   history: Array<OrderTransition>;
@@ -191,6 +302,10 @@ export type Order = {
   payBy: Maybe<Scalars['DateTime']['output']>;
   /** Every payment the provider confirmed, including ones refunded. */
   payments: Array<Payment>;
+  /** What after-sales refunded so far. */
+  refunded: Money;
+  /** Oldest first. */
+  shipments: Array<Shipment>;
   source: OrderSource;
   /** The head of the order's transitions. */
   status: OrderStatus;
@@ -206,7 +321,7 @@ export type OrderActor =
   /** The payment provider's confirmed callback. */
   | 'PAYMENT'
   | 'STAFF'
-  /** The unpaid-order sweeper. */
+  /** The sweepers (unpaid orders, auto-confirm, completion) and after-sale refunds. */
   | 'SYSTEM';
 
 export type OrderConnection = {
@@ -265,10 +380,17 @@ export type OrderSourceKind =
 
 export type OrderStatus =
   | 'CANCELLED'
+  /** The after-sales window (AFTER_SALE_WINDOW_DAYS after delivery) closed, or the member or staff closed the order. */
   | 'COMPLETED'
+  /** Confirmed by the member, by staff, or automatically AUTO_CONFIRM_DAYS after shipping. The after-sales window starts. */
   | 'DELIVERED'
   | 'PAID'
+  /** Some parcels went out; units remain to ship (or an after-sale is deciding about unshipped units). */
+  | 'PARTIALLY_SHIPPED'
   | 'PENDING_PAYMENT'
+  /** Terminal: every unit paid for was refunded through after-sales. */
+  | 'REFUNDED'
+  /** Everything that is to ship has shipped. */
   | 'SHIPPED';
 
 /** One move of the order's state machine; the first entry is the placement. */
@@ -369,12 +491,28 @@ export type Product = {
 
 export type Query = {
   __typename?: 'Query';
+  /** The requesting member or staff; for anyone else NOT_FOUND. */
+  afterSale: Maybe<AfterSale>;
+  /** Staff only. Newest first. */
+  afterSales: AfterSaleConnection;
   /** Customers only: the signed-in member's cart. */
   cart: Cart;
   /** The order's member or staff only; for anyone else the order is NOT_FOUND. */
   order: Maybe<Order>;
   /** Staff only. Newest first; `from` inclusive, `to` exclusive (placement time). */
   orders: OrderConnection;
+};
+
+
+export type QueryAfterSaleArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryAfterSalesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  status?: InputMaybe<AfterSaleStatus>;
 };
 
 
@@ -392,6 +530,10 @@ export type QueryOrdersArgs = {
   to?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
+export type ReceiveReturnInput = {
+  afterSaleId: Scalars['ID']['input'];
+};
+
 export type RefundReason =
   /** The order had already been paid by another payment. */
   | 'ALREADY_PAID'
@@ -400,14 +542,49 @@ export type RefundReason =
   /** The payment arrived after the order was cancelled. */
   | 'ORDER_CANCELLED';
 
+export type RejectAfterSaleInput = {
+  afterSaleId: Scalars['ID']['input'];
+  /** Why, for the member: 1 to 500 characters. */
+  note: Scalars['String']['input'];
+};
+
 export type RemoveCartLineInput = {
   skuId: Scalars['ID']['input'];
 };
 
+export type RequestAfterSaleInput = {
+  /** Chosen by the client per request (scoped to the member and the order); a retry answers the first request. */
+  idempotencyKey: Scalars['String']['input'];
+  kind: AfterSaleKind;
+  lines: Array<AfterSaleLineInput>;
+  orderId: Scalars['ID']['input'];
+  /** 1 to 500 characters. */
+  reason: Scalars['String']['input'];
+};
+
 export type ShipOrderInput = {
   carrier: Scalars['String']['input'];
+  /** What goes in this parcel; everything not yet shipped when omitted. */
+  lines?: InputMaybe<Array<OrderLineInput>>;
   orderId: Scalars['ID']['input'];
+  /** With the carrier, identifies the parcel: shipping the same parcel again answers the order. */
   trackingNumber: Scalars['String']['input'];
+};
+
+/** One parcel of an order. */
+export type Shipment = {
+  __typename?: 'Shipment';
+  carrier: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  lines: Array<ShipmentLine>;
+  shippedAt: Scalars['DateTime']['output'];
+  trackingNumber: Scalars['String']['output'];
+};
+
+export type ShipmentLine = {
+  __typename?: 'ShipmentLine';
+  quantity: Scalars['Int']['output'];
+  sku: Sku;
 };
 
 export type Sku = {
@@ -528,11 +705,20 @@ export type ResolversTypes = ResolversObject<{
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   AdjustmentKind: AdjustmentKind;
+  AfterSale: ResolverTypeWrapper<Omit<AfterSale, 'order'> & { order: ResolversTypes['Order'] }>;
+  AfterSaleConnection: ResolverTypeWrapper<Omit<AfterSaleConnection, 'edges'> & { edges: Array<ResolversTypes['AfterSaleEdge']> }>;
+  AfterSaleEdge: ResolverTypeWrapper<Omit<AfterSaleEdge, 'node'> & { node: ResolversTypes['AfterSale'] }>;
+  AfterSaleKind: AfterSaleKind;
+  AfterSaleLine: ResolverTypeWrapper<AfterSaleLine>;
+  AfterSaleLineInput: AfterSaleLineInput;
+  AfterSaleStatus: AfterSaleStatus;
+  ApproveAfterSaleInput: ApproveAfterSaleInput;
   CancelOrderInput: CancelOrderInput;
   Cart: ResolverTypeWrapper<Cart>;
   CartLine: ResolverTypeWrapper<CartLine>;
   CartLineStatus: CartLineStatus;
   CompleteOrderInput: CompleteOrderInput;
+  ConfirmDeliveryInput: ConfirmDeliveryInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Long: ResolverTypeWrapper<Scalars['Long']['output']>;
   MarkOrderDeliveredInput: MarkOrderDeliveredInput;
@@ -562,9 +748,14 @@ export type ResolversTypes = ResolversObject<{
   PriceKind: PriceKind;
   Product: ResolverTypeWrapper<Product>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  ReceiveReturnInput: ReceiveReturnInput;
   RefundReason: RefundReason;
+  RejectAfterSaleInput: RejectAfterSaleInput;
   RemoveCartLineInput: RemoveCartLineInput;
+  RequestAfterSaleInput: RequestAfterSaleInput;
   ShipOrderInput: ShipOrderInput;
+  Shipment: ResolverTypeWrapper<Shipment>;
+  ShipmentLine: ResolverTypeWrapper<ShipmentLine>;
   Sku: ResolverTypeWrapper<Sku>;
   UpdateCartLineInput: UpdateCartLineInput;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
@@ -577,10 +768,17 @@ export type ResolversParentTypes = ResolversObject<{
   AddCartLineInput: AddCartLineInput;
   Int: Scalars['Int']['output'];
   ID: Scalars['ID']['output'];
+  AfterSale: Omit<AfterSale, 'order'> & { order: ResolversParentTypes['Order'] };
+  AfterSaleConnection: Omit<AfterSaleConnection, 'edges'> & { edges: Array<ResolversParentTypes['AfterSaleEdge']> };
+  AfterSaleEdge: Omit<AfterSaleEdge, 'node'> & { node: ResolversParentTypes['AfterSale'] };
+  AfterSaleLine: AfterSaleLine;
+  AfterSaleLineInput: AfterSaleLineInput;
+  ApproveAfterSaleInput: ApproveAfterSaleInput;
   CancelOrderInput: CancelOrderInput;
   Cart: Cart;
   CartLine: CartLine;
   CompleteOrderInput: CompleteOrderInput;
+  ConfirmDeliveryInput: ConfirmDeliveryInput;
   DateTime: Scalars['DateTime']['output'];
   Long: Scalars['Long']['output'];
   MarkOrderDeliveredInput: MarkOrderDeliveredInput;
@@ -604,8 +802,13 @@ export type ResolversParentTypes = ResolversObject<{
   PriceAdjustment: PriceAdjustment;
   Product: Product;
   Query: Record<PropertyKey, never>;
+  ReceiveReturnInput: ReceiveReturnInput;
+  RejectAfterSaleInput: RejectAfterSaleInput;
   RemoveCartLineInput: RemoveCartLineInput;
+  RequestAfterSaleInput: RequestAfterSaleInput;
   ShipOrderInput: ShipOrderInput;
+  Shipment: Shipment;
+  ShipmentLine: ShipmentLine;
   Sku: Sku;
   UpdateCartLineInput: UpdateCartLineInput;
   link__Import: Scalars['link__Import']['output'];
@@ -640,6 +843,35 @@ export type TagDirectiveArgs = {
 };
 
 export type TagDirectiveResolver<Result, Parent, ContextType = Context, Args = TagDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type AfterSaleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AfterSale'] = ResolversParentTypes['AfterSale']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['AfterSaleKind'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['AfterSaleLine']>, ParentType, ContextType>;
+  note?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  order?: Resolver<ResolversTypes['Order'], ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  refundedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['AfterSaleStatus'], ParentType, ContextType>;
+}>;
+
+export type AfterSaleConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AfterSaleConnection'] = ResolversParentTypes['AfterSaleConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['AfterSaleEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type AfterSaleEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AfterSaleEdge'] = ResolversParentTypes['AfterSaleEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['AfterSale'], ParentType, ContextType>;
+}>;
+
+export type AfterSaleLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AfterSaleLine'] = ResolversParentTypes['AfterSaleLine']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['Sku'], ParentType, ContextType>;
+}>;
 
 export type CartResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Cart'] = ResolversParentTypes['Cart']> = ResolversObject<{
   itemCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -681,12 +913,17 @@ export type MoneyResolvers<ContextType = Context, ParentType extends ResolversPa
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   addCartLine?: Resolver<ResolversTypes['Cart'], ParentType, ContextType, RequireFields<MutationAddCartLineArgs, 'input'>>;
+  approveAfterSale?: Resolver<ResolversTypes['AfterSale'], ParentType, ContextType, RequireFields<MutationApproveAfterSaleArgs, 'input'>>;
   cancelOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationCancelOrderArgs, 'input'>>;
   completeOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationCompleteOrderArgs, 'input'>>;
+  confirmDelivery?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationConfirmDeliveryArgs, 'input'>>;
   markOrderDelivered?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationMarkOrderDeliveredArgs, 'input'>>;
   payOrder?: Resolver<ResolversTypes['PaymentIntent'], ParentType, ContextType, RequireFields<MutationPayOrderArgs, 'input'>>;
   placeOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationPlaceOrderArgs, 'input'>>;
+  receiveReturn?: Resolver<ResolversTypes['AfterSale'], ParentType, ContextType, RequireFields<MutationReceiveReturnArgs, 'input'>>;
+  rejectAfterSale?: Resolver<ResolversTypes['AfterSale'], ParentType, ContextType, RequireFields<MutationRejectAfterSaleArgs, 'input'>>;
   removeCartLine?: Resolver<ResolversTypes['Cart'], ParentType, ContextType, RequireFields<MutationRemoveCartLineArgs, 'input'>>;
+  requestAfterSale?: Resolver<ResolversTypes['AfterSale'], ParentType, ContextType, RequireFields<MutationRequestAfterSaleArgs, 'input'>>;
   shipOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationShipOrderArgs, 'input'>>;
   updateCartLine?: Resolver<ResolversTypes['Cart'], ParentType, ContextType, RequireFields<MutationUpdateCartLineArgs, 'input'>>;
 }>;
@@ -694,6 +931,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order'], FederationReferenceType extends FederationReferenceTypes['Order'] = FederationReferenceTypes['Order']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Order']> | FederationReferenceType, FederationReferenceType, ContextType>;
   adjustments?: Resolver<Array<ResolversTypes['PriceAdjustment']>, ParentType, ContextType>;
+  afterSales?: Resolver<Array<ResolversTypes['AfterSale']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   history?: Resolver<Array<ResolversTypes['OrderTransition']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -701,6 +939,8 @@ export type OrderResolvers<ContextType = Context, ParentType extends ResolversPa
   member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
   payBy?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   payments?: Resolver<Array<ResolversTypes['Payment']>, ParentType, ContextType>;
+  refunded?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  shipments?: Resolver<Array<ResolversTypes['Shipment']>, ParentType, ContextType>;
   source?: Resolver<ResolversTypes['OrderSource'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['OrderStatus'], ParentType, ContextType>;
   subtotal?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
@@ -776,9 +1016,24 @@ export type ProductResolvers<ContextType = Context, ParentType extends Resolvers
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  afterSale?: Resolver<Maybe<ResolversTypes['AfterSale']>, ParentType, ContextType, RequireFields<QueryAfterSaleArgs, 'id'>>;
+  afterSales?: Resolver<ResolversTypes['AfterSaleConnection'], ParentType, ContextType, RequireFields<QueryAfterSalesArgs, 'first'>>;
   cart?: Resolver<ResolversTypes['Cart'], ParentType, ContextType>;
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
   orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<QueryOrdersArgs, 'first'>>;
+}>;
+
+export type ShipmentResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Shipment'] = ResolversParentTypes['Shipment']> = ResolversObject<{
+  carrier?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['ShipmentLine']>, ParentType, ContextType>;
+  shippedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  trackingNumber?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type ShipmentLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShipmentLine'] = ResolversParentTypes['ShipmentLine']> = ResolversObject<{
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sku?: Resolver<ResolversTypes['Sku'], ParentType, ContextType>;
 }>;
 
 export type SkuResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Sku'] = ResolversParentTypes['Sku']> = ResolversObject<{
@@ -790,6 +1045,10 @@ export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<Resolv
 }
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  AfterSale?: AfterSaleResolvers<ContextType>;
+  AfterSaleConnection?: AfterSaleConnectionResolvers<ContextType>;
+  AfterSaleEdge?: AfterSaleEdgeResolvers<ContextType>;
+  AfterSaleLine?: AfterSaleLineResolvers<ContextType>;
   Cart?: CartResolvers<ContextType>;
   CartLine?: CartLineResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
@@ -809,6 +1068,8 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   PriceAdjustment?: PriceAdjustmentResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Shipment?: ShipmentResolvers<ContextType>;
+  ShipmentLine?: ShipmentLineResolvers<ContextType>;
   Sku?: SkuResolvers<ContextType>;
   link__Import?: GraphQLScalarType;
 }>;

@@ -132,6 +132,24 @@ describe('the cart', () => {
     expect(await h.svc.db.collection('orders').countDocuments({ memberId: m })).toBe(0);
   });
 
+  test('a line asking for more than the catalog has available is flagged OUT_OF_STOCK and leaves the total', async () => {
+    const m = newMember();
+    const scarce = await h.seed('ON_SALE', [{ price: 3000, stock: 3 }]);
+    await ok(ADD, { skuId: cups.skus[0]!.id, q: 1 }, m);
+    const cart = await ok(ADD, { skuId: scarce.skus[0]!.id, q: 5 }, m);
+    expect(cart.lines[1]).toMatchObject({
+      sku: { id: scarce.skus[0]!.id },
+      quantity: 5,
+      status: 'OUT_OF_STOCK',
+      message: 'Only 3 left',
+      unitPrice: null,
+      subtotal: null,
+    });
+    expect(cart.total.amount).toBe(4500);
+    const fits = await ok(UPDATE, { skuId: scarce.skus[0]!.id, q: 3 }, m);
+    expect(fits.lines[1]).toMatchObject({ status: 'OK', subtotal: { amount: 9000 } });
+  });
+
   test('a SKU the catalog no longer knows is flagged UNKNOWN', async () => {
     const m = newMember();
     await ok(ADD, { skuId: cups.skus[0]!.id, q: 1 }, m);

@@ -152,3 +152,28 @@ export async function transitionEvents(h: Harness, orderId: string): Promise<str
   const entries = await h.svc.db.collection('order_transitions').find({ accountId: orderId }).sort({ seq: 1 }).toArray();
   return entries.map((e) => e.outbox?.subject as string);
 }
+
+/** Places an order and pays it through the test provider; resolves with the placed order. */
+export async function paidOrder(h: Harness, memberId: string, lines: { skuId: string; quantity: number }[]) {
+  const order = await placeOk(h, memberId, lines);
+  const intent = await intentFor(h, memberId, order.id);
+  const [delivery] = await h.svc.payments.pay(intent.id);
+  if (delivery?.status !== 200) throw new Error(`payment failed: ${JSON.stringify(delivery)}`);
+  return order;
+}
+
+/** The provider's transaction that paid the order (refunds go back through it). */
+export async function txnOf(h: Harness, orderId: string): Promise<string> {
+  return (await h.svc.db.collection('payments').findOne({ orderId }))!.providerTxnId as string;
+}
+
+/** Events the order's ledger entries carry (outbox), oldest first, as subject and payload. */
+export async function outboxOf(h: Harness, orderId: string): Promise<{ subject: string; data: any }[]> {
+  const entries = await h.svc.db.collection('order_transitions').find({ accountId: orderId }).sort({ seq: 1 }).toArray();
+  return entries.filter((e) => e.outbox).map((e) => ({ subject: e.outbox.subject as string, data: e.outbox.envelope.data }));
+}
+
+/** Entries of the order's ledger, oldest first. */
+export async function ledgerOf(h: Harness, orderId: string) {
+  return h.svc.db.collection('order_transitions').find({ accountId: orderId }).sort({ seq: 1 }).toArray();
+}

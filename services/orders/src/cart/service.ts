@@ -36,6 +36,18 @@ export type LineQuote = { ok: true; line: QuotedLine } | { ok: false; code: stri
 
 /** The line's status given what catalog answered: never dropped, always explained. */
 export function assessLine(held: { skuId: string; quantity: number; unitPrice: number }, q: LineQuote) {
+  // Catalog's stock figure is advisory (the reservation at checkout decides), but a line asking
+  // for more than there is cannot be bought as it stands; older catalogs send no figure.
+  const available = q.ok ? q.line.available : undefined;
+  if (available !== undefined && held.quantity > available) {
+    return {
+      status: 'OUT_OF_STOCK' as CartLineStatus,
+      message: available > 0 ? `Only ${available} left` : 'Out of stock',
+      unitPrice: null,
+      subtotal: null,
+      priceKind: null,
+    };
+  }
   if (q.ok) {
     const changed = q.line.unitPrice !== held.unitPrice;
     return {

@@ -1,0 +1,103 @@
+// Shared by the bench scripts: a stack of its own (fresh FerretDB + NATS, the 7 subgraphs and
+// the gateway as separate processes from dist/), tokens, a GraphQL client and percentiles.
+// Set BENCH_GATEWAY_URL (+ BENCH_AUTH_TOKEN_SECRET, BENCH_INTERNAL_TOKEN_SECRET) to use a running stack.
+const { mkdtempSync, rmSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const { randomBytes } = require('node:crypto');
+const http = require('node:http');
+const { startFerretDb, startNats, freePort } = require('../packages/testing/dist/infra');
+const { startStack, STACK_SERVICES } = require('../packages/testing/dist/stack');
+const { signJwt, signInternalToken } = require('../packages/service-kit/dist/tokens');
+
+// Enough keep-alive sockets for a thousand concurrent clients on loopback.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 2048 });
+
+async function benchStack(extraEnv = {}) {
+  if (process.env.BENCH_GATEWAY_URL) {
+    return {
+      gatewayUrl: process.env.BENCH_GATEWAY_URL,
+      subgraphUrl: (name) => process.env[`BENCH_${name.toUpperCase()}_URL`],
+      authSecret: process.env.BENCH_AUTH_TOKEN_SECRET,
+      internalSecret: process.env.BENCH_INTERNAL_TOKEN_SECRET,
+      stop: async () => undefined,
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'flywheel-bench-'));
+  const [ferret, nats] = await Promise.all([startFerretDb(join(dir, 'ferret')), startNats(join(dir, 'nats'))]);
+  const ports = { gateway: await freePort() };
+  for (const s of STACK_SERVICES) ports[s] = await freePort();
+  const authSecret = randomBytes(32).toString('hex');
+  const internalSecret = randomBytes(32).toString('hex');
+  const stack = await startStack({
+    env: {
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      MONGO_URL: ferret.url,
+      NATS_URL: nats.url,
+      INTERNAL_TOKEN_SECRET: internalSecret,
+      AUTH_TOKEN_SECRET: authSecret,
+      PII_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      PII_LOOKUP_KEY: randomBytes(32).toString('base64'),
+      PAYMENT_TEST_SECRET: randomBytes(32).toString('hex'),
+      // A bench is a flood from one address: the per-identity limit would measure itself.
+      RATE_LIMIT_PER_MINUTE: '100000000',
+      ...extraEnv,
+    },
+    ports,
+    logDir: join(dir, 'logs'),
+  });
+  return {
+    gatewayUrl: stack.gatewayUrl,
+    subgraphUrl: (name) => `http://127.0.0.1:${ports[name]}/graphql`,
+    authSecret,
+    internalSecret,
+    processes: stack.processes,
+    async stop() {
+      await stack.stop();
+      await Promise.all([ferret.stop(), nats.stop()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const token = (secret, sub, roles) =>
+  signJwt({ iss: 'flywheel-membership', aud: 'flywheel-gateway', sub, roles, typ: 'access' }, secret, 3600);
+const objectId = () => randomBytes(12).toString('hex');
+
+function gql(url, query, variables = {}, headers = {}) {
+  const body = JSON.stringify({ query, variables });
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(text));
+          } catch {
+            reject(new Error(`non-JSON ${res.statusCode}: ${text.slice(0, 200)}`));
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function must(result, what) {
+  if (result.errors?.length || !result.data) throw new Error(`${what}: ${JSON.stringify(result.errors ?? result)}`);
+  return result.data;
+}
+
+function percentile(sorted, p) {
+  if (!sorted.length) return null;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+const round = (n) => (n === null ? null : Math.round(n * 10) / 10);
+
+module.exports = { benchStack, token, objectId, gql, must, percentile, round, signInternalToken };

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// Storefront: category list + product detail + cart view, through the gateway versus the same
+// queries sent straight to the subgraphs (with the internal token the gateway would sign), in
+// one process, alternating phases. Prints one JSON line with both rates, p50/p99 and the ratio.
+const { performance } = require('node:perf_hooks');
+const { benchStack, token, objectId, gql, must, percentile, round, signInternalToken } = require('./lib');
+
+const REQUESTS = Number(process.env.REQUESTS ?? 1500); // per phase
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
+const ROUNDS = Number(process.env.ROUNDS ?? 2);
+
+const CATEGORY =
+  'query($c: ID!) { products(first: 20, categoryId: $c) { edges { cursor node { id name price { amount currency } inStock } } } }';
+const DETAIL =
+  'query($p: ID!) { product(id: $p) { id name description price { amount currency } skus { id name price { amount } inStock stock { available } } } }';
+const CART = '{ cart { itemCount total { amount } lines { quantity status subtotal { amount } sku { id } } } }';
+
+async function phase(requests) {
+  const latencies = [];
+  let errors = 0;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < REQUESTS) {
+        const r = requests[next++ % requests.length];
+        const s = performance.now();
+        const res = await r();
+        latencies.push(performance.now() - s);
+        if (res.errors?.length || !res.data) errors++;
+      }
+    }),
+  );
+  const wall = performance.now() - t0;
+  latencies.sort((a, b) => a - b);
+  return { rps: REQUESTS / (wall / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+}
+
+async function main() {
+  const stack = await benchStack();
+  try {
+    const url = stack.gatewayUrl;
+    const staff = { authorization: `Bearer ${token(stack.authSecret, objectId(), ['STAFF'])}` };
+    const category = must(await gql(url, 'mutation { createCategory(input: { name: "基准类目" }) { id } }', {}, staff), 'createCategory')
+      .createCategory.id;
+    const products = [];
+    for (let i = 0; i < 20; i++) {
+      const p = must(
+        await gql(
+          url,
+          'mutation($i: CreateProductInput!) { createProduct(input: $i) { id skus { id } } }',
+          {
+            i: {
+              name: `基准商品 ${i}`,
+              description: '用于基准测试的商品',
+              categoryId: category,
+              status: 'ON_SALE',
+              skus: [
+                { name: '小', price: 1000 + i, stock: 100 },
+                { name: '大', price: 2000 + i, stock: 100 },
+              ],
+            },
+          },
+          staff,
+        ),
+        'createProduct',
+      ).createProduct;
+      products.push(p);
+    }
+    const memberId = objectId();
+    const member = { authorization: `Bearer ${token(stack.authSecret, memberId, ['CUSTOMER'])}` };
+    for (const p of products.slice(0, 3)) {
+      must(
+        await gql(
+          url,
+          'mutation($i: AddCartLineInput!) { addCartLine(input: $i) { itemCount } }',
+          { i: { skuId: p.skus[0].id, quantity: 2 } },
+          member,
+        ),
+        'cart',
+      );
+    }
+
+    const viewer = { id: memberId, roles: ['CUSTOMER'], scopes: [] };
+    const direct = (subgraph) => ({ 'flywheel-internal-token': signInternalToken(stack.internalSecret, subgraph, viewer) });
+    // Internal tokens live 60 s: re-sign per request, as the gateway does.
+    const viaGateway = [
+      () => gql(url, CATEGORY, { c: category }, member),
+      () => gql(url, DETAIL, { p: products[7].id }, member),
+      () => gql(url, CART, {}, member),
+    ];
+    const viaSubgraphs = [
+      () => gql(stack.subgraphUrl('catalog'), CATEGORY, { c: category }, direct('catalog')),
+      () => gql(stack.subgraphUrl('catalog'), DETAIL, { p: products[7].id }, direct('catalog')),
+      () => gql(stack.subgraphUrl('orders'), CART, {}, direct('orders')),
+    ];
+    // Same answers both ways, or the comparison means nothing.
+    for (let i = 0; i < 3; i++) {
+      const [a, b] = [await viaGateway[i](), await viaSubgraphs[i]()];
+      if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`query ${i} differs: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+    }
+    await phase(viaSubgraphs);
+    await phase(viaGateway); // warm-up
+    const g = [];
+    const d = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      d.push(await phase(viaSubgraphs));
+      g.push(await phase(viaGateway));
+    }
+    const avg = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
+    const gateway = {
+      rps: round(avg(g, 'rps')),
+      p50Ms: round(avg(g, 'p50')),
+      p99Ms: round(avg(g, 'p99')),
+      errors: g.reduce((s, x) => s + x.errors, 0),
+    };
+    const subgraphs = {
+      rps: round(avg(d, 'rps')),
+      p50Ms: round(avg(d, 'p50')),
+      p99Ms: round(avg(d, 'p99')),
+      errors: d.reduce((s, x) => s + x.errors, 0),
+    };
+    console.log(
+      JSON.stringify({
+        gateway,
+        direct: subgraphs,
+        gatewayToDirectRpsRatio: round((gateway.rps / subgraphs.rps) * 100) / 100,
+        requestsPerPhase: REQUESTS,
+        concurrency: CONCURRENCY,
+        rounds: ROUNDS,
+      }),
+    );
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

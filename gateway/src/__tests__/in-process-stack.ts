@@ -1,0 +1,88 @@
+// The seven real subgraphs started in this process on free ports, sharing one NATS, with the real
+// gateway in front. Used by the gateway tests; the e2e test runs the same code as processes.
+import { Types } from 'mongoose';
+import { privateNats, serviceEnv, TEST_AUTH_SECRET, TEST_INTERNAL_SECRET, type InfraProcess } from '@flywheel/testing';
+import { signJwt, type RunningService } from '@flywheel/service-kit';
+import * as content from '../../../services/content/src/main';
+import * as contentConfig from '../../../services/content/src/config';
+import * as catalog from '../../../services/catalog/src/main';
+import * as catalogConfig from '../../../services/catalog/src/config';
+import * as orders from '../../../services/orders/src/main';
+import * as ordersConfig from '../../../services/orders/src/config';
+import * as live from '../../../services/live/src/main';
+import * as liveConfig from '../../../services/live/src/config';
+import * as community from '../../../services/community/src/main';
+import * as communityConfig from '../../../services/community/src/config';
+import * as membership from '../../../services/membership/src/main';
+import * as membershipConfig from '../../../services/membership/src/config';
+import * as referral from '../../../services/referral/src/main';
+import * as referralConfig from '../../../services/referral/src/config';
+import { loadGatewayConfig } from '../config';
+import { start as startGateway, type RunningGateway } from '../main';
+
+export interface InProcessStack {
+  nats: InfraProcess;
+  subgraphs: Record<string, RunningService>;
+  orders: orders.RunningOrders;
+  gateway: RunningGateway;
+  /** Starts another gateway on the same subgraphs (e.g. production mode). */
+  extraGateway(env?: Record<string, string>): Promise<RunningGateway>;
+  stop(): Promise<void>;
+}
+
+/** An access token as membership would issue it (the tests own the secret). */
+export function accessToken(sub: string, roles: ('CUSTOMER' | 'STAFF')[]): string {
+  return signJwt({ iss: 'flywheel-membership', aud: 'flywheel-gateway', sub, roles, typ: 'access' }, TEST_AUTH_SECRET, 3600);
+}
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+export const asStaff = () => bearer(accessToken(new Types.ObjectId().toHexString(), ['STAFF']));
+export const newCustomer = () => {
+  const id = new Types.ObjectId().toHexString();
+  return { id, headers: bearer(accessToken(id, ['CUSTOMER'])) };
+};
+
+export async function startInProcessStack(extra: Record<string, Record<string, string>> = {}): Promise<InProcessStack> {
+  const nats = await privateNats();
+  const env = (name: string) => serviceEnv(name, nats.url, extra[name] ?? {});
+  const ordersSvc = await orders.start(ordersConfig.loadServiceConfig(env('orders')));
+  const started = await Promise.all([
+    content.start(contentConfig.loadServiceConfig(env('content'))),
+    catalog.start(catalogConfig.loadServiceConfig(env('catalog'))),
+    live.start(liveConfig.loadServiceConfig(env('live'))),
+    community.start(communityConfig.loadServiceConfig(env('community'))),
+    membership.start(membershipConfig.loadServiceConfig(env('membership'))),
+    referral.start(referralConfig.loadServiceConfig(env('referral'))),
+  ]);
+  const subgraphs: Record<string, RunningService> = Object.fromEntries([...started, ordersSvc].map((s) => [s.name, s]));
+  const gatewayEnv = (more: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    INTERNAL_TOKEN_SECRET: TEST_INTERNAL_SECRET,
+    AUTH_TOKEN_SECRET: TEST_AUTH_SECRET,
+    ...Object.fromEntries(Object.entries(subgraphs).map(([name, s]) => [`${name.toUpperCase()}_URL`, s.url])),
+    ...more,
+  });
+  const extras: RunningGateway[] = [];
+  const gateway = await startGateway(loadGatewayConfig(gatewayEnv(extra.gateway)));
+  return {
+    nats,
+    subgraphs,
+    orders: ordersSvc,
+    gateway,
+    async extraGateway(more = {}) {
+      const g = await startGateway(loadGatewayConfig(gatewayEnv(more)));
+      extras.push(g);
+      return g;
+    },
+    async stop() {
+      for (const g of [gateway, ...extras]) await g.stop();
+      for (const s of Object.values(subgraphs)) {
+        await s.db.dropDatabase().catch(() => undefined);
+        await s.stop();
+      }
+      await nats.stop();
+    },
+  };
+}

@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { AppError, appendToLedger, outboxRecord, type OutboxRecord } from '@flywheel/service-kit';
+import { eventSource } from './checkout';
+import { factsOf, type OrderFacts } from './facts';
+import type { Models, OrderActor, OrderDoc, OrderStatus, OrderTransitionDoc } from './model';
+import { refusal, statusOf } from './state';
+
+export type CancelReason = 'MEMBER' | 'STAFF' | 'EXPIRED';
+
+/** The head as every builder sees it, on every append attempt. */
+export interface LedgerView {
+  head: OrderTransitionDoc | null;
+  status: OrderStatus;
+  facts: OrderFacts;
+  /** The time the entry will carry. */
+  at: Date;
+}
+
+/** What a builder proposes; the ledger fills in seq, from, at and the facts' clocks. */
+export type Draft = Pick<
+  OrderTransitionDoc,
+  'op' | 'by' | 'actorId' | 'paymentId' | 'shipment' | 'afterSaleId' | 'request' | 'note' | 'refund' | 'outbox'
+> & {
+  /** The status afterwards; the head's when omitted (an entry that does not move the order). */
+  to?: OrderStatus;
+  reason?: string | null;
+  /** The facts afterwards; the head's when omitted. */
+  facts?: OrderFacts;
+};
+
+/** A plain move of the state machine. */
+export interface Move {
+  to: OrderStatus;
+  by: OrderActor;
+  actorId: string | null;
+  reason?: CancelReason | null;
+  paymentId?: string;
+}
+
+const stockLines = (order: OrderDoc) => order.lines.map(({ skuId, quantity }) => ({ skuId, quantity }));
+
+/** The event a plain move carries in its ledger entry (outbox). */
+function moveEvent(order: OrderDoc, move: Move, at: Date): OutboxRecord | undefined {
+  const id = randomUUID();
+  const { _id: orderId, memberId } = order;
+  switch (move.to) {
+    case 'PAID':
+      return outboxRecord(
+        'orders.order.paid',
+        {
+          orderId,
+          memberId,
+          total: order.total,
+          currency: order.currency,
+          lines: order.lines.map((l) => ({
+            skuId: l.skuId,
+            productId: l.productId,
+            quantity: l.quantity,
+            unitPrice: l.unitPrice,
+            priceKind: l.priceKind ?? 'LIST',
+            ...(l.flashSaleId ? { flashSaleId: l.flashSaleId } : {}),
+          })),
+          source: eventSource(order.source),
+          paymentId: move.paymentId!,
+          paidAt: at.toISOString(),
+        },
+        id,
+        at,
+      );
+    case 'CANCELLED':
+      return outboxRecord(
+        'orders.order.cancelled',
+        { orderId, memberId, reason: move.reason!, lines: stockLines(order), cancelledAt: at.toISOString() },
+        id,
+        at,
+      );
+    case 'DELIVERED':
+      return outboxRecord('orders.order.delivered', { orderId, memberId, deliveredAt: at.toISOString() }, id, at);
+    case 'COMPLETED':
+      return outboxRecord('orders.order.completed', { orderId, memberId, total: order.total, completedAt: at.toISOString() }, id, at);
+    default:
+      // Shipments and refunds carry their own events (fulfilment.ts, aftersales/service.ts).
+      return undefined;
+  }
+}
+
+/**
+ * The order's ledger: its state machine and its units (shipments, after-sale claims, refunds)
+ * in one append-only sequence, so every decision about an order is made against one head.
+ */
+export function createOrderLedger(deps: { models: Models; now: () => Date; kick: () => void }) {
+  const { models, now } = deps;
+
+  const head = (orderId: string) => models.OrderTransition.findOne({ accountId: orderId }).sort({ seq: -1 }).lean<OrderTransitionDoc>();
+
+  /** Keeps the listing projection in step with the head (a late writer is corrected by the next). */
+  async function project(order: OrderDoc): Promise<{ head: OrderTransitionDoc | null; status: OrderStatus }> {
+    const h = await head(order._id);
+    const status = statusOf(h);
+    await models.Order.updateOne({ _id: order._id }, { $set: { status, statusAt: factsOf(h, order).since } });
+    return { head: h, status };
+  }
+
+  /**
+   * Appends one entry built against the real head on every attempt (a lost race rebuilds it).
+   * `build` returns null to write nothing and throws to refuse; a status change the state
+   * machine forbids is CONFLICT.
+   */
+  async function append(order: OrderDoc, build: (view: LedgerView) => Draft | null) {
+    const entry = await appendToLedger(models.OrderTransition, order._id, (h) => {
+      const from = statusOf(h);
+      const facts = factsOf(h, order);
+      const at = now();
+      const d = build({ head: h, status: from, facts, at });
+      if (!d) return null;
+      const { to = from, facts: after = facts, reason = null, ...rest } = d;
+      if (to !== from) {
+        const why = refusal(from, to, d.by);
+        if (why) throw new AppError('CONFLICT', why);
+      }
+      return {
+        ...rest,
+        from,
+        to,
+        at,
+        reason,
+        facts: { ...after, since: to !== from ? at : after.since, deliveredAt: to === 'DELIVERED' ? at : after.deliveredAt },
+      };
+    });
+    if (entry) deps.kick();
+    return { entry, ...(await project(order)) };
+  }
+
+  /**
+   * One move of the state machine, validated against the head on every attempt, so of two racing
+   * moves from one state exactly one lands. `when` (optional) must still hold at the head.
+   */
+  async function move(
+    order: OrderDoc,
+    m: Move,
+    when?: (view: LedgerView) => boolean,
+  ): Promise<{ moved: boolean; status: OrderStatus; refused: string | null }> {
+    const why: { refused: string | null } = { refused: null };
+    const r = await append(order, (view) => {
+      why.refused = refusal(view.status, m.to, m.by);
+      if (why.refused || (when && !when(view))) return null;
+      return {
+        op: 'MOVE',
+        to: m.to,
+        by: m.by,
+        actorId: m.actorId,
+        reason: m.reason ?? null,
+        ...(m.paymentId ? { paymentId: m.paymentId } : {}),
+        outbox: moveEvent(order, m, view.at),
+      };
+    });
+    return { moved: Boolean(r.entry), status: r.status, refused: why.refused };
+  }
+
+  return { head, project, append, move };
+}
+export type OrderLedger = ReturnType<typeof createOrderLedger>;
