@@ -124,7 +124,7 @@ async function main() {
       JSON.stringify({
         gateway,
         direct: subgraphs,
-        gatewayToDirectRpsRatio: round((gateway.rps / subgraphs.rps) * 100) / 100,
+        gatewayToDirectRpsRatio: Math.round((gateway.rps / subgraphs.rps) * 100) / 100,
         requestsPerPhase: REQUESTS,
         concurrency: CONCURRENCY,
         rounds: ROUNDS,

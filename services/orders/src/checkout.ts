@@ -276,6 +276,10 @@ export function createCheckout(deps: CheckoutDeps) {
       // Nothing is written before catalog has priced every line: a refusal or an outage here
       // leaves no trace, and a retry with the same key starts afresh.
       const quote = await catalog.quote(lines, memberId);
+      // Known short at quote time (a sold-out flash SKU in a rush): refuse before writing or
+      // reserving anything. Catalog's reservation stays the authority for every unit taken.
+      const short = quote.lines.find((l) => l.available !== undefined && l.available < l.quantity);
+      if (short) throw new AppError('OUT_OF_STOCK', `SKU ${short.skuId} is out of stock`, { skuId: short.skuId });
       const priced = await priceCheckout(adjusters, { checkoutId, memberId, source: req.source, quote });
 
       // From here on the checkout may hold stock: record it first, so a crash leaves a trace.

@@ -38,7 +38,7 @@ describe('checkout', () => {
     expect(await h.releases.count(order.id)).toBe(0);
   });
 
-  test('OUT_OF_STOCK fails the mutation and leaves nothing payable; a replay answers the same error without asking again', async () => {
+  test('OUT_OF_STOCK known at quote time fails the mutation before anything is written or reserved; a replay is refused again', async () => {
     const m = newMember();
     const scarce = await h.seed('ON_SALE', [{ price: 5000, stock: 2 }]);
     const input = { idempotencyKey: newKey(), lines: [{ skuId: scarce.skus[0]!.id, quantity: 3 }] };
@@ -51,7 +51,10 @@ describe('checkout', () => {
 
     const replay = await call(PLACE, { input }, asMember(m));
     expect(replay.errors?.[0]).toMatchObject({ message: first.errors![0]!.message, extensions: { code: 'OUT_OF_STOCK' } });
-    expect(await h.reserves.count(orderId)).toBe(1);
+    // The quote already showed the shortage: catalog was never asked to reserve (a sold-out SKU in
+    // a rush costs no writes); the race test below covers a shortage only the reservation sees.
+    expect(await h.reserves.count(orderId)).toBe(0);
+    expect(await h.available(scarce.skus[0]!.id)).toBe(2);
   });
 
   test('two buyers racing for the last unit: one order, one OUT_OF_STOCK', async () => {
