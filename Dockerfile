@@ -5,7 +5,7 @@
 # is a build argument and names the image:
 #   docker build --build-arg WORKSPACE=services/orders -t <registry>/orders:<tag> .
 #   docker build --build-arg WORKSPACE=gateway -t <registry>/gateway:<tag> .
-# Node 22: the OpenTelemetry 3.x packages need Node >= 22.15 (Node 20 is end-of-life).
+# Node 22: @whatwg-node/promise-helpers 2 (under @apollo/server 5) declares Node >= 22.15.
 ARG NODE_IMAGE=node:22.23.3-bookworm-slim
 
 # Only the npm manifests, so the dependency layers are reused until a package.json changes.
