@@ -31,6 +31,7 @@ async function main() {
       AUTH_TOKEN_SECRET: randomBytes(32).toString('hex'),
       PII_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       PII_LOOKUP_KEY: randomBytes(32).toString('base64'),
+      PAYMENT_TEST_SECRET: randomBytes(32).toString('hex'),
     },
     ports,
     logDir: join(dir, 'logs'),
