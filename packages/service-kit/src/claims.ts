@@ -25,6 +25,47 @@ export interface LedgerEntry {
   seq: number;
 }
 
+const headHints = new WeakMap<object, Map<string, number>>();
+const MAX_HINTS = 100_000;
+
+/**
+ * The newest entry of an account, found only by `_id` look-ups (`accountId:seq`): the primary
+ * key is the one filter every MongoDB-wire backend answers without scanning, while FerretDB v1's
+ * SQLite handler scans the whole collection for `{ accountId }` sorted by seq (measured: 178 ms
+ * per head read at 5,000 entries against 1.7 ms by `_id`). Entries run contiguously from seq 1 by
+ * construction, so the head is found by galloping from the last seq this process saw, then a
+ * binary search: two look-ups when the hint is current.
+ */
+export async function ledgerHead<E extends LedgerEntry>(model: Model<E>, accountId: string): Promise<E | null> {
+  let hints = headHints.get(model);
+  if (!hints) headHints.set(model, (hints = new Map()));
+  const get = (seq: number) => model.findById(`${accountId}:${seq}`).lean() as unknown as Promise<E | null>;
+  let lo = hints.get(accountId) ?? 0;
+  let loDoc: E | null = lo > 0 ? await get(lo) : null;
+  if (!loDoc) lo = 0;
+  let hi = 0;
+  for (let step = 1; ; step *= 2) {
+    const doc = await get(lo + step);
+    if (!doc) {
+      hi = lo + step;
+      break;
+    }
+    lo += step;
+    loDoc = doc;
+  }
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    const doc = await get(mid);
+    if (doc) {
+      lo = mid;
+      loDoc = doc;
+    } else hi = mid;
+  }
+  if (hints.size > MAX_HINTS) hints.clear();
+  if (lo > 0) hints.set(accountId, lo);
+  return loDoc;
+}
+
 export class LedgerContentionError extends Error {
   constructor(accountId: string, attempts: number) {
     super(`ledger ${accountId}: gave up after ${attempts} attempts under contention`);
@@ -45,13 +86,14 @@ export async function appendToLedger<E extends LedgerEntry>(
 ): Promise<E | null> {
   const maxAttempts = opts.maxAttempts ?? 50;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const head = (await model.findOne({ accountId }).sort({ seq: -1 }).lean()) as E | null;
+    const head = await ledgerHead(model, accountId);
     const body = next(head);
     if (body === null) return null;
     const seq = (head?.seq ?? 0) + 1;
     const entry = { ...body, _id: `${accountId}:${seq}`, accountId, seq } as unknown as E;
     try {
       await model.create(entry);
+      headHints.get(model)?.set(accountId, seq);
       return entry;
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;

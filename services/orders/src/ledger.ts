@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, appendToLedger, outboxRecord, type OutboxRecord } from '@flywheel/service-kit';
+import { AppError, appendToLedger, outboxRecord, type OutboxRecord, ledgerHead } from '@flywheel/service-kit';
 import { eventSource } from './checkout';
 import { factsOf, type OrderFacts } from './facts';
 import type { Models, OrderActor, OrderDoc, OrderStatus, OrderTransitionDoc } from './model';
@@ -91,7 +91,7 @@ function moveEvent(order: OrderDoc, move: Move, at: Date): OutboxRecord | undefi
 export function createOrderLedger(deps: { models: Models; now: () => Date; kick: () => void }) {
   const { models, now } = deps;
 
-  const head = (orderId: string) => models.OrderTransition.findOne({ accountId: orderId }).sort({ seq: -1 }).lean<OrderTransitionDoc>();
+  const head = (orderId: string) => ledgerHead(models.OrderTransition, orderId) as Promise<OrderTransitionDoc | null>;
 
   /** Keeps the listing projection in step with the head (a late writer is corrected by the next). */
   async function project(order: OrderDoc): Promise<{ head: OrderTransitionDoc | null; status: OrderStatus }> {

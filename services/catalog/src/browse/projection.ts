@@ -1,4 +1,4 @@
-import { isDuplicateKey, type Logger } from '@flywheel/service-kit';
+import { isDuplicateKey, type Logger, ledgerHead } from '@flywheel/service-kit';
 import { availableOf, flashAccount, totalsOf, type StockTotals } from '../inventory/ledger';
 import type { FlashSaleDoc, StockEntryDoc } from '../inventory/model';
 import type {
@@ -99,15 +99,15 @@ export interface ProjectionDeps {
 export function createProductProjection(deps: ProjectionDeps) {
   const { models, logger } = deps;
   const now = deps.now ?? (() => new Date());
-  const headOf = (accountId: string) => models.StockEntry.findOne({ accountId }).sort({ seq: -1 }).lean<StockEntryDoc>().exec();
+  const headOf = (accountId: string) => ledgerHead(models.StockEntry, accountId) as Promise<StockEntryDoc | null>;
 
   async function project(productId: string): Promise<ProductDoc | null> {
     if (!OBJECT_ID.test(productId)) return null;
     const product = await models.Product.findById(productId).lean<ProductDoc>();
     if (!product) return null;
     const [status, revision, skus] = await Promise.all([
-      models.ProductStatusEntry.findOne({ accountId: productId }).sort({ seq: -1 }).lean<ProductStatusEntryDoc>(),
-      models.ProductRevision.findOne({ accountId: productId }).sort({ seq: -1 }).lean<ProductRevisionDoc>(),
+      ledgerHead(models.ProductStatusEntry, productId) as Promise<ProductStatusEntryDoc | null>,
+      ledgerHead(models.ProductRevision, productId) as Promise<ProductRevisionDoc | null>,
       models.Sku.find({ productId: product._id }).lean<SkuDoc[]>(),
     ]);
     const flashes = skus.length

@@ -21,6 +21,7 @@ import {
   type Logger,
   type PageArgs,
   type Viewer,
+  ledgerHead,
 } from '@flywheel/service-kit';
 import type { Models, ProductDoc, SkuDoc } from '../model';
 import { money, type Money } from '../money';
@@ -199,7 +200,7 @@ export function createInventoryService(deps: InventoryDeps) {
     return Boolean(seen && Date.now() - seen.at < HOT_CACHE_MS && seen.available < quantity);
   };
 
-  const headOf = (accountId: string) => models.StockEntry.findOne({ accountId }).sort({ seq: -1 }).lean<StockEntryDoc>().exec();
+  const headOf = (accountId: string) => ledgerHead(models.StockEntry, accountId) as Promise<StockEntryDoc | null>;
 
   /**
    * Appends to one account's ledger behind the in-process gate (DESIGN §3: queue the orders of a

@@ -1,4 +1,4 @@
-import { appendToLedger, badInput, claimOnce, notFound, requireRole, type Viewer } from '@flywheel/service-kit';
+import { appendToLedger, badInput, claimOnce, notFound, requireRole, type Viewer, ledgerHead } from '@flywheel/service-kit';
 import type { CatalogClient, StockLine } from '../catalog';
 import type { PriceKind } from '../model';
 import type { CatalogQuote, QuotedLine } from '../pricing';
@@ -104,7 +104,7 @@ function parseLine(input: { skuId: string; quantity?: number | null }, needQuant
 export function createCartService(deps: CartDeps) {
   const { models, catalog, now } = deps;
 
-  const head = (lineId: string) => models.CartEntry.findOne({ accountId: lineId }).sort({ seq: -1 }).lean<CartEntryDoc>();
+  const head = (lineId: string) => ledgerHead(models.CartEntry, lineId) as Promise<CartEntryDoc | null>;
 
   /** The member's lines with a quantity, oldest first. */
   async function held(memberId: string): Promise<{ line: CartLineDoc; head: CartEntryDoc }[]> {
