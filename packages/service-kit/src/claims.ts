@@ -82,9 +82,32 @@ export async function appendToLedger<E extends LedgerEntry>(
   model: Model<E>,
   accountId: string,
   next: (head: E | null) => Omit<E, '_id' | 'accountId' | 'seq'> | null,
-  opts: { maxAttempts?: number } = {},
+  opts: { maxAttempts?: number; knownHead?: E } = {},
 ): Promise<E | null> {
   const maxAttempts = opts.maxAttempts ?? 50;
+  // A head the caller just wrote (a hot account behind its gate) saves the head read: the insert
+  // of seq + 1 itself proves it is still the head. Anything else — a duplicate, or a refusal
+  // (which must be decided against the real head) — falls back to reading it.
+  if (opts.knownHead) {
+    const known = opts.knownHead;
+    let body: Omit<E, '_id' | 'accountId' | 'seq'> | null = null;
+    try {
+      body = next(known);
+    } catch {
+      body = null;
+    }
+    if (body !== null) {
+      const seq = known.seq + 1;
+      const entry = { ...body, _id: `${accountId}:${seq}`, accountId, seq } as unknown as E;
+      try {
+        await model.create(entry);
+        headHints.get(model)?.set(accountId, seq);
+        return entry;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+    }
+  }
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const head = await ledgerHead(model, accountId);
     const body = next(head);

@@ -1,4 +1,5 @@
 import mongoose, { type Connection } from 'mongoose';
+import { profileCommands } from './db-profile';
 
 // Claims rely on unique indexes existing before the first write; never build them lazily.
 mongoose.set('autoIndex', false);
@@ -10,7 +11,9 @@ export async function connectMongo(url: string, dbName: string): Promise<Connect
     dbName,
     serverSelectionTimeoutMS: 5_000,
     maxPoolSize: 20,
+    monitorCommands: Boolean(process.env.DB_PROFILE_DIR),
   });
+  profileCommands(conn, dbName, process.env.DB_PROFILE_DIR);
   await conn.asPromise();
   return conn;
 }

@@ -3,6 +3,7 @@ import { Schema, type Connection, type Model } from 'mongoose';
 import type { EventData, EventEnvelope, EventSubject } from '@flywheel/events';
 import { envelope } from '@flywheel/events';
 import type { Bus } from './bus';
+import { findByIds } from './loaders';
 import type { Logger } from './logger';
 
 // DESIGN.md §3, outbox without transactions: a state change and the event it causes become
@@ -88,7 +89,15 @@ export function createOutboxRelay(opts: {
         }[];
         const records = docs.map((d) => d.outbox).filter((r): r is OutboxRecord => Boolean(r?.id));
         const done = records.length
-          ? new Set((await sent.find({ _id: { $in: records.map((r) => r.id) } }, { _id: 1 }).lean()).map((d) => d._id))
+          ? new Set(
+              (
+                await findByIds<{ _id: unknown }>(
+                  sent,
+                  records.map((r) => r.id),
+                  { _id: 1 },
+                )
+              ).map((d) => d._id),
+            )
           : new Set<string>();
         for (const r of records) {
           if (done.has(r.id)) continue;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { signInternalToken, type Viewer } from '@flywheel/service-kit';
+import type { Connection } from 'mongoose';
 
 import { startNats, type InfraProcess } from './infra';
 export * from './infra';
@@ -107,4 +108,24 @@ export function serviceEnv(name: string, nats: string, extra: Record<string, str
 export async function privateNats(): Promise<InfraProcess> {
   const base = process.env.FLYWHEEL_TEST_DIR ?? require('node:os').tmpdir();
   return startNats(require('node:path').join(base, `nats-${randomBytes(4).toString('hex')}`));
+}
+
+/**
+ * Records the ids a collection is read by on a connection (`find`/`findOne` on `_id`, one id or
+ * an `$in` list) until `stop()`, which returns them sorted: proves a loader batched (each id read
+ * once) whether the kit sent point reads (FerretDB) or one `$in` (MongoDB).
+ */
+export function recordIdReads(db: Connection, collection: string): { stop(): string[] } {
+  const ids: string[] = [];
+  db.set('debug', (coll: string, method: string, query: { _id?: unknown } | undefined) => {
+    if (coll !== collection || (method !== 'find' && method !== 'findOne') || !query?._id) return;
+    const id = query._id as { $in?: unknown[] };
+    ids.push(...(id.$in && Array.isArray(id.$in) ? id.$in : [id]).map(String));
+  });
+  return {
+    stop() {
+      db.set('debug', false);
+      return ids.sort();
+    },
+  };
 }

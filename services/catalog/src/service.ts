@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createHotDocs, HOT_DOC_MS } from './hot-docs';
 import { Types } from 'mongoose';
 import DataLoader from 'dataloader';
 import type { ReplyData, RequestData } from '@flywheel/events';
@@ -224,6 +225,8 @@ export type CatalogLoaders = ReturnType<typeof createLoaders>;
 export function createCatalogService(deps: CatalogDeps) {
   const { models, inventory } = deps;
   const now = deps.now ?? (() => new Date());
+  /** SKUs as quotes read them (see hot-docs); `updateSku` drops its copy. */
+  const hotSkus = createHotDocs<SkuDoc>(models.Sku, HOT_DOC_MS);
 
   function parseStatus(status: string, field = 'status'): ProductStatus {
     if (!PRODUCT_STATUSES.includes(status as ProductStatus)) throw badInput(`Unknown product status ${status}`, field);
@@ -456,6 +459,7 @@ export function createCatalogService(deps: CatalogDeps) {
         if (undercut) throw badInput(`A flash sale of this SKU sells at ${undercut.flashPrice} fen; the price must stay above it`, 'price');
       }
       if (Object.keys(changes).length) await models.Sku.updateOne({ _id: sku._id }, { $set: changes });
+      hotSkus.drop(sku._id.toHexString());
       await deps.projection.refresh(sku.productId.toHexString());
       return next;
     },
@@ -478,11 +482,8 @@ export function createCatalogService(deps: CatalogDeps) {
         }
       }
       const ids = [...seen].filter(isObjectId);
-      const skus = new Map((await models.Sku.find({ _id: { $in: ids } }).lean<SkuDoc[]>()).map((s) => [s._id.toHexString(), s]));
-      const productIds = [...new Set([...skus.values()].map((s) => s.productId.toHexString()))];
-      const products = new Map(
-        (await models.Product.find({ _id: { $in: productIds } }).lean<ProductDoc[]>()).map((p) => [p._id.toHexString(), p]),
-      );
+      const skus = await hotSkus.get(ids);
+      const products = await deps.projection.hotProducts.get([...new Set([...skus.values()].map((s) => s.productId.toHexString()))]);
       const [offers, available] = await Promise.all([
         request.memberId ? inventory.flashOffers(request.memberId, request.lines) : new Map<string, FlashOffer>(),
         inventory.availableOf(ids),

@@ -13,6 +13,7 @@ import {
   type BaseContext,
   type PageArgs,
   type Viewer,
+  findByIds,
 } from '@flywheel/service-kit';
 import type { GroupDoc, Models } from './model';
 
@@ -134,7 +135,10 @@ export function createCommunityService(deps: CommunityDeps) {
             .sort({ joinedAt: 1, _id: 1 })
             .lean();
           const groups = rows.length
-            ? await models.Group.find({ _id: { $in: [...new Set(rows.map((r) => r.groupId))] } }).lean<GroupDoc[]>()
+            ? await findByIds<GroupDoc>(
+                models.Group,
+                rows.map((r) => r.groupId),
+              )
             : [];
           const byId = new Map(groups.map((g) => [g._id, g]));
           return memberIds.map((m) =>

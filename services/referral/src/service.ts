@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { Types } from 'mongoose';
 import DataLoader from 'dataloader';
-import { forbidden, isDuplicateKey, isStaff, requireViewer, type BaseContext, type Viewer } from '@flywheel/service-kit';
+import { findByIds, forbidden, isDuplicateKey, isStaff, requireViewer, type BaseContext, type Viewer } from '@flywheel/service-kit';
 import type { InviteBindingDoc, InviteCodeDoc, Models } from './model';
 
 export interface ReferralDeps {
@@ -113,7 +113,7 @@ export function createReferralService(deps: ReferralDeps) {
           return memberIds.map((m) => byMember.get(m) ?? null);
         }),
         bindingByInvitee: new DataLoader<string, InviteBindingDoc | null>(async (inviteeIds) => {
-          const docs = await models.InviteBinding.find({ _id: { $in: [...inviteeIds] } }).lean<InviteBindingDoc[]>();
+          const docs = await findByIds<InviteBindingDoc>(models.InviteBinding, inviteeIds);
           const byId = new Map(docs.map((d) => [d._id, d]));
           return inviteeIds.map((id) => byId.get(id) ?? null);
         }),

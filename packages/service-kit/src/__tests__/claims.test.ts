@@ -150,3 +150,25 @@ test('claimOnce does not swallow errors other than a duplicate key', async () =>
   await expect(claimOnce(Claim, { _id: 'order-8:paid', by: 1 })).rejects.toThrow(/note/);
   expect(await Claim.countDocuments({ _id: 'order-8:paid' })).toBe(0);
 });
+
+test('knownHead: a current one saves the read, a stale one never forks the chain, a refusal is re-checked', async () => {
+  const first = (await appendToLedger(Ledger, 'acct-known', deposit(5)))!;
+  // Current: builds on it directly.
+  const second = (await appendToLedger(Ledger, 'acct-known', deposit(1), { knownHead: first }))!;
+  expect(second).toMatchObject({ seq: 2, balance: 6 });
+  // Stale (seq 2 exists): the insert collides, the real head is read, nothing is lost.
+  const third = (await appendToLedger(Ledger, 'acct-known', deposit(1), { knownHead: first }))!;
+  expect(third).toMatchObject({ seq: 3, balance: 7 });
+  // A refusal on a stale head (balance 5 says no to 6) is decided against the real head (7).
+  const fourth = await appendToLedger(Ledger, 'acct-known', withdraw(6), { knownHead: first });
+  expect(fourth).toMatchObject({ seq: 4, balance: 1 });
+  // …and a real refusal still writes nothing.
+  expect(await appendToLedger(Ledger, 'acct-known', withdraw(6), { knownHead: fourth! })).toBeNull();
+  const stored = await entries('acct-known');
+  expect(stored.map((e) => [e.seq, e.balance])).toEqual([
+    [1, 5],
+    [2, 6],
+    [3, 7],
+    [4, 1],
+  ]);
+});

@@ -1,6 +1,6 @@
 import mongoose, { Schema, type Connection } from 'mongoose';
 import { mongoUrl, uniqueDbName } from '@flywheel/testing';
-import { connectMongo, isDuplicateKey } from '@flywheel/service-kit';
+import { byIdLoader, connectMongo, findByIds, isDuplicateKey } from '@flywheel/service-kit';
 
 // Proves the pinned mongoose works against the real FerretDB, and documents (as a canary) the
 // FerretDB behaviour that makes the claim-by-unique-insert idiom necessary (DESIGN.md §3).
@@ -67,3 +67,37 @@ test('claim by unique insert: many racers, exactly one winner', async () => {
 });
 
 afterAll(() => mongoose.disconnect());
+
+test('findByIds: documents by id without an `$in` scan on FerretDB — missing skipped, repeats read once', async () => {
+  interface PointRead {
+    _id: string;
+    n: number;
+    secret?: string;
+  }
+  const Doc = conn.model<PointRead>('PointRead', new Schema<PointRead>({ _id: String, n: Number, secret: String }));
+  await Doc.insertMany(Array.from({ length: 30 }, (_, i) => ({ _id: `d${i}`, n: i, secret: 'x' })));
+  const commands: Record<string, unknown>[] = [];
+  const listen = (e: { command: Record<string, unknown> }) => {
+    if (e.command.find === 'pointreads') commands.push(e.command);
+  };
+  // connectMongo turns command monitoring on only for DB_PROFILE_DIR; a second client does here.
+  const watched = await mongoose.createConnection(mongoUrl(), { dbName: conn.name, monitorCommands: true }).asPromise();
+  try {
+    watched.getClient().on('commandStarted', listen);
+    const W = watched.model<PointRead>('PointRead', Doc.schema);
+    const docs = await findByIds<PointRead>(W, ['d3', 'd29', 'missing', 'd3', 'd0'], { n: 1 });
+    expect(docs.map((d) => d._id).sort()).toEqual(['d0', 'd29', 'd3']);
+    expect(docs.every((d) => d.secret === undefined && d.n === Number(d._id.slice(1)))).toBe(true);
+    // FerretDB: one equality look-up per distinct id, never `$in` (a full scan there).
+    const filters = commands.map((c) => (c.filter as { _id: unknown })._id);
+    expect(filters.sort()).toEqual(['d0', 'd29', 'd3', 'missing']);
+
+    const loader = byIdLoader<PointRead>(W);
+    const loaded = await Promise.all(['d5', 'nope', 'd6', 'd5'].map((id) => loader.load(id)));
+    expect(loaded.map((d) => d?.n ?? null)).toEqual([5, null, 6, 5]);
+    expect(await findByIds(W, [])).toEqual([]);
+  } finally {
+    watched.getClient().off('commandStarted', listen);
+    await watched.close();
+  }
+});

@@ -1,6 +1,7 @@
 import { isDuplicateKey, type Logger, ledgerHead } from '@flywheel/service-kit';
 import { availableOf, flashAccount, totalsOf, type StockTotals } from '../inventory/ledger';
 import type { FlashSaleDoc, StockEntryDoc } from '../inventory/model';
+import { createHotDocs, HOT_DOC_MS } from '../hot-docs';
 import type {
   Models,
   ProductDescription,
@@ -100,6 +101,8 @@ export function createProductProjection(deps: ProjectionDeps) {
   const { models, logger } = deps;
   const now = deps.now ?? (() => new Date());
   const headOf = (accountId: string) => ledgerHead(models.StockEntry, accountId) as Promise<StockEntryDoc | null>;
+  /** Products as quotes read them (see hot-docs); every write of a product here drops its copy. */
+  const hotProducts = createHotDocs<ProductDoc>(models.Product, HOT_DOC_MS);
 
   async function project(productId: string): Promise<ProductDoc | null> {
     if (!OBJECT_ID.test(productId)) return null;
@@ -123,7 +126,10 @@ export function createProductProjection(deps: ProjectionDeps) {
       ...pricesAndSpecs(skus),
       ...stockSummary(skuHeads, flashHeads),
     };
-    if (!unchanged(product, next)) await models.Product.updateOne({ _id: product._id }, { $set: next });
+    if (!unchanged(product, next)) {
+      await models.Product.updateOne({ _id: product._id }, { $set: next });
+      hotProducts.drop(productId);
+    }
     return { ...product, ...next };
   }
 
@@ -196,6 +202,8 @@ export function createProductProjection(deps: ProjectionDeps) {
   }
 
   return {
+    hotProducts,
+
     /** Recomputes a product's listing now (coalesced with any in flight); null when it does not exist. */
     refresh,
 

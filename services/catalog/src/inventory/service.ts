@@ -22,6 +22,7 @@ import {
   type PageArgs,
   type Viewer,
   ledgerHead,
+  findByIds,
 } from '@flywheel/service-kit';
 import type { Models, ProductDoc, SkuDoc } from '../model';
 import { money, type Money } from '../money';
@@ -194,6 +195,11 @@ export function createInventoryService(deps: InventoryDeps) {
    */
   const lastSeen = new Map<string, { available: number; at: number }>();
   const HOT_CACHE_MS = 500;
+  /**
+   * The entry this replica last appended per account: behind the gate, the next append of a hot
+   * account tries seq + 1 on it without reading the head (appendToLedger's knownHead).
+   */
+  const lastWritten = new Map<string, { entry: StockEntryDoc; at: number }>();
   const observe = (accountId: string, totals: StockTotals) => lastSeen.set(accountId, { available: availableOf(totals), at: Date.now() });
   const knownShort = (accountId: string, quantity: number) => {
     const seen = lastSeen.get(accountId);
@@ -201,6 +207,14 @@ export function createInventoryService(deps: InventoryDeps) {
   };
 
   const headOf = (accountId: string) => ledgerHead(models.StockEntry, accountId) as Promise<StockEntryDoc | null>;
+  /** What an account has available, as this replica recently saw it or read now. */
+  const available = async (accountId: string): Promise<number> => {
+    const seen = lastSeen.get(accountId);
+    if (seen && Date.now() - seen.at < HOT_CACHE_MS) return seen.available;
+    const totals = totalsOf(await headOf(accountId));
+    observe(accountId, totals);
+    return availableOf(totals);
+  };
 
   /**
    * Appends to one account's ledger behind the in-process gate (DESIGN §3: queue the orders of a
@@ -221,12 +235,22 @@ export function createInventoryService(deps: InventoryDeps) {
           if (done) return { entry: done, fresh: false };
         }
         try {
-          const entry = await appendToLedger(models.StockEntry, accountId, (head) => {
-            observe(accountId, totalsOf(head));
-            const body = build(totalsOf(head), head);
-            return body && { ...body, op: body.op ?? op ?? `${accountId}:${(head?.seq ?? 0) + 1}` };
-          });
-          if (entry) observe(accountId, totalsOf(entry));
+          const known = lastWritten.get(accountId);
+          const entry = await appendToLedger(
+            models.StockEntry,
+            accountId,
+            (head) => {
+              observe(accountId, totalsOf(head));
+              const body = build(totalsOf(head), head);
+              return body && { ...body, op: body.op ?? op ?? `${accountId}:${(head?.seq ?? 0) + 1}` };
+            },
+            known && Date.now() - known.at < HOT_CACHE_MS ? { knownHead: known.entry } : {},
+          );
+          if (entry) {
+            observe(accountId, totalsOf(entry));
+            if (lastWritten.size > 10_000) lastWritten.clear();
+            lastWritten.set(accountId, { entry, at: Date.now() });
+          }
           if (entry?.outbox) deps.kick();
           if (entry) deps.onStockMoved?.(entry);
           return entry ? { entry, fresh: true } : null;
@@ -309,18 +333,11 @@ export function createInventoryService(deps: InventoryDeps) {
   /** Every refusal that needs no stock is decided before any stock moves. */
   async function checkLines(lines: ReservationLineDoc[], at: Date): Promise<CheckedLine[]> {
     const skuIds = [...new Set(lines.map((l) => l.skuId).filter(isObjectId))];
-    const skus = new Map((await models.Sku.find({ _id: { $in: skuIds } }).lean<SkuDoc[]>()).map((s) => [s._id.toHexString(), s]));
+    const skus = new Map((await findByIds<SkuDoc>(models.Sku, skuIds)).map((s) => [s._id.toHexString(), s]));
     const productIds = [...new Set([...skus.values()].map((s) => s.productId.toHexString()))];
-    const products = new Map(
-      (await models.Product.find({ _id: { $in: productIds } }).lean<ProductDoc[]>()).map((p) => [p._id.toHexString(), p]),
-    );
+    const products = new Map((await findByIds<ProductDoc>(models.Product, productIds)).map((p) => [p._id.toHexString(), p]));
     const flashIds = [...new Set(lines.flatMap((l) => (l.flashSaleId && isObjectId(l.flashSaleId) ? [l.flashSaleId] : [])))];
-    const flashes = new Map(
-      (flashIds.length ? await models.FlashSale.find({ _id: { $in: flashIds } }).lean<FlashSaleDoc[]>() : []).map((f) => [
-        f._id.toHexString(),
-        f,
-      ]),
-    );
+    const flashes = new Map((await findByIds<FlashSaleDoc>(models.FlashSale, flashIds)).map((f) => [f._id.toHexString(), f]));
     return lines.map((line) => {
       const sku = skus.get(line.skuId);
       const product = sku && products.get(sku.productId.toHexString());
@@ -354,6 +371,36 @@ export function createInventoryService(deps: InventoryDeps) {
    * exact under any concurrency. Slots taken before a refusal are given back with the rest of
    * the reservation.
    */
+  /** The member's slots of a flash sale, read by id (a filter on member would scan). */
+  const slotsOf = (flash: FlashSaleDoc, memberId: string) => {
+    const flashSaleId = flash._id.toHexString();
+    const ids = Array.from({ length: flash.perMemberLimit }, (_, i) => `${flashSaleId}:${memberId}:${i + 1}`);
+    return findByIds<{ _id: string; n: number }>(models.FlashSlot, ids, { n: 1 });
+  };
+
+  /**
+   * Flash sales not yet ended per SKU, for quotes: a hot SKU is quoted by every buyer of a rush,
+   * and flash sales never change once written, so each replica keeps them for FLASH_CACHE_MS
+   * (dropped here at once when this replica creates one; another replica's new sale shows
+   * within that time).
+   */
+  const FLASH_CACHE_MS = 1_000;
+  const flashCache = new Map<string, { at: number; sales: FlashSaleDoc[] }>();
+  async function pendingFlashSales(skuIds: string[], at: Date): Promise<FlashSaleDoc[]> {
+    const fresh = (id: string) => {
+      const c = flashCache.get(id);
+      return c && Date.now() - c.at < FLASH_CACHE_MS ? c : null;
+    };
+    const missing = skuIds.filter((id) => !fresh(id));
+    if (missing.length) {
+      const read = Date.now();
+      const found = await models.FlashSale.find({ skuId: { $in: missing }, endsAt: { $gt: at } }).lean<FlashSaleDoc[]>();
+      if (flashCache.size > 10_000) flashCache.clear();
+      for (const id of missing) flashCache.set(id, { at: read, sales: found.filter((f) => f.skuId.toHexString() === id) });
+    }
+    return skuIds.flatMap((id) => flashCache.get(id)?.sales ?? []);
+  }
+
   async function takeSlots(flash: FlashSaleDoc, memberId: string, orderId: string, quantity: number, held: Set<number>, took: () => void) {
     const flashSaleId = flash._id.toHexString();
     let got = 0;
@@ -388,7 +435,7 @@ export function createInventoryService(deps: InventoryDeps) {
       return;
     }
     const flashSaleId = flash._id.toHexString();
-    const held = new Set((await models.FlashSlot.find({ flashSaleId, memberId }, { n: 1 }).lean()).map((s) => s.n));
+    const held = new Set((await slotsOf(flash, memberId)).map((s) => s.n));
     if (held.size + line.quantity > flash.perMemberLimit) throw flashLimit(line.skuId, flash);
     await append(line.account, null, (t) => {
       // Decided against the head: a reservation cannot land after the quota went back to the SKU.
@@ -583,8 +630,8 @@ export function createInventoryService(deps: InventoryDeps) {
       if (!batch.length) break;
       const ids = batch.map((r) => r._id);
       const [finals, results] = await Promise.all([
-        models.ReservationFinal.find({ _id: { $in: ids.map(finalId) } }).lean<ReservationFinalDoc[]>(),
-        models.ReservationResult.find({ _id: { $in: ids } }, { ok: 1 }).lean<ReservationResultDoc[]>(),
+        findByIds<ReservationFinalDoc>(models.ReservationFinal, ids.map(finalId)),
+        findByIds<ReservationResultDoc>(models.ReservationResult, ids, { ok: 1 }),
       ]);
       const finalOf = new Map(finals.map((f) => [f.orderId, f]));
       const refused = new Set(results.filter((r) => !r.ok).map((r) => r._id));
@@ -703,6 +750,10 @@ export function createInventoryService(deps: InventoryDeps) {
 
     async discardAccounts(skuIds: string[]): Promise<void> {
       await models.StockEntry.deleteMany({ accountId: { $in: skuIds } });
+      for (const id of skuIds) {
+        lastWritten.delete(id);
+        lastSeen.delete(id);
+      }
     },
 
     async stockOf(viewer: Viewer | null, loaders: InventoryLoaders, sku: SkuDoc): Promise<StockView> {
@@ -717,11 +768,14 @@ export function createInventoryService(deps: InventoryDeps) {
       };
     },
 
-    /** Regular stock available now of each SKU, from its ledger head (unknown ids: 0). */
+    /**
+     * Regular stock available now of each SKU (unknown ids: 0), for quotes and cart views: from
+     * what this replica saw in the last HOT_CACHE_MS, else from the ledger head.
+     */
     async availableOf(skuIds: string[]): Promise<Map<string, number>> {
       const ids = [...new Set(skuIds)];
-      const heads = await Promise.all(ids.map((id) => (isObjectId(id) ? headOf(id) : null)));
-      return new Map(ids.map((id, i) => [id, availableOf(totalsOf(heads[i]))]));
+      const counts = await Promise.all(ids.map((id) => (isObjectId(id) ? available(id) : 0)));
+      return new Map(ids.map((id, i) => [id, counts[i]!]));
     },
 
     async inStock(loaders: InventoryLoaders, skus: SkuDoc[]): Promise<boolean> {
@@ -971,6 +1025,7 @@ export function createInventoryService(deps: InventoryDeps) {
       };
       try {
         await models.FlashSale.create(doc);
+        flashCache.delete(input.skuId);
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         return (await models.FlashSale.findOne({ key }).lean<FlashSaleDoc>()) ?? doc;
@@ -1026,23 +1081,20 @@ export function createInventoryService(deps: InventoryDeps) {
     async flashOffers(memberId: string, lines: { skuId: string; quantity: number }[]): Promise<Map<string, FlashOffer>> {
       const at = now();
       const skuIds = [...new Set(lines.map((l) => l.skuId).filter(isObjectId))];
-      const live = skuIds.length
-        ? await models.FlashSale.find({ skuId: { $in: skuIds }, startsAt: { $lte: at }, endsAt: { $gt: at } })
-            .sort({ endsAt: 1, _id: 1 })
-            .lean<FlashSaleDoc[]>()
-        : [];
+      const live = (await pendingFlashSales(skuIds, at))
+        .filter((f) => f.startsAt <= at && at < f.endsAt)
+        .sort((a, b) => a.endsAt.getTime() - b.endsAt.getTime() || a._id.toHexString().localeCompare(b._id.toHexString()));
       const offers = new Map<string, FlashOffer>();
       if (!live.length) return offers;
       const ids = live.map((f) => f._id.toHexString());
-      const [heads, slots] = await Promise.all([
-        Promise.all(ids.map((id) => headOf(flashAccount(id)))),
-        models.FlashSlot.find({ flashSaleId: { $in: ids }, memberId }, { flashSaleId: 1 }).lean(),
-      ]);
+      // A sold-out quota (usually known without a read: the hot-item cache) needs no slot reads.
+      const remainders = await Promise.all(ids.map((id) => available(flashAccount(id))));
+      const slots = await Promise.all(live.map((flash, i) => (remainders[i]! > 0 ? slotsOf(flash, memberId) : [])));
       for (const line of lines) {
         live.forEach((flash, i) => {
           if (offers.has(line.skuId) || flash.skuId.toHexString() !== line.skuId) return;
-          const used = slots.filter((s) => s.flashSaleId === ids[i]).length;
-          const remaining = availableOf(totalsOf(heads[i]));
+          const used = slots[i]!.length;
+          const remaining = remainders[i]!;
           if (remaining >= line.quantity && used + line.quantity <= flash.perMemberLimit) {
             offers.set(line.skuId, { flashSaleId: ids[i]!, unitPrice: flash.flashPrice, remaining });
           }

@@ -1,6 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
-import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, uniqueDbName, type InfraProcess } from '@flywheel/testing';
+import {
+  asGateway,
+  customer,
+  recordIdReads,
+  eventually,
+  gql,
+  privateNats,
+  serviceEnv,
+  staff,
+  uniqueDbName,
+  type InfraProcess,
+} from '@flywheel/testing';
 import { ensureIndexes, type RunningService } from '@flywheel/service-kit';
 import { loadServiceConfig } from '../config';
 import { start } from '../main';
@@ -164,14 +175,14 @@ describe('groups', () => {
 describe('federation', () => {
   test('_entities resolves groups in one batch, unknown ids as null', async () => {
     const a = await createGroup({ name: 'A 群' });
-    const find = jest.spyOn(svc.db.model('Group'), 'find');
+    const reads = recordIdReads(svc.db, 'groups');
     const res = await call('query($r: [_Any!]!) { _entities(representations: $r) { ... on Group { id name memberCount } } }', {
-      r: [a, 'nope', 'welcome'].map((id) => ({ __typename: 'Group', id })),
+      r: [a, 'nope', 'welcome', a].map((id) => ({ __typename: 'Group', id })),
     });
     expect(res.errors).toBeUndefined();
-    expect(res.data?._entities.map((e: { id: string } | null) => e?.id ?? null)).toEqual([a, null, 'welcome']);
-    expect(find).toHaveBeenCalledTimes(1);
-    find.mockRestore();
+    expect(res.data?._entities.map((e: { id: string } | null) => e?.id ?? null)).toEqual([a, null, 'welcome', a]);
+    // One batch: each id read once, by id.
+    expect(reads.stop()).toEqual([a, 'nope', 'welcome'].sort());
   });
 
   test('Member.groups answers the member and staff; another member is FORBIDDEN, a visitor UNAUTHENTICATED', async () => {

@@ -11,6 +11,7 @@ import {
   type Logger,
   type PageArgs,
   type Viewer,
+  findByIds,
 } from '@flywheel/service-kit';
 import type { StockLine } from '../catalog';
 import { mergeLines } from '../checkout';
@@ -367,9 +368,13 @@ export function createAfterSales(deps: AfterSaleDeps) {
         .limit(500)
         .lean<OrderTransitionDoc[]>();
       const known = new Set(
-        (await AfterSale.find({ _id: { $in: requests.map((r) => r.afterSaleId!) } }, { _id: 1 }).lean<{ _id: string }[]>()).map(
-          (d) => d._id,
-        ),
+        (
+          await findByIds<{ _id: string }>(
+            AfterSale,
+            requests.map((r) => r.afterSaleId!),
+            { _id: 1 },
+          )
+        ).map((d) => d._id),
       );
       for (const req of requests.filter((r) => !known.has(r.afterSaleId!))) {
         const order = await models.Order.findById(req.accountId).lean<OrderDoc>();
