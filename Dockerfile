@@ -37,13 +37,16 @@ ARG WORKSPACE
 RUN test -f "${WORKSPACE}/tsconfig.json" || { echo "set --build-arg WORKSPACE=services/<name> or gateway" >&2; exit 1; }
 RUN npx tsc -b "${WORKSPACE}"
 # What runs: package.json + dist of the workspace and of the packages it uses, the SDL the
-# subgraphs read at runtime (../src/schema.graphql from dist) and the gateway's default supergraph.
+# subgraphs read at runtime (../src/schema.graphql and module ../src/*/schema.graphql from dist)
+# and the gateway's default supergraph.
 RUN set -eu; \
     for ws in packages/events packages/service-kit "${WORKSPACE}"; do \
       mkdir -p "/out/${ws}" && cp "${ws}/package.json" "/out/${ws}/" && cp -R "${ws}/dist" "/out/${ws}/dist"; \
     done; \
     if [ -f "${WORKSPACE}/src/schema.graphql" ]; then \
-      mkdir -p "/out/${WORKSPACE}/src" && cp "${WORKSPACE}/src/schema.graphql" "/out/${WORKSPACE}/src/"; \
+      cd "${WORKSPACE}" && for f in src/schema.graphql src/*/schema.graphql; do \
+        if [ -f "$f" ]; then mkdir -p "/out/${WORKSPACE}/$(dirname "$f")" && cp "$f" "/out/${WORKSPACE}/$f"; fi; \
+      done && cd /app; \
     fi; \
     if [ -f "${WORKSPACE}/supergraph.graphql" ]; then cp "${WORKSPACE}/supergraph.graphql" "/out/${WORKSPACE}/"; fi; \
     find /out \( -name '*.d.ts' -o -name '*.d.ts.map' -o -name '*.tsbuildinfo' \) -delete

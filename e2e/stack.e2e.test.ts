@@ -174,6 +174,107 @@ test('browse → staff stocks the shop → member signs in → one query across 
   ]);
 });
 
+test('membership through the gateway: claim a coupon → checkout with coupon + points → pay → points and tier → refund → all reversed', async () => {
+  const url = stack.gatewayUrl;
+  const q = async (query: string, variables: Record<string, unknown>, headers: Record<string, string>) => {
+    const res = await gql(url, query, variables, headers);
+    expect(res.errors).toBeUndefined();
+    return res.data!;
+  };
+  const staffToken = (
+    await q(
+      'mutation($e: String!, $p: String!) { staffLogin(input: { email: $e, password: $p }) { accessToken } }',
+      { e: STAFF.email, p: STAFF.password },
+      {},
+    )
+  ).staffLogin.accessToken;
+  const staff = bearer(staffToken);
+
+  // Staff: a ¥1,200 product, a ¥10-off-above-¥50 coupon (quota 10).
+  const product = await q(
+    'mutation($i: CreateProductInput!) { createProduct(input: $i) { id skus { id } } }',
+    { i: { name: 'E2E 会员礼盒', status: 'ON_SALE', skus: [{ name: '礼盒', price: 120_000, stock: 5 }] } },
+    staff,
+  );
+  const skuId = product.createProduct.skus[0].id;
+  const template = await q(
+    'mutation($i: CreateCouponTemplateInput!) { createCouponTemplate(input: $i) { id } }',
+    { i: { name: '满50减10', kind: 'FIXED', amount: 1_000, threshold: 5_000, validDaysAfterClaim: 30, totalQuota: 10 } },
+    staff,
+  );
+
+  // A member signs in, claims the coupon; staff grants 500 points.
+  const phone = '13912340001';
+  const code = (await q('mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }', { p: phone }, {})).requestLoginCode
+    .devCode;
+  const login = await q(
+    'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { accessToken session { member { id } } } }',
+    { p: phone, c: code },
+    {},
+  );
+  const member = bearer(login.login.accessToken);
+  const memberId = login.login.session.member.id;
+  const coupon = await q(
+    'mutation($t: ID!) { claimCoupon(input: { templateId: $t, idempotencyKey: "e2e-claim" }) { id state } }',
+    { t: template.createCouponTemplate.id },
+    member,
+  );
+  expect(coupon.claimCoupon.state).toBe('AVAILABLE');
+  await q(
+    'mutation($m: ID!) { grantPoints(input: { memberId: $m, points: 500, reason: "welcome", idempotencyKey: "e2e-welcome" }) { balance } }',
+    { m: memberId },
+    staff,
+  );
+
+  // Checkout with the coupon and 300 points: ¥1,200 − ¥10 − ¥3.
+  const placed = await q(
+    'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id status total { amount } adjustments { kind amount { amount } label } } }',
+    { i: { lines: [{ skuId, quantity: 1 }], idempotencyKey: 'e2e-member-1', couponId: coupon.claimCoupon.id, points: 300 } },
+    member,
+  );
+  expect(placed.placeOrder).toMatchObject({
+    status: 'PENDING_PAYMENT',
+    total: { amount: 118_700 },
+    adjustments: [
+      { kind: 'COUPON', amount: { amount: -1_000 }, label: '满50减10' },
+      { kind: 'POINTS', amount: { amount: -300 } },
+    ],
+  });
+  const ME = '{ me { tier points { balance } tierStatus { tier growth retainedUntil } coupons { available locked used } } }';
+  expect((await q(ME, {}, member)).me).toMatchObject({ points: { balance: 200 }, coupons: { available: 0, locked: 1 } });
+
+  // Pay (the test provider charges and calls back): 1,187 points and growth, SILVER, coupon used.
+  const orderId = placed.placeOrder.id;
+  const intent = await q('mutation($o: ID!) { payOrder(input: { orderId: $o }) { id } }', { o: orderId }, member);
+  const orders = stack.processes.find((p) => p.name === 'orders')!;
+  const paid = await fetch(`http://127.0.0.1:${orders.port}/payments/test/simulate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ intentId: intent.payOrder.id }),
+  });
+  expect(paid.status).toBe(200);
+  const afterPay = await eventually(async () => {
+    const me = (await gql(url, ME, {}, member)).data?.me;
+    return me?.points.balance === 1_387 && me.tier === 'SILVER' && me.coupons.used === 1 ? me : null;
+  }, 20_000);
+  expect(afterPay.tierStatus).toMatchObject({ tier: 'SILVER', growth: 1_187, retainedUntil: null });
+
+  // A full refund: the 300 points come back, the 1,187 earned go, the coupon is available again;
+  // the tier is kept for the retention period (no instant downgrade) with the clock running.
+  const afterSale = await q(
+    'mutation($i: RequestAfterSaleInput!) { requestAfterSale(input: $i) { id } }',
+    { i: { orderId, kind: 'REFUND_ONLY', lines: [{ skuId, quantity: 1 }], reason: '不想要了', idempotencyKey: 'e2e-refund' } },
+    member,
+  );
+  await q('mutation($a: ID!) { approveAfterSale(input: { afterSaleId: $a }) { id } }', { a: afterSale.requestAfterSale.id }, staff);
+  const reversed = await eventually(async () => {
+    const me = (await gql(url, ME, {}, member)).data?.me;
+    return me?.points.balance === 500 && me.coupons.available === 1 && me.tierStatus.growth === 0 ? me : null;
+  }, 30_000);
+  expect(reversed).toMatchObject({ tier: 'SILVER', coupons: { available: 1, locked: 0, used: 0 } });
+  expect(reversed.tierStatus.retainedUntil).not.toBeNull();
+});
+
 test('SIGTERM stops every process cleanly (exit code 0)', async () => {
   const exits = stack.processes.map((p) => new Promise<number | null>((resolve) => p.proc.once('exit', (code) => resolve(code))));
   await stack.stop();

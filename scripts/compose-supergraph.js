@@ -5,6 +5,7 @@ const { readFileSync, writeFileSync, existsSync } = require('node:fs');
 const { join } = require('node:path');
 const { parse } = require('graphql');
 const { composeServices } = require('@apollo/composition');
+const { schemaFiles } = require('./schema-files');
 
 const ROOT = join(__dirname, '..');
 const SERVICES = { content: 4001, catalog: 4002, orders: 4003, live: 4004, community: 4005, membership: 4006, referral: 4007 };
@@ -15,7 +16,11 @@ const result = composeServices(
     name,
     // In-cluster default; the gateway overrides each URL from its own configuration.
     url: `http://${name}:${port}/graphql`,
-    typeDefs: parse(readFileSync(join(ROOT, 'services', name, 'src/schema.graphql'), 'utf8')),
+    typeDefs: parse(
+      schemaFiles(name)
+        .map((f) => readFileSync(join(ROOT, f), 'utf8'))
+        .join('\n'),
+    ),
   })),
 );
 if (result.errors?.length) {
@@ -24,7 +29,7 @@ if (result.errors?.length) {
   process.exit(1);
 }
 for (const hint of result.hints ?? []) if (process.env.COMPOSE_HINTS) console.warn(`hint: ${hint.message}`);
-const sdl = `# Composed by scripts/compose-supergraph.js from services/*/src/schema.graphql. Do not edit.\n${result.supergraphSdl}\n`;
+const sdl = `# Composed by scripts/compose-supergraph.js from services/*/src/**/schema.graphql. Do not edit.\n${result.supergraphSdl}\n`;
 if (process.argv.includes('--check')) {
   if (!existsSync(OUT) || readFileSync(OUT, 'utf8') !== sdl) {
     console.error('gateway/supergraph.graphql is stale: run `npm run compose` and commit the result');

@@ -25,6 +25,10 @@ const stockLine = z.object({ skuId: id, quantity: z.number().int().positive() })
 const PriceKind = z.enum(['LIST', 'MEMBER', 'FLASH']);
 const pricedLine = orderLine.extend({ priceKind: PriceKind, flashSaleId: id.optional() });
 
+/** Membership tiers (普通 / 银卡 / 金卡 / 钻石) and the six RFM segments of the seeds. */
+export const MemberTier = z.enum(['REGULAR', 'SILVER', 'GOLD', 'DIAMOND']);
+export const MemberSegment = z.enum(['IMPORTANT_VALUE', 'IMPORTANT_RETAIN', 'IMPORTANT_DEVELOP', 'GENERAL_VALUE', 'NEW', 'DORMANT']);
+
 function event<S extends ServiceName, T extends z.ZodType>(source: S, version: number, schema: T) {
   return { source, version, schema };
 }
@@ -103,6 +107,47 @@ export const events = {
     }),
   ),
   'live.room.scheduled': event('live', 1, z.object({ roomId: id, scheduledAt: dateTime })),
+  /** A member moved tier (upgrade at once on growth; downgrade only after the retention period). */
+  'membership.tier.changed': event(
+    'membership',
+    1,
+    z.object({
+      memberId: id,
+      from: MemberTier,
+      to: MemberTier,
+      direction: z.enum(['UP', 'DOWN']),
+      growth: z.number().int().nonnegative(),
+      changedAt: dateTime,
+    }),
+  ),
+  /** A member entered another RFM segment (on an order event, or as recency decayed). */
+  'membership.segment.changed': event(
+    'membership',
+    1,
+    z.object({
+      memberId: id,
+      /** Null on a member's first placement. */
+      from: MemberSegment.nullable(),
+      to: MemberSegment,
+      recencyDays: z.number().int().nonnegative().nullable(),
+      frequency: z.number().int().nonnegative(),
+      monetary: fen,
+      changedAt: dateTime,
+    }),
+  ),
+  /** A referral reward for a member (share-for-coupon, invite rewards): a coupon or points. */
+  'referral.reward.granted': event(
+    'referral',
+    1,
+    z.object({
+      rewardId: id,
+      memberId: id,
+      kind: z.enum(['COUPON', 'POINTS']),
+      couponTemplateId: id.optional(),
+      points: z.number().int().positive().optional(),
+      reason: z.string().max(200),
+    }),
+  ),
 } as const;
 
 export type EventSubject = keyof typeof events;
@@ -168,6 +213,18 @@ export const DEAD_LETTER_PREFIX = 'deadletter';
 // ---------------------------------------------------------------------------------------------
 // Request/reply: commands that need an answer now. Subjects never overlap event subjects.
 
+const benefitLine = pricedLine.extend({
+  /** The product's category and its ancestors (for category-scoped coupons). */
+  categoryIds: z.array(id).optional(),
+});
+/** Integer fen, never positive; `ref` names the coupon, or `points:<n>` for a deduction. */
+const benefitAdjustment = z.object({
+  kind: z.enum(['TIER', 'COUPON', 'POINTS']),
+  amount: z.number().int().safe().nonpositive(),
+  label: z.string(),
+  ref: z.string(),
+});
+
 function request<Req extends z.ZodType, Res extends z.ZodType>(service: ServiceName, req: Req, res: Res) {
   return { service, request: req, reply: res };
 }
@@ -191,6 +248,8 @@ export const requests = {
            * decides); optional so that older catalogs stay valid.
            */
           available: z.number().int().optional(),
+          /** The product's category and its ancestors, nearest first (category-scoped coupons). */
+          categoryIds: z.array(id).optional(),
         }),
       ),
       total: fen,
@@ -216,6 +275,53 @@ export const requests = {
   ),
   /** Releases an order's reservation exactly once (a checkout that failed after reserving). */
   'catalog.stock.release': request('catalog', z.object({ orderId: id }), z.object({ orderId: id, released: z.boolean() })),
+  /**
+   * Membership's part of a checkout price, without side effects: the tier discount, a coupon
+   * (the one asked for, or the best applicable one) and a points deduction, applied in that
+   * order to `subtotal` (what the order costs before membership). Refusals (a coupon of another
+   * member, expired, out of scope, below its threshold; more points than the balance) are
+   * BAD_USER_INPUT / FORBIDDEN / CONFLICT.
+   */
+  'membership.benefits.quote': request(
+    'membership',
+    z.object({
+      checkoutId: id,
+      memberId: id,
+      lines: z.array(benefitLine).min(1).max(100),
+      subtotal: fen,
+      /** BEST (default): the best applicable coupon; NONE: no coupon; a coupon id: that one. */
+      coupon: z.union([z.literal('BEST'), z.literal('NONE'), z.object({ couponId: id })]).optional(),
+      /** Points to spend; capped by the program's share of the order. 0 or absent: none. */
+      points: z.number().int().nonnegative().safe().optional(),
+    }),
+    z.object({
+      adjustments: z.array(benefitAdjustment),
+      pointsBalance: z.number().int(),
+      /** The most points this order could take (balance, rate and cap). */
+      pointsUsable: z.number().int().nonnegative(),
+    }),
+  ),
+  /**
+   * Takes what a quote's adjustments use, keyed by the checkout id (= order id): the coupon is
+   * locked and the points debited. Idempotent; a coupon already locked elsewhere or points no
+   * longer there is CONFLICT, and nothing is taken.
+   */
+  'membership.benefits.lock': request(
+    'membership',
+    z.object({ checkoutId: id, memberId: id, adjustments: z.array(benefitAdjustment) }),
+    z.object({ checkoutId: id }),
+  ),
+  /** Gives back what a checkout locked (its failure or abandonment); idempotent, a no-op if nothing was. */
+  'membership.benefits.release': request('membership', z.object({ checkoutId: id }), z.object({ checkoutId: id, released: z.boolean() })),
+  /**
+   * Grants a member a coupon of a template (live-room coupons, win-back campaigns); `key` makes
+   * it idempotent per caller. The template's quota and per-member limit apply.
+   */
+  'membership.coupon.grant': request(
+    'membership',
+    z.object({ key: z.string().min(1).max(200), memberId: id, templateId: id, reason: z.string().max(200) }),
+    z.object({ couponId: id }),
+  ),
 } as const;
 
 export type RequestSubject = keyof typeof requests;

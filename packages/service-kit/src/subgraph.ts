@@ -1,4 +1,6 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
+import { dirname, join } from 'node:path';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -84,4 +86,18 @@ export async function startSubgraph<C extends BaseContext>(opts: SubgraphOptions
       throw new AppError('UNAUTHENTICATED', `Invalid internal token (${reason})`, { http: { status: 401 } });
     }
   }
+}
+
+/**
+ * A subgraph's SDL from its core `schema.graphql` and the `schema.graphql` of each module folder
+ * beside it (`src/<module>/schema.graphql`, which extend the core types), in name order: the same
+ * files `scripts/schema-files.js` gives codegen and supergraph composition.
+ */
+export function readSchema(coreFile: string): string {
+  const src = dirname(coreFile);
+  const modules = readdirSync(src, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !d.name.startsWith('_') && existsSync(join(src, d.name, 'schema.graphql')))
+    .map((d) => join(src, d.name, 'schema.graphql'))
+    .sort();
+  return [coreFile, ...modules].map((f) => readFileSync(f, 'utf8')).join('\n');
 }

@@ -227,6 +227,24 @@ export function createCatalogService(deps: CatalogDeps) {
   const now = deps.now ?? (() => new Date());
   /** SKUs as quotes read them (see hot-docs); `updateSku` drops its copy. */
   const hotSkus = createHotDocs<SkuDoc>(models.Sku, HOT_DOC_MS);
+  // Parents of categories, for the category path a quote gives (category-scoped coupons match
+  // a parent category too). A category's parent rarely changes: a minute's staleness is fine.
+  const parents = new Map<string, { parentId: string | null; at: number }>();
+  async function categoryPath(categoryId: string): Promise<string[]> {
+    const path: string[] = [];
+    for (let id: string | null = categoryId; id && path.length < 10 && !path.includes(id);) {
+      path.push(id);
+      let known = parents.get(id);
+      if (!known || Date.now() - known.at > 60_000) {
+        const doc: CategoryDoc | null = await models.Category.findById(id, { parentId: 1 }).lean<CategoryDoc>();
+        known = { parentId: doc?.parentId ? doc.parentId.toHexString() : null, at: Date.now() };
+        if (parents.size > 10_000) parents.clear();
+        parents.set(id, known);
+      }
+      id = known.parentId;
+    }
+    return path;
+  }
 
   function parseStatus(status: string, field = 'status'): ProductStatus {
     if (!PRODUCT_STATUSES.includes(status as ProductStatus)) throw badInput(`Unknown product status ${status}`, field);
@@ -484,9 +502,13 @@ export function createCatalogService(deps: CatalogDeps) {
       const ids = [...seen].filter(isObjectId);
       const skus = await hotSkus.get(ids);
       const products = await deps.projection.hotProducts.get([...new Set([...skus.values()].map((s) => s.productId.toHexString()))]);
-      const [offers, available] = await Promise.all([
+      const categoryIds = [
+        ...new Set([...products.values()].map((p) => p.categoryId?.toHexString()).filter((c): c is string => Boolean(c))),
+      ];
+      const [offers, available, paths] = await Promise.all([
         request.memberId ? inventory.flashOffers(request.memberId, request.lines) : new Map<string, FlashOffer>(),
         inventory.availableOf(ids),
+        Promise.all(categoryIds.map(async (c) => [c, await categoryPath(c)] as const)).then((e) => new Map(e)),
       ]);
       let total = 0;
       const lines = request.lines.map((line) => {
@@ -506,6 +528,7 @@ export function createCatalogService(deps: CatalogDeps) {
           name: product.name,
           skuName: sku.name,
           available: offer ? offer.remaining : (available.get(line.skuId) ?? 0),
+          ...(product.categoryId ? { categoryIds: paths.get(product.categoryId.toHexString()) ?? [] } : {}),
         };
       });
       if (!Number.isSafeInteger(total)) throw badInput('Order total is too large', 'lines');

@@ -34,6 +34,8 @@ export const configSchema = z
     /** Minimum seconds between two codes for one phone. */
     LOGIN_CODE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(60),
     LOGIN_CODES_PER_DAY: z.coerce.number().int().positive().default(10),
+    /** How often points expiry, RFM re-evaluation and tier retention run (each pass is idempotent). */
+    SWEEP_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),
     /** First staff account, created at start-up if its email is new (operators add the rest). */
     BOOTSTRAP_STAFF_EMAIL: z.email().optional(),
     BOOTSTRAP_STAFF_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),

@@ -1,27 +1,75 @@
 import '@flywheel/service-kit/telemetry';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { piiKeys, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { piiKeys, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { createBenefitsModule } from './benefits';
 import { loadServiceConfig, type Config } from './config';
+import { createCouponsModule } from './coupons';
 import { registerConsumers } from './events';
+import { createLoyaltyModule } from './loyalty';
 import { createModels } from './model';
-import { resolvers } from './resolvers';
+import type { MembershipModule } from './modules';
+import { resolvers as coreResolvers } from './resolvers';
+import { createRfmModule } from './rfm';
 import { createMembershipService, devCodeSender, noCodeSender, type Context, type MembershipService } from './service';
+import { createSettings } from './settings';
 
-export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
+/** The core SDL plus each module's `src/<module>/schema.graphql`. */
+export const typeDefs = readSchema(join(__dirname, '../src/schema.graphql'));
 
-export async function start(
-  config: Config,
-  opts: { handleSignals?: boolean } = {},
-): Promise<RunningService & { service: MembershipService }> {
+export interface StartOptions {
+  handleSignals?: boolean;
+  /** Run the sweepers on their timer (default); tests drive `sweep` by hand instead. */
+  sweepers?: boolean;
+  /** The clock of every module (tests move it to a member day, a birthday, past an expiry). */
+  now?: () => Date;
+}
+
+export interface RunningMembership extends RunningService {
+  service: MembershipService;
+  modules: Modules;
+  /** One pass of every module's periodic work. */
+  sweep(at?: Date): Promise<Record<string, Record<string, number>>>;
+}
+
+export type Modules = ReturnType<typeof createModules>;
+
+function createModules(deps: Parameters<typeof createCouponsModule>[0] & { models: ReturnType<typeof createModels> }) {
+  const coupons = createCouponsModule(deps);
+  const loyalty = createLoyaltyModule({ ...deps, coupons: coupons.coupons });
+  const rfm = createRfmModule(deps);
+  const benefits = createBenefitsModule({ ...deps, coupons: coupons.coupons, loyalty: loyalty.loyalty });
+  return { coupons, loyalty, rfm, benefits };
+}
+
+/** Core resolvers with each module's merged over them, type by type. */
+function mergeResolvers(modules: MembershipModule[]) {
+  const merged: Record<string, Record<string, unknown>> = {};
+  for (const part of [coreResolvers, ...modules.map((m) => m.resolvers)] as Record<string, Record<string, unknown>>[]) {
+    for (const [type, fields] of Object.entries(part)) {
+      // Scalars are GraphQLScalarType instances, not field maps: the last one stands.
+      merged[type] = fields && Object.getPrototypeOf(fields) === Object.prototype ? { ...merged[type], ...fields } : fields;
+    }
+  }
+  return merged;
+}
+
+export async function start(config: Config, opts: StartOptions = {}): Promise<RunningMembership> {
   let service!: MembershipService;
+  let modules!: Modules;
+  const now = opts.now ?? (() => new Date());
+  const sweep = async (at: Date = now()) => {
+    const out: Record<string, Record<string, number>> = {};
+    for (const m of Object.values(modules) as MembershipModule[]) if (m.sweep) out[m.name] = await m.sweep(at);
+    return out;
+  };
   const running = await runService<Context>({
     name: 'membership',
     config,
     typeDefs,
     handleSignals: opts.handleSignals,
-    async setup({ db, bus, kick }) {
+    async setup({ db, bus, kick, logger }) {
       const models = createModels(db);
+      const settings = createSettings(db);
       service = createMembershipService({
         models,
         pii: piiKeys(config.PII_ENCRYPTION_KEY, config.PII_LOOKUP_KEY),
@@ -33,21 +81,42 @@ export async function start(
         codesPerDay: config.LOGIN_CODES_PER_DAY,
         codeIntervalSeconds: config.LOGIN_CODE_INTERVAL_SECONDS,
         kick,
+        now,
       });
+      modules = createModules({ db, bus, logger, settings, kick, now, models });
+      const list = Object.values(modules) as MembershipModule[];
+
+      // One pass at a time; a pass still running when the timer fires is not doubled.
+      let timer: NodeJS.Timeout | undefined;
+      let pass: Promise<unknown> = Promise.resolve();
+      const tick = () => {
+        pass = sweep().catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
+        void pass.finally(() => {
+          if (timer) timer = setTimeout(tick, config.SWEEP_INTERVAL_SECONDS * 1000).unref();
+        });
+      };
+
       return {
-        resolvers,
+        resolvers: mergeResolvers(list),
         context: (base) => ({ ...base, service, loaders: service.loaders() }),
-        outboxSources: [models.Member],
+        outboxSources: [models.Member, ...list.flatMap((m) => m.outboxSources ?? [])],
         init: async () => {
-          await registerConsumers({ bus });
+          for (const m of list) await m.init?.();
+          await registerConsumers({ bus, modules: list });
           if (config.BOOTSTRAP_STAFF_EMAIL && config.BOOTSTRAP_STAFF_PASSWORD) {
             await service.ensureStaff(config.BOOTSTRAP_STAFF_EMAIL, 'Administrator', config.BOOTSTRAP_STAFF_PASSWORD);
           }
+          if (opts.sweepers ?? true) timer = setTimeout(tick, config.SWEEP_INTERVAL_SECONDS * 1000).unref();
+        },
+        stop: async () => {
+          clearTimeout(timer);
+          timer = undefined;
+          await pass;
         },
       };
     },
   });
-  return { ...running, service };
+  return { ...running, service, modules, sweep };
 }
 
 if (require.main === module) runMain('membership', () => start(loadServiceConfig(), { handleSignals: true }));

@@ -13,6 +13,8 @@ export interface MemberDoc {
   tier: Tier;
   registeredAt: Date;
   invitedByCode?: string;
+  /** Month and day (`MM-DD`) for birthday benefits; set once by the member. */
+  birthday?: string;
   /** The registration event, written in the same insert (outbox). */
   outbox?: OutboxRecord;
 }
@@ -58,6 +60,7 @@ export function createModels(db: Connection) {
       tier: { type: String, required: true, default: 'REGULAR' },
       registeredAt: { type: Date, required: true },
       invitedByCode: String,
+      birthday: String,
       outbox: outboxPath,
     },
     { versionKey: false },

@@ -23,6 +23,10 @@ export const resolvers: Resolvers = {
     __resolveReference: (ref, { loaders }) => loaders.member.load(ref.id),
     id: (m) => m._id.toHexString(),
     phone: (m, _, { viewer, service }) => service.phoneFor(viewer, m),
+    birthday: (m, _, { viewer }) =>
+      viewer?.roles.includes('STAFF') || (viewer?.roles.includes('CUSTOMER') && viewer.id === m._id.toHexString())
+        ? (m.birthday ?? null)
+        : null,
   },
   Session: {
     member: (s, _, { loaders }) => (s.memberId ? loaders.member.load(s.memberId) : null),

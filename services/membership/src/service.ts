@@ -63,6 +63,15 @@ export function normalizePhone(raw: string): string | null {
   const digits = raw.replace(/[\s-]/g, '').replace(/^(\+86|0086)/, '');
   return /^1[3-9]\d{9}$/.test(digits) ? digits : null;
 }
+/** `MM-DD` or `YYYY-MM-DD` (the year is not kept) → `MM-DD`, a real calendar day. */
+export function parseBirthday(raw: string): string {
+  const m = /^(?:\d{4}-)?(\d{2})-(\d{2})$/.exec(raw.trim());
+  const days = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 12 || Number(m[2]) < 1 || Number(m[2]) > (days[Number(m[1]) - 1] ?? 0)) {
+    throw badInput('Birthday is MM-DD (or YYYY-MM-DD), a real calendar day', 'birthday');
+  }
+  return `${m[1]}-${m[2]}`;
+}
 export const maskPhone = (phone: string) => `${phone.slice(0, 3)}****${phone.slice(-4)}`;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
@@ -232,9 +241,19 @@ export function createMembershipService(deps: MembershipDeps) {
       return issueTokens(stored.subjectId, stored.kind);
     },
 
-    async updateProfile(viewer: Viewer | null, input: { nickname?: string | null }) {
+    async updateProfile(viewer: Viewer | null, input: { nickname?: string | null; birthday?: string | null }) {
       const v = requireRole(viewer, 'CUSTOMER');
       const update: Partial<MemberDoc> = {};
+      if (input.birthday !== undefined && input.birthday !== null) {
+        const birthday = parseBirthday(input.birthday);
+        const current = await models.Member.findById(v.id, { birthday: 1 }).lean();
+        // Set once (a product rule: the gift is claimed once per year whatever the date says, but a
+        // birthday that moves around would let a member pick the most convenient day).
+        if (current?.birthday && current.birthday !== birthday) {
+          throw new AppError('CONFLICT', 'The birthday was already set; ask customer service to correct it');
+        }
+        update.birthday = birthday;
+      }
       if (input.nickname !== undefined && input.nickname !== null) {
         const nickname = input.nickname.trim();
         if (nickname.length < 1 || nickname.length > 30) throw badInput('Nickname must be 1 to 30 characters', 'nickname');

@@ -4,7 +4,7 @@ import { AppError, badInput, claimOnce, isDuplicateKey, outboxRecord, requireRol
 import type { CartService } from './cart/service';
 import type { CatalogClient, StockLine } from './catalog';
 import type { CheckoutDoc, CheckoutFinalDoc, Models, OrderDoc, OrderLineDoc, OrderSourceDoc, OrderSourceKind } from './model';
-import { priceCheckout, type QuoteAdjuster } from './pricing';
+import { priceCheckout, type BenefitChoice, type QuoteAdjuster } from './pricing';
 import { codeOf, CURRENCY, MAX_LINES, MAX_QUANTITY, sha256 } from './shared';
 
 const SOURCE_KINDS: readonly OrderSourceKind[] = ['DIRECT', 'CONTENT', 'LIVE', 'COMMUNITY', 'REFERRAL'];
@@ -17,6 +17,11 @@ export interface PlaceOrderInput {
   source?: { kind: OrderSourceKind; refId?: string | null } | null;
   /** Order what the member's cart holds (every line with a quantity), then take it out of the cart. */
   fromCart?: boolean | null;
+  /** A coupon of the member's wallet; the best applicable one when omitted (unless `noCoupon`). */
+  couponId?: string | null;
+  noCoupon?: boolean | null;
+  /** Points to spend on the order (membership caps them at a share of the order). */
+  points?: number | null;
 }
 
 /** Test seams of the checkout saga (fault injection); empty in production. */
@@ -40,6 +45,15 @@ interface ParsedRequest {
   /** Null for a checkout from the cart. */
   lines: StockLine[] | null;
   source: OrderSourceDoc;
+  benefits: BenefitChoice;
+}
+
+function parseBenefits(input: PlaceOrderInput): BenefitChoice {
+  const couponId = input.couponId?.trim() || null;
+  if (couponId && input.noCoupon) throw badInput('Either a couponId or noCoupon', 'couponId');
+  const points = input.points ?? 0;
+  if (!Number.isSafeInteger(points) || points < 0) throw badInput('points must be a whole number of 0 or more', 'points');
+  return { couponId, noCoupon: Boolean(input.noCoupon), points };
 }
 
 /** Validated, with lines of the same SKU added together and ordered by SKU (a stable fingerprint). */
@@ -47,11 +61,12 @@ export function parseRequest(input: PlaceOrderInput): ParsedRequest {
   const key = (input.idempotencyKey ?? '').trim();
   if (key.length < 1 || key.length > 128) throw badInput('idempotencyKey must be 1 to 128 characters', 'idempotencyKey');
   const source = parseSource(input.source);
+  const benefits = parseBenefits(input);
   if (input.fromCart) {
     if (input.lines?.length) throw badInput('A checkout from the cart takes its lines from the cart', 'lines');
-    return { key, lines: null, source };
+    return { key, lines: null, source, benefits };
   }
-  return { key, lines: mergeLines(input.lines ?? []), source };
+  return { key, lines: mergeLines(input.lines ?? []), source, benefits };
 }
 
 export function mergeLines(raw: { skuId: string; quantity: number }[]): StockLine[] {
@@ -250,7 +265,14 @@ export function createCheckout(deps: CheckoutDeps) {
       const memberId = requireRole(viewer, 'CUSTOMER').id;
       const req = parseRequest(input);
       const checkoutId = orderIdFor(memberId, req.key);
-      const requestHash = sha256(JSON.stringify(req.lines ? { lines: req.lines, source: req.source } : { cart: true, source: req.source }));
+      const requestHash = sha256(
+        JSON.stringify({
+          ...(req.lines ? { lines: req.lines } : { cart: true }),
+          source: req.source,
+          // Only when asked for: the hash of a plain checkout stays what it was before benefits.
+          ...(req.benefits.couponId || req.benefits.noCoupon || req.benefits.points ? { benefits: req.benefits } : {}),
+        }),
+      );
 
       // A replay answers with the checkout's decision: every order is inserted only after its
       // PLACED decision, so one read tells a first request from a replay (in a rush, the one
@@ -276,7 +298,7 @@ export function createCheckout(deps: CheckoutDeps) {
       // reserving anything. Catalog's reservation stays the authority for every unit taken.
       const short = quote.lines.find((l) => l.available !== undefined && l.available < l.quantity);
       if (short) throw new AppError('OUT_OF_STOCK', `SKU ${short.skuId} is out of stock`, { skuId: short.skuId });
-      const priced = await priceCheckout(adjusters, { checkoutId, memberId, source: req.source, quote });
+      const priced = await priceCheckout(adjusters, { checkoutId, memberId, source: req.source, quote, benefits: req.benefits });
 
       // From here on the checkout may hold stock: record it first, so a crash leaves a trace.
       const recorded: CheckoutDoc = { _id: checkoutId, memberId, requestHash, createdAt: now(), settledAt: null };

@@ -18,6 +18,8 @@ export const configSchema = z
      * a buyer is better served waiting a few seconds than told to retry.
      */
     CATALOG_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+    /** How long checkout waits for membership's benefits quote, lock and release. */
+    MEMBERSHIP_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
     /** An order still unpaid this long after it was placed is cancelled (and its stock released). */
     ORDER_PAYMENT_TIMEOUT_SECONDS: seconds(900),
     /**

@@ -6,6 +6,7 @@ import { createAfterSaleModels } from './aftersales/model';
 import { createCartModels } from './cart/model';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
+import { createMembershipAdjuster } from './membership';
 import { createModels } from './model';
 import { createPaymentModels } from './payments/model';
 import { paymentCallbackRoute, testPaymentSimulateRoute } from './payments/routes';
@@ -20,7 +21,7 @@ export interface StartOptions {
   handleSignals?: boolean;
   /** Fault injection for tests of the checkout saga (crash between reserve and order). */
   hooks?: CheckoutHooks;
-  /** Checkout pricing adjusters; none exist yet. */
+  /** Checkout pricing adjusters; membership's benefits by default (tests of orders alone pass []). */
   adjusters?: QuoteAdjuster[];
   /** Run the sweepers on their timer (default); tests drive them by hand instead. */
   sweepers?: boolean;
@@ -61,7 +62,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         checkoutRecoverySeconds: config.CHECKOUT_RECOVERY_SECONDS,
         autoConfirmDays: config.AUTO_CONFIRM_DAYS,
         afterSaleWindowDays: config.AFTER_SALE_WINDOW_DAYS,
-        adjusters: opts.adjusters,
+        adjusters: opts.adjusters ?? [createMembershipAdjuster(bus, config.MEMBERSHIP_TIMEOUT_MS)],
         hooks: opts.hooks,
         logger,
       });

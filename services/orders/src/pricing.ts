@@ -5,7 +5,7 @@ import type { OrderSourceDoc } from './model';
 export type CatalogQuote = ReplyData<'catalog.price.quote'>;
 export type QuotedLine = CatalogQuote['lines'][number];
 
-export type AdjustmentKind = 'COUPON' | 'POINTS' | 'GROUP_BUY' | 'BARGAIN';
+export type AdjustmentKind = 'TIER' | 'COUPON' | 'POINTS' | 'GROUP_BUY' | 'BARGAIN';
 
 /** One change to the catalog's price, proposed by an adjuster. */
 export interface Adjustment {
@@ -25,12 +25,22 @@ export interface AppliedAdjustment extends Adjustment {
   adjuster: string;
 }
 
+export interface BenefitChoice {
+  couponId?: string | null;
+  /** No coupon at all (otherwise the best applicable one is applied). */
+  noCoupon?: boolean;
+  /** Points to spend; 0 for none. */
+  points?: number;
+}
+
 export interface PricingContext {
   /** Also the order id: locks are keyed by it, so a replayed checkout takes nothing twice. */
   checkoutId: string;
   memberId: string;
   source: OrderSourceDoc;
   quote: CatalogQuote;
+  /** What the member asked for at checkout: a coupon (or none) and points to spend. */
+  benefits?: BenefitChoice;
   /** What adjusters earlier in the list already took off (a coupon threshold sees points, …). */
   applied: readonly AppliedAdjustment[];
   /** Integer fen: the catalog total less `applied`. */

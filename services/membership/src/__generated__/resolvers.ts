@@ -3,6 +3,13 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { MemberDoc as MemberDocModel, StaffDoc as StaffDocModel } from '../model';
 import { SessionShape as SessionShapeModel, Context } from '../service';
+import { CouponDoc as CouponDocModel, CouponTemplateDoc as CouponTemplateDocModel } from '../coupons/model';
+import { WalletShape as WalletShapeModel } from '../coupons/service';
+import { LotEntryDoc as LotEntryDocModel } from '../loyalty/model';
+import { PointsView as PointsViewModel, TierView as TierViewModel } from '../loyalty/service';
+import { LoyaltyProgram as LoyaltyProgramModel } from '../program';
+import { RfmProfileView as RfmProfileViewModel } from '../rfm/service';
+import { RfmSegmentEntryDoc as RfmSegmentEntryDocModel } from '../rfm/model';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
 export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
@@ -31,6 +38,187 @@ export type AuthPayload = {
   session: Session;
 };
 
+export type ClaimCouponInput = {
+  /** A replay with the same key returns the same coupon. */
+  idempotencyKey: Scalars['String']['input'];
+  templateId: Scalars['ID']['input'];
+};
+
+export type ClaimTaskRewardInput = {
+  task: TaskKind;
+};
+
+export type ClaimTaskRewardPayload = {
+  __typename?: 'ClaimTaskRewardPayload';
+  growth: Scalars['Int']['output'];
+  member: Member;
+  points: Scalars['Int']['output'];
+  task: TaskKind;
+};
+
+/** A coupon in a member's wallet. */
+export type Coupon = {
+  __typename?: 'Coupon';
+  claimedAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  name: Scalars['String']['output'];
+  state: CouponState;
+  template: CouponTemplate;
+  /** The order that used it (state USED). */
+  usedOrderId: Maybe<Scalars['ID']['output']>;
+  validFrom: Scalars['DateTime']['output'];
+  validUntil: Scalars['DateTime']['output'];
+};
+
+export type CouponConnection = {
+  __typename?: 'CouponConnection';
+  edges: Array<CouponEdge>;
+  pageInfo: PageInfo;
+};
+
+export type CouponEdge = {
+  __typename?: 'CouponEdge';
+  cursor: Scalars['String']['output'];
+  node: Coupon;
+};
+
+/** FIXED takes an amount off; PERCENT takes a percentage of the eligible amount, capped. */
+export type CouponKind =
+  | 'FIXED'
+  | 'PERCENT';
+
+/** Which order lines a coupon applies to. */
+export type CouponScope =
+  | 'ALL'
+  | 'CATEGORIES'
+  | 'PRODUCTS';
+
+/** A coupon as seen now. */
+export type CouponState =
+  | 'AVAILABLE'
+  /** Unused and past its window. */
+  | 'EXPIRED'
+  /** Held by an order awaiting payment. */
+  | 'LOCKED'
+  | 'USED';
+
+/** A kind of coupon staff created (优惠券模板); members claim it or are granted it. */
+export type CouponTemplate = {
+  __typename?: 'CouponTemplate';
+  /** FIXED: fen off. */
+  amount: Maybe<Scalars['Int']['output']>;
+  /** A line matches when any of its categories is listed. */
+  categoryIds: Array<Scalars['ID']['output']>;
+  /** Members may claim it themselves; false: granted only (live rooms, referral rewards, win-back). */
+  claimable: Scalars['Boolean']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  kind: CouponKind;
+  /** PERCENT: most fen it takes off. */
+  maxDiscount: Maybe<Scalars['Int']['output']>;
+  /** Claimable on member day only. */
+  memberDayOnly: Scalars['Boolean']['output'];
+  name: Scalars['String']['output'];
+  perMemberLimit: Scalars['Int']['output'];
+  /** PERCENT: 1..99 off the eligible amount. */
+  percentOff: Maybe<Scalars['Int']['output']>;
+  productIds: Array<Scalars['ID']['output']>;
+  /** Coupons still to be issued; null when unlimited. */
+  remaining: Maybe<Scalars['Int']['output']>;
+  scope: CouponScope;
+  status: CouponTemplateStatus;
+  /** Minimum eligible amount in fen (0: none). 满减 is FIXED with a threshold. */
+  threshold: Scalars['Int']['output'];
+  /** Null: unlimited. */
+  totalQuota: Maybe<Scalars['Int']['output']>;
+  validDaysAfterClaim: Maybe<Scalars['Int']['output']>;
+  /** A fixed window (with validUntil), or null when coupons last validDaysAfterClaim. */
+  validFrom: Maybe<Scalars['DateTime']['output']>;
+  validUntil: Maybe<Scalars['DateTime']['output']>;
+};
+
+export type CouponTemplateConnection = {
+  __typename?: 'CouponTemplateConnection';
+  edges: Array<CouponTemplateEdge>;
+  pageInfo: PageInfo;
+};
+
+export type CouponTemplateEdge = {
+  __typename?: 'CouponTemplateEdge';
+  cursor: Scalars['String']['output'];
+  node: CouponTemplate;
+};
+
+export type CouponTemplateStatus =
+  | 'ACTIVE'
+  /** No more claims or grants; coupons already issued stay usable. */
+  | 'STOPPED';
+
+/** A member's coupons (卡券包), counted by state as seen now. */
+export type CouponWallet = {
+  __typename?: 'CouponWallet';
+  available: Scalars['Int']['output'];
+  /** Newest first. */
+  coupons: CouponConnection;
+  expired: Scalars['Int']['output'];
+  locked: Scalars['Int']['output'];
+  used: Scalars['Int']['output'];
+};
+
+
+/** A member's coupons (卡券包), counted by state as seen now. */
+export type CouponWalletCouponsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  state?: InputMaybe<CouponState>;
+};
+
+export type CreateCouponTemplateInput = {
+  /** FIXED only: fen off. */
+  amount?: InputMaybe<Scalars['Int']['input']>;
+  categoryIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  /** Default true. */
+  claimable?: InputMaybe<Scalars['Boolean']['input']>;
+  kind: CouponKind;
+  /** PERCENT only (required): the cap in fen. */
+  maxDiscount?: InputMaybe<Scalars['Int']['input']>;
+  /** Default false. */
+  memberDayOnly?: InputMaybe<Scalars['Boolean']['input']>;
+  name: Scalars['String']['input'];
+  /** Default 1. */
+  perMemberLimit?: InputMaybe<Scalars['Int']['input']>;
+  /** PERCENT only: 1..99. */
+  percentOff?: InputMaybe<Scalars['Int']['input']>;
+  productIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  /** Default ALL. */
+  scope?: InputMaybe<CouponScope>;
+  /** Minimum eligible amount in fen (default 0). */
+  threshold?: InputMaybe<Scalars['Int']['input']>;
+  /** Null or absent: unlimited. */
+  totalQuota?: InputMaybe<Scalars['Int']['input']>;
+  validDaysAfterClaim?: InputMaybe<Scalars['Int']['input']>;
+  /** Give validFrom and validUntil, or validDaysAfterClaim. */
+  validFrom?: InputMaybe<Scalars['DateTime']['input']>;
+  validUntil?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+export type GrantCouponInput = {
+  /** A replay with the same key returns the same coupon. */
+  idempotencyKey: Scalars['String']['input'];
+  memberId: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+  templateId: Scalars['ID']['input'];
+};
+
+export type GrantPointsInput = {
+  /** A retry with the same key grants nothing more. */
+  idempotencyKey: Scalars['String']['input'];
+  memberId: Scalars['ID']['input'];
+  /** 1 to 1,000,000. */
+  points: Scalars['Int']['input'];
+  reason: Scalars['String']['input'];
+};
+
 export type LoginInput = {
   code: Scalars['String']['input'];
   /** Invite code of the member who referred this one (first login only). */
@@ -38,15 +226,49 @@ export type LoginInput = {
   phone: Scalars['String']['input'];
 };
 
+/** The loyalty program as the shop runs it; public (members see how to reach the next tier). */
+export type LoyaltyProgram = {
+  __typename?: 'LoyaltyProgram';
+  expiringSoonDays: Scalars['Int']['output'];
+  growthPerYuan: Scalars['Int']['output'];
+  growthWindowDays: Scalars['Int']['output'];
+  /** Null when there is no member day. */
+  memberDay: Maybe<MemberDay>;
+  pointsLifetimeDays: Scalars['Int']['output'];
+  /** Most of an order (percent) points may pay for. */
+  pointsMaxSharePercent: Scalars['Int']['output'];
+  pointsPerYuan: Scalars['Int']['output'];
+  /** Points worth one yuan at checkout. */
+  pointsPerYuanRedeemed: Scalars['Int']['output'];
+  signInStreakBonusPoints: Scalars['Int']['output'];
+  signInStreakDays: Scalars['Int']['output'];
+  tasks: Array<TaskReward>;
+  tierRetentionDays: Scalars['Int']['output'];
+  tiers: Array<TierLevel>;
+  timeZone: Scalars['String']['output'];
+};
+
 /** A registered customer of the brand (会员). */
 export type Member = {
   __typename?: 'Member';
+  /** Month and day (MM-DD), for the member and staff; null for anyone else or when not set. */
+  birthday: Maybe<Scalars['String']['output']>;
+  /** The member themself or staff; null for anyone else. */
+  coupons: Maybe<CouponWallet>;
   id: Scalars['ID']['output'];
   nickname: Scalars['String']['output'];
   /** Masked (138****8000) for the member and staff; null for anyone else. */
   phone: Maybe<Scalars['String']['output']>;
+  /** The member themself or staff; null for anyone else. */
+  points: Maybe<MemberPoints>;
   registeredAt: Scalars['DateTime']['output'];
+  /** RFM metrics and segment. Staff only; null for anyone else. */
+  rfm: Maybe<RfmProfile>;
+  /** The member themself; null for anyone else. */
+  tasks: Maybe<Array<MemberTask>>;
   tier: Tier;
+  /** The member themself or staff; null for anyone else. */
+  tierStatus: Maybe<MemberTierStatus>;
 };
 
 export type MemberConnection = {
@@ -55,20 +277,118 @@ export type MemberConnection = {
   pageInfo: PageInfo;
 };
 
+export type MemberDay = {
+  __typename?: 'MemberDay';
+  dayOfMonth: Scalars['Int']['output'];
+  pointsMultiplierPercent: Scalars['Int']['output'];
+};
+
+export type MemberDayInput = {
+  /** 1 to 28. */
+  dayOfMonth: Scalars['Int']['input'];
+  pointsMultiplierPercent: Scalars['Int']['input'];
+};
+
 export type MemberEdge = {
   __typename?: 'MemberEdge';
   cursor: Scalars['String']['output'];
   node: Member;
 };
 
+/** A member's points: spendable until each earned lot expires. */
+export type MemberPoints = {
+  __typename?: 'MemberPoints';
+  /** Spendable now. */
+  balance: Scalars['Int']['output'];
+  /** Of the balance, what expires before expiringSoonBefore. */
+  expiringSoon: Scalars['Int']['output'];
+  expiringSoonBefore: Scalars['DateTime']['output'];
+  /** Newest first. */
+  history: PointsEntryConnection;
+};
+
+
+/** A member's points: spendable until each earned lot expires. */
+export type MemberPointsHistoryArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type MemberTask = {
+  __typename?: 'MemberTask';
+  /** Already rewarded in the current period. */
+  claimed: Scalars['Boolean']['output'];
+  /** Rewarded once a day (else once ever). */
+  daily: Scalars['Boolean']['output'];
+  growth: Scalars['Int']['output'];
+  points: Scalars['Int']['output'];
+  task: TaskKind;
+};
+
+/** Where a member stands: tier, growth and what the next tier needs. */
+export type MemberTierStatus = {
+  __typename?: 'MemberTierStatus';
+  benefits: TierBenefits;
+  /** Growth value earned within the program's rolling window. */
+  growth: Scalars['Int']['output'];
+  growthToNext: Maybe<Scalars['Int']['output']>;
+  nextTier: Maybe<Tier>;
+  /** While growth is below the current tier: the day it is lost unless growth recovers. */
+  retainedUntil: Maybe<Scalars['DateTime']['output']>;
+  tier: Tier;
+};
+
 export type Mutation = {
   __typename?: 'Mutation';
+  /** The signed-in member claims a coupon of a claimable template. */
+  claimCoupon: Coupon;
+  /** Claims a task's reward, once per period (CONFLICT when already rewarded or not done). */
+  claimTaskReward: ClaimTaskRewardPayload;
+  /** Staff only. */
+  createCouponTemplate: CouponTemplate;
+  /** Staff only. Quota and per-member limit apply. */
+  grantCoupon: Coupon;
+  /** Staff only. */
+  grantPoints: PointsEntry;
   /** Signs a member in with a phone code; the first login registers the member. */
   login: AuthPayload;
   refreshSession: AuthPayload;
   requestLoginCode: RequestLoginCodePayload;
+  /** Daily sign-in (签到): once a day; a second call answers alreadySignedIn. */
+  signIn: SignInPayload;
   staffLogin: AuthPayload;
+  /** Staff only. */
+  stopCouponTemplate: CouponTemplate;
+  /** Staff only. */
+  updateLoyaltyProgram: LoyaltyProgram;
   updateProfile: Member;
+  /** Staff only. BAD_USER_INPUT when the thresholds are invalid (e.g. recentDays not below dormantDays). */
+  updateRfmSettings: RfmSettings;
+};
+
+
+export type MutationClaimCouponArgs = {
+  input: ClaimCouponInput;
+};
+
+
+export type MutationClaimTaskRewardArgs = {
+  input: ClaimTaskRewardInput;
+};
+
+
+export type MutationCreateCouponTemplateArgs = {
+  input: CreateCouponTemplateInput;
+};
+
+
+export type MutationGrantCouponArgs = {
+  input: GrantCouponInput;
+};
+
+
+export type MutationGrantPointsArgs = {
+  input: GrantPointsInput;
 };
 
 
@@ -92,8 +412,23 @@ export type MutationStaffLoginArgs = {
 };
 
 
+export type MutationStopCouponTemplateArgs = {
+  input: StopCouponTemplateInput;
+};
+
+
+export type MutationUpdateLoyaltyProgramArgs = {
+  input: UpdateLoyaltyProgramInput;
+};
+
+
 export type MutationUpdateProfileArgs = {
   input: UpdateProfileInput;
+};
+
+
+export type MutationUpdateRfmSettingsArgs = {
+  input: UpdateRfmSettingsInput;
 };
 
 export type PageInfo = {
@@ -102,16 +437,80 @@ export type PageInfo = {
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** One movement of a member's points. */
+export type PointsEntry = {
+  __typename?: 'PointsEntry';
+  at: Scalars['DateTime']['output'];
+  /** Points held after this entry (lots past their expiry count until their EXPIRE entry). */
+  balance: Scalars['Int']['output'];
+  /** Signed change of the balance. */
+  delta: Scalars['Int']['output'];
+  id: Scalars['ID']['output'];
+  kind: PointsEntryKind;
+  orderId: Maybe<Scalars['ID']['output']>;
+  reason: Scalars['String']['output'];
+  /** For a claw-back: earned points that were already spent and could not be taken back. */
+  shortfall: Maybe<Scalars['Int']['output']>;
+};
+
+export type PointsEntryConnection = {
+  __typename?: 'PointsEntryConnection';
+  edges: Array<PointsEntryEdge>;
+  pageInfo: PageInfo;
+};
+
+export type PointsEntryEdge = {
+  __typename?: 'PointsEntryEdge';
+  cursor: Scalars['String']['output'];
+  node: PointsEntry;
+};
+
+export type PointsEntryKind =
+  /** Taken back: the refunded share of what an order earned (never below zero). */
+  | 'CLAWBACK'
+  /** Paid order, at the tier's rate (× the member day's multiplier). */
+  | 'EARN'
+  | 'EXPIRE'
+  /** Task, sign-in, birthday, staff or referral grant. */
+  | 'GRANT'
+  /** Given back: a checkout that was cancelled or failed, or the refunded share of a spend. */
+  | 'RETURN'
+  /** Spent at checkout (taken from the lots that expire first). */
+  | 'SPEND';
+
 export type Query = {
   __typename?: 'Query';
+  /** A claimable ACTIVE template (any template for staff); null otherwise. */
+  couponTemplate: Maybe<CouponTemplate>;
+  /** Claimable ACTIVE templates, newest first; staff may pass all: true for every template. */
+  couponTemplates: CouponTemplateConnection;
+  loyaltyProgram: LoyaltyProgram;
   /** The signed-in member, or null for an anonymous visitor. */
   me: Maybe<Member>;
   /** Staff only. */
   member: Maybe<Member>;
   /** Staff only. Newest first. */
   members: MemberConnection;
+  /** Staff only. */
+  rfmSettings: RfmSettings;
+  /** Staff only. Members currently in a segment, newest first. */
+  segmentMembers: MemberConnection;
+  /** Staff only. Member count of each of the six segments. */
+  segmentSizes: Array<SegmentSize>;
   /** The caller's identity as the platform sees it. */
   session: Session;
+};
+
+
+export type QueryCouponTemplateArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryCouponTemplatesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  all?: InputMaybe<Scalars['Boolean']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -123,6 +522,13 @@ export type QueryMemberArgs = {
 export type QueryMembersArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QuerySegmentMembersArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  segment: Segment;
 };
 
 export type RefreshSessionInput = {
@@ -142,10 +548,108 @@ export type RequestLoginCodePayload = {
   retryAfterSeconds: Scalars['Int']['output'];
 };
 
+/** A member's RFM metrics and current segment. */
+export type RfmProfile = {
+  __typename?: 'RfmProfile';
+  firstPaidAt: Maybe<Scalars['DateTime']['output']>;
+  /** Paid orders not fully refunded. */
+  frequency: Scalars['Int']['output'];
+  /** Segment changes, newest first. */
+  history: SegmentChangeConnection;
+  lastPaidAt: Maybe<Scalars['DateTime']['output']>;
+  /** Fen paid minus fen refunded (never below 0). */
+  monetary: Scalars['Long']['output'];
+  /** Whole days since the last paid order; null without any. */
+  recencyDays: Maybe<Scalars['Int']['output']>;
+  /** The segment the member is currently placed in. */
+  segment: Segment;
+  /** Since when the member is in this segment (null before the first placement). */
+  segmentSince: Maybe<Scalars['DateTime']['output']>;
+};
+
+
+/** A member's RFM metrics and current segment. */
+export type RfmProfileHistoryArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** RFM thresholds (staff-editable). */
+export type RfmSettings = {
+  __typename?: 'RfmSettings';
+  /** No purchase for more than this many days is DORMANT; must be above recentDays. */
+  dormantDays: Scalars['Int']['output'];
+  /** Frequency at or above this is high (at least 2). */
+  highFrequency: Scalars['Int']['output'];
+  /** Monetary value in fen at or above this is high. */
+  highMonetary: Scalars['Long']['output'];
+  /** A last purchase at most this many days ago is recent. */
+  recentDays: Scalars['Int']['output'];
+};
+
 export type Role =
   | 'CUSTOMER'
   | 'PARTNER'
   | 'STAFF';
+
+/**
+ * RFM segments (用户分层) from recency (days since the last paid order), frequency (paid orders not
+ * fully refunded) and monetary value (fen paid minus fen refunded). Rules, in order, with the
+ * thresholds of `rfmSettings` ("high" = at or above the threshold, "recent" = at most recentDays):
+ * 1. no purchase ever: NEW, or DORMANT once registered more than dormantDays ago;
+ * 2. last purchase more than dormantDays ago: DORMANT;
+ * 3. frequency at most 1: NEW;
+ * 4. high frequency and high monetary: IMPORTANT_VALUE when recent, IMPORTANT_RETAIN when not;
+ * 5. low frequency, high monetary, recent: IMPORTANT_DEVELOP;
+ * 6. anything else: GENERAL_VALUE.
+ * Segments follow order events at once and are re-evaluated periodically as recency decays.
+ */
+export type Segment =
+  /** 沉睡: no purchase for more than dormantDays (or never, since registering that long ago). */
+  | 'DORMANT'
+  /** 一般价值: repeat buyers below the important thresholds. */
+  | 'GENERAL_VALUE'
+  /** 重要发展: low frequency, high monetary, recent (grow their frequency). */
+  | 'IMPORTANT_DEVELOP'
+  /** 重要保持: high frequency, high monetary, no longer recent (win them back). */
+  | 'IMPORTANT_RETAIN'
+  /** 重要价值: high frequency, high monetary, recent. */
+  | 'IMPORTANT_VALUE'
+  /** 新用户: registered, with no purchase or a single one. */
+  | 'NEW';
+
+/** A member moving from one segment to another (also published as `membership.segment.changed`). */
+export type SegmentChange = {
+  __typename?: 'SegmentChange';
+  changedAt: Scalars['DateTime']['output'];
+  frequency: Scalars['Int']['output'];
+  /** Null on the member's first placement. */
+  from: Maybe<Segment>;
+  id: Scalars['ID']['output'];
+  monetary: Scalars['Long']['output'];
+  /** The metrics the change was decided on. */
+  recencyDays: Maybe<Scalars['Int']['output']>;
+  to: Segment;
+};
+
+export type SegmentChangeConnection = {
+  __typename?: 'SegmentChangeConnection';
+  edges: Array<SegmentChangeEdge>;
+  pageInfo: PageInfo;
+};
+
+export type SegmentChangeEdge = {
+  __typename?: 'SegmentChangeEdge';
+  cursor: Scalars['String']['output'];
+  node: SegmentChange;
+};
+
+export type SegmentSize = {
+  __typename?: 'SegmentSize';
+  /** Members currently placed in the segment. */
+  count: Scalars['Int']['output'];
+  segment: Segment;
+};
 
 /** Who is calling: a member, a staff account, or nobody. */
 export type Session = {
@@ -153,6 +657,17 @@ export type Session = {
   member: Maybe<Member>;
   roles: Array<Role>;
   staff: Maybe<StaffAccount>;
+};
+
+export type SignInPayload = {
+  __typename?: 'SignInPayload';
+  /** True when the member had already signed in today (nothing new was granted). */
+  alreadySignedIn: Scalars['Boolean']['output'];
+  member: Member;
+  /** Points today's sign-in gave (with any streak bonus). */
+  points: Scalars['Int']['output'];
+  /** Consecutive days including today. */
+  streak: Scalars['Int']['output'];
 };
 
 /** A staff account of the brand's operators. */
@@ -168,14 +683,108 @@ export type StaffLoginInput = {
   password: Scalars['String']['input'];
 };
 
+export type StopCouponTemplateInput = {
+  id: Scalars['ID']['input'];
+};
+
+export type TaskKind =
+  | 'BROWSE'
+  /** New-member task, once: birthday set in the profile. */
+  | 'COMPLETE_PROFILE'
+  /** New-member task, once: a first paid order. */
+  | 'FIRST_ORDER'
+  | 'REVIEW'
+  | 'SHARE'
+  /** Daily: use signIn (streak bonus on every n-th consecutive day). */
+  | 'SIGN_IN';
+
+export type TaskReward = {
+  __typename?: 'TaskReward';
+  growth: Scalars['Int']['output'];
+  points: Scalars['Int']['output'];
+  task: TaskKind;
+};
+
+export type TaskRewardInput = {
+  growth: Scalars['Int']['input'];
+  points: Scalars['Int']['input'];
+  task: TaskKind;
+};
+
 export type Tier =
   | 'DIAMOND'
   | 'GOLD'
   | 'REGULAR'
   | 'SILVER';
 
+export type TierBenefits = {
+  __typename?: 'TierBenefits';
+  /** Coupon template granted once a year on the birthday. */
+  birthdayCouponTemplateId: Maybe<Scalars['ID']['output']>;
+  /** Points granted once a year on the birthday. */
+  birthdayPoints: Scalars['Int']['output'];
+  /** Extra discount on an order, in per-mille (20 = 2 % off), after member prices. */
+  discountPermille: Scalars['Int']['output'];
+  freeShipping: Scalars['Boolean']['output'];
+  /** Points multiplier in percent (150 = 1.5 × points on paid orders). */
+  pointsMultiplierPercent: Scalars['Int']['output'];
+};
+
+export type TierBenefitsInput = {
+  birthdayCouponTemplateId?: InputMaybe<Scalars['ID']['input']>;
+  birthdayPoints: Scalars['Int']['input'];
+  discountPermille: Scalars['Int']['input'];
+  freeShipping: Scalars['Boolean']['input'];
+  pointsMultiplierPercent: Scalars['Int']['input'];
+};
+
+export type TierLevel = {
+  __typename?: 'TierLevel';
+  benefits: TierBenefits;
+  /** Growth value from which the tier applies. */
+  threshold: Scalars['Int']['output'];
+  tier: Tier;
+};
+
+export type TierLevelInput = {
+  benefits: TierBenefitsInput;
+  threshold: Scalars['Int']['input'];
+  tier: Tier;
+};
+
+/** Omitted fields stay as they are; the whole program is validated together. */
+export type UpdateLoyaltyProgramInput = {
+  expiringSoonDays?: InputMaybe<Scalars['Int']['input']>;
+  growthPerYuan?: InputMaybe<Scalars['Int']['input']>;
+  growthWindowDays?: InputMaybe<Scalars['Int']['input']>;
+  memberDay?: InputMaybe<MemberDayInput>;
+  /** Turns the member day off. */
+  noMemberDay?: InputMaybe<Scalars['Boolean']['input']>;
+  pointsLifetimeDays?: InputMaybe<Scalars['Int']['input']>;
+  pointsMaxSharePercent?: InputMaybe<Scalars['Int']['input']>;
+  pointsPerYuan?: InputMaybe<Scalars['Int']['input']>;
+  pointsPerYuanRedeemed?: InputMaybe<Scalars['Int']['input']>;
+  signInStreakBonusPoints?: InputMaybe<Scalars['Int']['input']>;
+  signInStreakDays?: InputMaybe<Scalars['Int']['input']>;
+  tasks?: InputMaybe<Array<TaskRewardInput>>;
+  tierRetentionDays?: InputMaybe<Scalars['Int']['input']>;
+  /** All four tiers. */
+  tiers?: InputMaybe<Array<TierLevelInput>>;
+  timeZone?: InputMaybe<Scalars['String']['input']>;
+};
+
 export type UpdateProfileInput = {
+  /** MM-DD or YYYY-MM-DD (only month and day are kept). Set once: a later different value is CONFLICT. */
+  birthday?: InputMaybe<Scalars['String']['input']>;
   nickname?: InputMaybe<Scalars['String']['input']>;
+};
+
+/** Fields left out keep their current value; the result is validated as a whole. */
+export type UpdateRfmSettingsInput = {
+  dormantDays?: InputMaybe<Scalars['Int']['input']>;
+  highFrequency?: InputMaybe<Scalars['Int']['input']>;
+  highMonetary?: InputMaybe<Scalars['Long']['input']>;
+  recentDays?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type Link__Purpose =
@@ -278,27 +887,72 @@ export type FederationReferenceTypes = ResolversObject<{
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
   AuthPayload: ResolverTypeWrapper<Omit<AuthPayload, 'session'> & { session: ResolversTypes['Session'] }>;
+  ClaimCouponInput: ClaimCouponInput;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  ClaimTaskRewardInput: ClaimTaskRewardInput;
+  ClaimTaskRewardPayload: ResolverTypeWrapper<Omit<ClaimTaskRewardPayload, 'member'> & { member: ResolversTypes['Member'] }>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  Coupon: ResolverTypeWrapper<CouponDocModel>;
+  CouponConnection: ResolverTypeWrapper<Omit<CouponConnection, 'edges'> & { edges: Array<ResolversTypes['CouponEdge']> }>;
+  CouponEdge: ResolverTypeWrapper<Omit<CouponEdge, 'node'> & { node: ResolversTypes['Coupon'] }>;
+  CouponKind: CouponKind;
+  CouponScope: CouponScope;
+  CouponState: CouponState;
+  CouponTemplate: ResolverTypeWrapper<CouponTemplateDocModel>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  CouponTemplateConnection: ResolverTypeWrapper<Omit<CouponTemplateConnection, 'edges'> & { edges: Array<ResolversTypes['CouponTemplateEdge']> }>;
+  CouponTemplateEdge: ResolverTypeWrapper<Omit<CouponTemplateEdge, 'node'> & { node: ResolversTypes['CouponTemplate'] }>;
+  CouponTemplateStatus: CouponTemplateStatus;
+  CouponWallet: ResolverTypeWrapper<WalletShapeModel>;
+  CreateCouponTemplateInput: CreateCouponTemplateInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  GrantCouponInput: GrantCouponInput;
+  GrantPointsInput: GrantPointsInput;
   LoginInput: LoginInput;
   Long: ResolverTypeWrapper<Scalars['Long']['output']>;
+  LoyaltyProgram: ResolverTypeWrapper<LoyaltyProgramModel>;
   Member: ResolverTypeWrapper<MemberDocModel>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   MemberConnection: ResolverTypeWrapper<Omit<MemberConnection, 'edges'> & { edges: Array<ResolversTypes['MemberEdge']> }>;
+  MemberDay: ResolverTypeWrapper<MemberDay>;
+  MemberDayInput: MemberDayInput;
   MemberEdge: ResolverTypeWrapper<Omit<MemberEdge, 'node'> & { node: ResolversTypes['Member'] }>;
+  MemberPoints: ResolverTypeWrapper<PointsViewModel>;
+  MemberTask: ResolverTypeWrapper<MemberTask>;
+  MemberTierStatus: ResolverTypeWrapper<TierViewModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  PointsEntry: ResolverTypeWrapper<LotEntryDocModel>;
+  PointsEntryConnection: ResolverTypeWrapper<Omit<PointsEntryConnection, 'edges'> & { edges: Array<ResolversTypes['PointsEntryEdge']> }>;
+  PointsEntryEdge: ResolverTypeWrapper<Omit<PointsEntryEdge, 'node'> & { node: ResolversTypes['PointsEntry'] }>;
+  PointsEntryKind: PointsEntryKind;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   RefreshSessionInput: RefreshSessionInput;
   RequestLoginCodeInput: RequestLoginCodeInput;
   RequestLoginCodePayload: ResolverTypeWrapper<RequestLoginCodePayload>;
+  RfmProfile: ResolverTypeWrapper<RfmProfileViewModel>;
+  RfmSettings: ResolverTypeWrapper<RfmSettings>;
   Role: Role;
+  Segment: Segment;
+  SegmentChange: ResolverTypeWrapper<RfmSegmentEntryDocModel>;
+  SegmentChangeConnection: ResolverTypeWrapper<Omit<SegmentChangeConnection, 'edges'> & { edges: Array<ResolversTypes['SegmentChangeEdge']> }>;
+  SegmentChangeEdge: ResolverTypeWrapper<Omit<SegmentChangeEdge, 'node'> & { node: ResolversTypes['SegmentChange'] }>;
+  SegmentSize: ResolverTypeWrapper<SegmentSize>;
   Session: ResolverTypeWrapper<SessionShapeModel>;
+  SignInPayload: ResolverTypeWrapper<Omit<SignInPayload, 'member'> & { member: ResolversTypes['Member'] }>;
   StaffAccount: ResolverTypeWrapper<StaffDocModel>;
   StaffLoginInput: StaffLoginInput;
+  StopCouponTemplateInput: StopCouponTemplateInput;
+  TaskKind: TaskKind;
+  TaskReward: ResolverTypeWrapper<TaskReward>;
+  TaskRewardInput: TaskRewardInput;
   Tier: Tier;
+  TierBenefits: ResolverTypeWrapper<TierBenefits>;
+  TierBenefitsInput: TierBenefitsInput;
+  TierLevel: ResolverTypeWrapper<TierLevel>;
+  TierLevelInput: TierLevelInput;
+  UpdateLoyaltyProgramInput: UpdateLoyaltyProgramInput;
   UpdateProfileInput: UpdateProfileInput;
+  UpdateRfmSettingsInput: UpdateRfmSettingsInput;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
   link__Purpose: Link__Purpose;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -307,25 +961,63 @@ export type ResolversTypes = ResolversObject<{
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
   AuthPayload: Omit<AuthPayload, 'session'> & { session: ResolversParentTypes['Session'] };
+  ClaimCouponInput: ClaimCouponInput;
+  ID: Scalars['ID']['output'];
+  ClaimTaskRewardInput: ClaimTaskRewardInput;
+  ClaimTaskRewardPayload: Omit<ClaimTaskRewardPayload, 'member'> & { member: ResolversParentTypes['Member'] };
+  Int: Scalars['Int']['output'];
+  Coupon: CouponDocModel;
+  CouponConnection: Omit<CouponConnection, 'edges'> & { edges: Array<ResolversParentTypes['CouponEdge']> };
+  CouponEdge: Omit<CouponEdge, 'node'> & { node: ResolversParentTypes['Coupon'] };
+  CouponTemplate: CouponTemplateDocModel;
+  Boolean: Scalars['Boolean']['output'];
+  CouponTemplateConnection: Omit<CouponTemplateConnection, 'edges'> & { edges: Array<ResolversParentTypes['CouponTemplateEdge']> };
+  CouponTemplateEdge: Omit<CouponTemplateEdge, 'node'> & { node: ResolversParentTypes['CouponTemplate'] };
+  CouponWallet: WalletShapeModel;
+  CreateCouponTemplateInput: CreateCouponTemplateInput;
   DateTime: Scalars['DateTime']['output'];
+  GrantCouponInput: GrantCouponInput;
+  GrantPointsInput: GrantPointsInput;
   LoginInput: LoginInput;
   Long: Scalars['Long']['output'];
+  LoyaltyProgram: LoyaltyProgramModel;
   Member: MemberDocModel;
-  ID: Scalars['ID']['output'];
   MemberConnection: Omit<MemberConnection, 'edges'> & { edges: Array<ResolversParentTypes['MemberEdge']> };
+  MemberDay: MemberDay;
+  MemberDayInput: MemberDayInput;
   MemberEdge: Omit<MemberEdge, 'node'> & { node: ResolversParentTypes['Member'] };
+  MemberPoints: PointsViewModel;
+  MemberTask: MemberTask;
+  MemberTierStatus: TierViewModel;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
-  Boolean: Scalars['Boolean']['output'];
+  PointsEntry: LotEntryDocModel;
+  PointsEntryConnection: Omit<PointsEntryConnection, 'edges'> & { edges: Array<ResolversParentTypes['PointsEntryEdge']> };
+  PointsEntryEdge: Omit<PointsEntryEdge, 'node'> & { node: ResolversParentTypes['PointsEntry'] };
   Query: Record<PropertyKey, never>;
-  Int: Scalars['Int']['output'];
   RefreshSessionInput: RefreshSessionInput;
   RequestLoginCodeInput: RequestLoginCodeInput;
   RequestLoginCodePayload: RequestLoginCodePayload;
+  RfmProfile: RfmProfileViewModel;
+  RfmSettings: RfmSettings;
+  SegmentChange: RfmSegmentEntryDocModel;
+  SegmentChangeConnection: Omit<SegmentChangeConnection, 'edges'> & { edges: Array<ResolversParentTypes['SegmentChangeEdge']> };
+  SegmentChangeEdge: Omit<SegmentChangeEdge, 'node'> & { node: ResolversParentTypes['SegmentChange'] };
+  SegmentSize: SegmentSize;
   Session: SessionShapeModel;
+  SignInPayload: Omit<SignInPayload, 'member'> & { member: ResolversParentTypes['Member'] };
   StaffAccount: StaffDocModel;
   StaffLoginInput: StaffLoginInput;
+  StopCouponTemplateInput: StopCouponTemplateInput;
+  TaskReward: TaskReward;
+  TaskRewardInput: TaskRewardInput;
+  TierBenefits: TierBenefits;
+  TierBenefitsInput: TierBenefitsInput;
+  TierLevel: TierLevel;
+  TierLevelInput: TierLevelInput;
+  UpdateLoyaltyProgramInput: UpdateLoyaltyProgramInput;
   UpdateProfileInput: UpdateProfileInput;
+  UpdateRfmSettingsInput: UpdateRfmSettingsInput;
   link__Import: Scalars['link__Import']['output'];
   String: Scalars['String']['output'];
 }>;
@@ -366,6 +1058,75 @@ export type AuthPayloadResolvers<ContextType = Context, ParentType extends Resol
   session?: Resolver<ResolversTypes['Session'], ParentType, ContextType>;
 }>;
 
+export type ClaimTaskRewardPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ClaimTaskRewardPayload'] = ResolversParentTypes['ClaimTaskRewardPayload']> = ResolversObject<{
+  growth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  points?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  task?: Resolver<ResolversTypes['TaskKind'], ParentType, ContextType>;
+}>;
+
+export type CouponResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Coupon'] = ResolversParentTypes['Coupon']> = ResolversObject<{
+  claimedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  state?: Resolver<ResolversTypes['CouponState'], ParentType, ContextType>;
+  template?: Resolver<ResolversTypes['CouponTemplate'], ParentType, ContextType>;
+  usedOrderId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  validFrom?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  validUntil?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
+export type CouponConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponConnection'] = ResolversParentTypes['CouponConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['CouponEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type CouponEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponEdge'] = ResolversParentTypes['CouponEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Coupon'], ParentType, ContextType>;
+}>;
+
+export type CouponTemplateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponTemplate'] = ResolversParentTypes['CouponTemplate']> = ResolversObject<{
+  amount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  categoryIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  claimable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['CouponKind'], ParentType, ContextType>;
+  maxDiscount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  memberDayOnly?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  perMemberLimit?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  percentOff?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  productIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  remaining?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  scope?: Resolver<ResolversTypes['CouponScope'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['CouponTemplateStatus'], ParentType, ContextType>;
+  threshold?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  totalQuota?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  validDaysAfterClaim?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  validFrom?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  validUntil?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+}>;
+
+export type CouponTemplateConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponTemplateConnection'] = ResolversParentTypes['CouponTemplateConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['CouponTemplateEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type CouponTemplateEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponTemplateEdge'] = ResolversParentTypes['CouponTemplateEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['CouponTemplate'], ParentType, ContextType>;
+}>;
+
+export type CouponWalletResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponWallet'] = ResolversParentTypes['CouponWallet']> = ResolversObject<{
+  available?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  coupons?: Resolver<ResolversTypes['CouponConnection'], ParentType, ContextType, RequireFields<CouponWalletCouponsArgs, 'first'>>;
+  expired?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  locked?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  used?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
@@ -374,13 +1135,36 @@ export interface LongScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
   name: 'Long';
 }
 
+export type LoyaltyProgramResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LoyaltyProgram'] = ResolversParentTypes['LoyaltyProgram']> = ResolversObject<{
+  expiringSoonDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  growthPerYuan?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  growthWindowDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  memberDay?: Resolver<Maybe<ResolversTypes['MemberDay']>, ParentType, ContextType>;
+  pointsLifetimeDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pointsMaxSharePercent?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pointsPerYuan?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pointsPerYuanRedeemed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  signInStreakBonusPoints?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  signInStreakDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  tasks?: Resolver<Array<ResolversTypes['TaskReward']>, ParentType, ContextType>;
+  tierRetentionDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  tiers?: Resolver<Array<ResolversTypes['TierLevel']>, ParentType, ContextType>;
+  timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type MemberResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Member'] = ResolversParentTypes['Member'], FederationReferenceType extends FederationReferenceTypes['Member'] = FederationReferenceTypes['Member']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Member']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  birthday?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  coupons?: Resolver<Maybe<ResolversTypes['CouponWallet']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   nickname?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   phone?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  points?: Resolver<Maybe<ResolversTypes['MemberPoints']>, ParentType, ContextType>;
   registeredAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  rfm?: Resolver<Maybe<ResolversTypes['RfmProfile']>, ParentType, ContextType>;
+  tasks?: Resolver<Maybe<Array<ResolversTypes['MemberTask']>>, ParentType, ContextType>;
   tier?: Resolver<ResolversTypes['Tier'], ParentType, ContextType>;
+  tierStatus?: Resolver<Maybe<ResolversTypes['MemberTierStatus']>, ParentType, ContextType>;
 }>;
 
 export type MemberConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MemberConnection'] = ResolversParentTypes['MemberConnection']> = ResolversObject<{
@@ -388,17 +1172,55 @@ export type MemberConnectionResolvers<ContextType = Context, ParentType extends 
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
 }>;
 
+export type MemberDayResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MemberDay'] = ResolversParentTypes['MemberDay']> = ResolversObject<{
+  dayOfMonth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pointsMultiplierPercent?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type MemberEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MemberEdge'] = ResolversParentTypes['MemberEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
 }>;
 
+export type MemberPointsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MemberPoints'] = ResolversParentTypes['MemberPoints']> = ResolversObject<{
+  balance?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  expiringSoon?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  expiringSoonBefore?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  history?: Resolver<ResolversTypes['PointsEntryConnection'], ParentType, ContextType, RequireFields<MemberPointsHistoryArgs, 'first'>>;
+}>;
+
+export type MemberTaskResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MemberTask'] = ResolversParentTypes['MemberTask']> = ResolversObject<{
+  claimed?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  daily?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  growth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  points?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  task?: Resolver<ResolversTypes['TaskKind'], ParentType, ContextType>;
+}>;
+
+export type MemberTierStatusResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MemberTierStatus'] = ResolversParentTypes['MemberTierStatus']> = ResolversObject<{
+  benefits?: Resolver<ResolversTypes['TierBenefits'], ParentType, ContextType>;
+  growth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  growthToNext?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  nextTier?: Resolver<Maybe<ResolversTypes['Tier']>, ParentType, ContextType>;
+  retainedUntil?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  tier?: Resolver<ResolversTypes['Tier'], ParentType, ContextType>;
+}>;
+
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  claimCoupon?: Resolver<ResolversTypes['Coupon'], ParentType, ContextType, RequireFields<MutationClaimCouponArgs, 'input'>>;
+  claimTaskReward?: Resolver<ResolversTypes['ClaimTaskRewardPayload'], ParentType, ContextType, RequireFields<MutationClaimTaskRewardArgs, 'input'>>;
+  createCouponTemplate?: Resolver<ResolversTypes['CouponTemplate'], ParentType, ContextType, RequireFields<MutationCreateCouponTemplateArgs, 'input'>>;
+  grantCoupon?: Resolver<ResolversTypes['Coupon'], ParentType, ContextType, RequireFields<MutationGrantCouponArgs, 'input'>>;
+  grantPoints?: Resolver<ResolversTypes['PointsEntry'], ParentType, ContextType, RequireFields<MutationGrantPointsArgs, 'input'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'input'>>;
   refreshSession?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRefreshSessionArgs, 'input'>>;
   requestLoginCode?: Resolver<ResolversTypes['RequestLoginCodePayload'], ParentType, ContextType, RequireFields<MutationRequestLoginCodeArgs, 'input'>>;
+  signIn?: Resolver<ResolversTypes['SignInPayload'], ParentType, ContextType>;
   staffLogin?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationStaffLoginArgs, 'input'>>;
+  stopCouponTemplate?: Resolver<ResolversTypes['CouponTemplate'], ParentType, ContextType, RequireFields<MutationStopCouponTemplateArgs, 'input'>>;
+  updateLoyaltyProgram?: Resolver<ResolversTypes['LoyaltyProgram'], ParentType, ContextType, RequireFields<MutationUpdateLoyaltyProgramArgs, 'input'>>;
   updateProfile?: Resolver<ResolversTypes['Member'], ParentType, ContextType, RequireFields<MutationUpdateProfileArgs, 'input'>>;
+  updateRfmSettings?: Resolver<ResolversTypes['RfmSettings'], ParentType, ContextType, RequireFields<MutationUpdateRfmSettingsArgs, 'input'>>;
 }>;
 
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
@@ -406,10 +1228,37 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 }>;
 
+export type PointsEntryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PointsEntry'] = ResolversParentTypes['PointsEntry']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  balance?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  delta?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['PointsEntryKind'], ParentType, ContextType>;
+  orderId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  shortfall?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
+export type PointsEntryConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PointsEntryConnection'] = ResolversParentTypes['PointsEntryConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['PointsEntryEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type PointsEntryEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PointsEntryEdge'] = ResolversParentTypes['PointsEntryEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['PointsEntry'], ParentType, ContextType>;
+}>;
+
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  couponTemplate?: Resolver<Maybe<ResolversTypes['CouponTemplate']>, ParentType, ContextType, RequireFields<QueryCouponTemplateArgs, 'id'>>;
+  couponTemplates?: Resolver<ResolversTypes['CouponTemplateConnection'], ParentType, ContextType, RequireFields<QueryCouponTemplatesArgs, 'all' | 'first'>>;
+  loyaltyProgram?: Resolver<ResolversTypes['LoyaltyProgram'], ParentType, ContextType>;
   me?: Resolver<Maybe<ResolversTypes['Member']>, ParentType, ContextType>;
   member?: Resolver<Maybe<ResolversTypes['Member']>, ParentType, ContextType, RequireFields<QueryMemberArgs, 'id'>>;
   members?: Resolver<ResolversTypes['MemberConnection'], ParentType, ContextType, RequireFields<QueryMembersArgs, 'first'>>;
+  rfmSettings?: Resolver<ResolversTypes['RfmSettings'], ParentType, ContextType>;
+  segmentMembers?: Resolver<ResolversTypes['MemberConnection'], ParentType, ContextType, RequireFields<QuerySegmentMembersArgs, 'first' | 'segment'>>;
+  segmentSizes?: Resolver<Array<ResolversTypes['SegmentSize']>, ParentType, ContextType>;
   session?: Resolver<ResolversTypes['Session'], ParentType, ContextType>;
 }>;
 
@@ -418,10 +1267,60 @@ export type RequestLoginCodePayloadResolvers<ContextType = Context, ParentType e
   retryAfterSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type RfmProfileResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RfmProfile'] = ResolversParentTypes['RfmProfile']> = ResolversObject<{
+  firstPaidAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  frequency?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  history?: Resolver<ResolversTypes['SegmentChangeConnection'], ParentType, ContextType, RequireFields<RfmProfileHistoryArgs, 'first'>>;
+  lastPaidAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  monetary?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  recencyDays?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  segment?: Resolver<ResolversTypes['Segment'], ParentType, ContextType>;
+  segmentSince?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+}>;
+
+export type RfmSettingsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RfmSettings'] = ResolversParentTypes['RfmSettings']> = ResolversObject<{
+  dormantDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  highFrequency?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  highMonetary?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  recentDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type SegmentChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SegmentChange'] = ResolversParentTypes['SegmentChange']> = ResolversObject<{
+  changedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  frequency?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  from?: Resolver<Maybe<ResolversTypes['Segment']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  monetary?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  recencyDays?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  to?: Resolver<ResolversTypes['Segment'], ParentType, ContextType>;
+}>;
+
+export type SegmentChangeConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SegmentChangeConnection'] = ResolversParentTypes['SegmentChangeConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['SegmentChangeEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type SegmentChangeEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SegmentChangeEdge'] = ResolversParentTypes['SegmentChangeEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['SegmentChange'], ParentType, ContextType>;
+}>;
+
+export type SegmentSizeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SegmentSize'] = ResolversParentTypes['SegmentSize']> = ResolversObject<{
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  segment?: Resolver<ResolversTypes['Segment'], ParentType, ContextType>;
+}>;
+
 export type SessionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Session'] = ResolversParentTypes['Session']> = ResolversObject<{
   member?: Resolver<Maybe<ResolversTypes['Member']>, ParentType, ContextType>;
   roles?: Resolver<Array<ResolversTypes['Role']>, ParentType, ContextType>;
   staff?: Resolver<Maybe<ResolversTypes['StaffAccount']>, ParentType, ContextType>;
+}>;
+
+export type SignInPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SignInPayload'] = ResolversParentTypes['SignInPayload']> = ResolversObject<{
+  alreadySignedIn?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  points?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  streak?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type StaffAccountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StaffAccount'] = ResolversParentTypes['StaffAccount']> = ResolversObject<{
@@ -430,23 +1329,69 @@ export type StaffAccountResolvers<ContextType = Context, ParentType extends Reso
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type TaskRewardResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TaskReward'] = ResolversParentTypes['TaskReward']> = ResolversObject<{
+  growth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  points?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  task?: Resolver<ResolversTypes['TaskKind'], ParentType, ContextType>;
+}>;
+
+export type TierBenefitsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TierBenefits'] = ResolversParentTypes['TierBenefits']> = ResolversObject<{
+  birthdayCouponTemplateId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  birthdayPoints?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  discountPermille?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  freeShipping?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  pointsMultiplierPercent?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type TierLevelResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TierLevel'] = ResolversParentTypes['TierLevel']> = ResolversObject<{
+  benefits?: Resolver<ResolversTypes['TierBenefits'], ParentType, ContextType>;
+  threshold?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  tier?: Resolver<ResolversTypes['Tier'], ParentType, ContextType>;
+}>;
+
 export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['link__Import'], any> {
   name: 'link__Import';
 }
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
   AuthPayload?: AuthPayloadResolvers<ContextType>;
+  ClaimTaskRewardPayload?: ClaimTaskRewardPayloadResolvers<ContextType>;
+  Coupon?: CouponResolvers<ContextType>;
+  CouponConnection?: CouponConnectionResolvers<ContextType>;
+  CouponEdge?: CouponEdgeResolvers<ContextType>;
+  CouponTemplate?: CouponTemplateResolvers<ContextType>;
+  CouponTemplateConnection?: CouponTemplateConnectionResolvers<ContextType>;
+  CouponTemplateEdge?: CouponTemplateEdgeResolvers<ContextType>;
+  CouponWallet?: CouponWalletResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Long?: GraphQLScalarType;
+  LoyaltyProgram?: LoyaltyProgramResolvers<ContextType>;
   Member?: MemberResolvers<ContextType>;
   MemberConnection?: MemberConnectionResolvers<ContextType>;
+  MemberDay?: MemberDayResolvers<ContextType>;
   MemberEdge?: MemberEdgeResolvers<ContextType>;
+  MemberPoints?: MemberPointsResolvers<ContextType>;
+  MemberTask?: MemberTaskResolvers<ContextType>;
+  MemberTierStatus?: MemberTierStatusResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  PointsEntry?: PointsEntryResolvers<ContextType>;
+  PointsEntryConnection?: PointsEntryConnectionResolvers<ContextType>;
+  PointsEntryEdge?: PointsEntryEdgeResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   RequestLoginCodePayload?: RequestLoginCodePayloadResolvers<ContextType>;
+  RfmProfile?: RfmProfileResolvers<ContextType>;
+  RfmSettings?: RfmSettingsResolvers<ContextType>;
+  SegmentChange?: SegmentChangeResolvers<ContextType>;
+  SegmentChangeConnection?: SegmentChangeConnectionResolvers<ContextType>;
+  SegmentChangeEdge?: SegmentChangeEdgeResolvers<ContextType>;
+  SegmentSize?: SegmentSizeResolvers<ContextType>;
   Session?: SessionResolvers<ContextType>;
+  SignInPayload?: SignInPayloadResolvers<ContextType>;
   StaffAccount?: StaffAccountResolvers<ContextType>;
+  TaskReward?: TaskRewardResolvers<ContextType>;
+  TierBenefits?: TierBenefitsResolvers<ContextType>;
+  TierLevel?: TierLevelResolvers<ContextType>;
   link__Import?: GraphQLScalarType;
 }>;
 

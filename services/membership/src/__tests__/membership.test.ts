@@ -3,6 +3,7 @@ import { Types } from 'mongoose';
 import {
   asGateway,
   customer,
+  eventually,
   gql,
   privateNats,
   serviceEnv,
@@ -116,13 +117,17 @@ describe('login by phone code', () => {
           for (let seq = 1; seq <= info.state.last_seq; seq++) {
             const m = await jsm.streams.getMessage(streamName('membership'), { seq }).catch(() => null);
             const env = m ? JSON.parse(StringCodec().decode(m.data)) : null;
-            if (env?.data?.memberId === session.member.id) return { env, count: info.state.messages };
+            if (env?.type === 'membership.member.registered' && env.data?.memberId === session.member.id)
+              return { env, count: info.state.messages };
           }
           await new Promise((r) => setTimeout(r, 100));
         }
         return null;
       })();
       expect(found?.env).toMatchObject({ type: 'membership.member.registered', source: 'membership', version: 1 });
+      // The registration also places the member in an RFM segment (its own event): let that land.
+      await eventually(async () => (await svc.db.collection('rfm_segment_history').countDocuments({ accountId: session.member.id })) > 0);
+      while ((await svc.relay!.flush()) > 0);
       // A relay pass re-run publishes nothing new (sent markers; Nats-Msg-Id dedupe behind them).
       const before = (await jsm.streams.info(streamName('membership'))).state.messages;
       expect(await svc.relay!.flush()).toBe(0);

@@ -32,7 +32,9 @@ export type AdjustmentKind =
   | 'BARGAIN'
   | 'COUPON'
   | 'GROUP_BUY'
-  | 'POINTS';
+  | 'POINTS'
+  /** The member's tier discount. */
+  | 'TIER';
 
 /** An after-sale (售后) request on a paid order, and what became of it. */
 export type AfterSale = {
@@ -451,6 +453,8 @@ export type PaymentStatus =
   | 'REFUND_PENDING';
 
 export type PlaceOrderInput = {
+  /** A coupon from the member's wallet. Omitted: the best applicable coupon is applied (unless noCoupon). */
+  couponId?: InputMaybe<Scalars['ID']['input']>;
   /**
    * Order every line of the cart (flagged lines make the checkout fail with the catalog's code);
    * the ordered units leave the cart once the order is placed.
@@ -463,6 +467,10 @@ export type PlaceOrderInput = {
    * Omitted with `fromCart`.
    */
   lines?: InputMaybe<Array<OrderLineInput>>;
+  /** Apply no coupon. */
+  noCoupon?: InputMaybe<Scalars['Boolean']['input']>;
+  /** Points to spend (积分抵扣); membership caps them at a share of the order. */
+  points?: InputMaybe<Scalars['Int']['input']>;
   /** DIRECT when omitted. */
   source?: InputMaybe<OrderSourceInput>;
 };

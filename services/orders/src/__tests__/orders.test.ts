@@ -35,7 +35,7 @@ async function seed(status: 'ON_SALE' | 'DRAFT', prices: number[]): Promise<Seed
 beforeAll(async () => {
   nats = await privateNats();
   catalog = await startCatalog(loadCatalogConfig(serviceEnv('catalog', nats.url)));
-  svc = await start(loadServiceConfig(serviceEnv('orders', nats.url)));
+  svc = await start(loadServiceConfig(serviceEnv('orders', nats.url)), { adjusters: [] });
   tea = await seed('ON_SALE', [16800, 9900]);
   draft = await seed('DRAFT', [5000]);
 });

@@ -53,7 +53,12 @@ export async function startHarness(opts: { env?: Record<string, string>; start?:
   const nats = await privateNats();
   let catalog: Harness['catalog'] = await startCatalog(loadCatalogConfig(serviceEnv('catalog', nats.url)));
   const hooks: CheckoutHooks = {};
-  const svc = await start(loadServiceConfig(serviceEnv('orders', nats.url, opts.env)), { sweepers: false, hooks, ...opts.start });
+  const svc = await start(loadServiceConfig(serviceEnv('orders', nats.url, opts.env)), {
+    sweepers: false,
+    hooks,
+    adjusters: [],
+    ...opts.start,
+  });
   const nc = await connect({ servers: nats.url });
   const reserves = new Watcher(nc, 'catalog.stock.reserve');
   const releases = new Watcher(nc, 'catalog.stock.release');

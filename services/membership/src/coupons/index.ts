@@ -1,0 +1,78 @@
+import type { MembershipModule, ModuleDeps } from '../modules';
+import { createCouponResolvers } from './resolvers';
+import { createCouponService } from './service';
+
+/** A line of the order as benefits see it (catalog's priced line, with its category path). */
+export interface BenefitLineInput {
+  skuId: string;
+  productId: string;
+  categoryIds?: string[];
+  quantity: number;
+  /** Integer fen. */
+  unitPrice: number;
+}
+
+/** A coupon of the member that applies to an order, and what it takes off. */
+export interface CouponOffer {
+  couponId: string;
+  templateId: string;
+  name: string;
+  /** Integer fen, positive: what the coupon takes off this order. */
+  discount: number;
+}
+
+export interface CouponService {
+  /** Gives a member a coupon of a template, once per `key` (quota and per-member limit apply). */
+  grant(input: { key: string; memberId: string; templateId: string; reason: string }): Promise<{ couponId: string }>;
+  /** The member's available coupons that apply to these lines, best (largest discount) first. */
+  offers(memberId: string, lines: BenefitLineInput[], subtotal: number, at: Date): Promise<CouponOffer[]>;
+  /** One chosen coupon for these lines; throws the refusal (NOT_FOUND, FORBIDDEN, BAD_USER_INPUT, CONFLICT). */
+  offer(memberId: string, couponId: string, lines: BenefitLineInput[], subtotal: number, at: Date): Promise<CouponOffer>;
+  /** AVAILABLE → LOCKED for this checkout; idempotent for the same checkout; CONFLICT otherwise. */
+  lock(couponId: string, memberId: string, checkoutId: string): Promise<void>;
+  /** LOCKED by this checkout → AVAILABLE; false when it was not locked by it (a no-op). */
+  release(couponId: string, checkoutId: string): Promise<boolean>;
+  /** LOCKED by this checkout → USED (payment); idempotent. */
+  consume(couponId: string, checkoutId: string): Promise<void>;
+  /** USED by this checkout → AVAILABLE again (full refund); false when it was not (a no-op). */
+  restore(couponId: string, checkoutId: string): Promise<boolean>;
+}
+
+/**
+ * Coupon templates, claims and grants (quota and per-member limits as unique slot claims), the
+ * member's wallet, and each coupon's lock → use → return as ledger appends (see service.ts).
+ */
+export function createCouponsModule(deps: ModuleDeps): MembershipModule & { coupons: CouponService } {
+  const service = createCouponService(deps);
+  const coupons: CouponService = service.coupons;
+  return {
+    name: 'coupons',
+    resolvers: createCouponResolvers(service),
+    coupons,
+    init: async () => {
+      // Callers namespace their own keys (`live:<roomId>:…`); `request:` keeps them apart from
+      // this module's internal keys (`referral:…`, GraphQL staff grants).
+      deps.bus.reply('membership.coupon.grant', (req) =>
+        coupons.grant({ key: `request:${req.key}`, memberId: req.memberId, templateId: req.templateId, reason: req.reason }),
+      );
+    },
+    on: {
+      'referral.reward.granted': async (env) => {
+        const d = env.data;
+        if (d.kind !== 'COUPON') return; // POINTS rewards are the loyalty module's
+        if (!d.couponTemplateId) {
+          deps.logger.warn({ eventId: env.id, rewardId: d.rewardId }, 'coupon reward without a template; ignored');
+          return;
+        }
+        try {
+          await coupons.grant({ key: `referral:${d.rewardId}`, memberId: d.memberId, templateId: d.couponTemplateId, reason: d.reason });
+        } catch (err) {
+          // A refusal (sold out, limit, stopped template) is final: redelivering cannot change it.
+          const code = (err as { extensions?: { code?: string } }).extensions?.code;
+          if (!code) throw err;
+          deps.logger.warn({ err, eventId: env.id, rewardId: d.rewardId, code }, 'referral coupon reward refused');
+        }
+      },
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { CouponService } from '../coupons';
+import type { Models } from '../model';
+import type { MembershipModule, ModuleDeps } from '../modules';
+import { createLoyaltyModels } from './model';
+import { loyaltyResolvers } from './resolvers';
+import { createLoyaltyService, type LoyaltyService } from './service';
+
+export type { LoyaltyService } from './service';
+
+/**
+ * Points, growth and tiers, tasks, member day and birthdays. Reacts to paid orders (earn at the
+ * tier's rate) and refunds (claw back the refunded share), and to referral point rewards.
+ */
+export function createLoyaltyModule(
+  deps: ModuleDeps & { coupons: CouponService; models: Models },
+): MembershipModule & { loyalty: LoyaltyService } {
+  const models = createLoyaltyModels(deps.db);
+  const loyalty = createLoyaltyService({
+    models,
+    core: deps.models,
+    settings: deps.settings,
+    coupons: deps.coupons,
+    kick: deps.kick,
+    now: deps.now,
+    logger: deps.logger,
+  });
+  return {
+    name: 'loyalty',
+    loyalty,
+    resolvers: loyaltyResolvers(loyalty),
+    outboxSources: [models.TierEntry],
+    on: {
+      'orders.order.paid': (env) => loyalty.orderPaid(env.data),
+      'orders.order.refunded': (env) => loyalty.orderRefunded(env.data),
+      'referral.reward.granted': async (env) => {
+        if (env.data.kind !== 'POINTS' || !env.data.points) return;
+        await loyalty.grantPoints(
+          env.data.memberId,
+          `referral:${env.data.rewardId}`,
+          env.data.points,
+          env.data.reason || 'Referral reward',
+        );
+      },
+    },
+    sweep: (at) => loyalty.sweep(at),
+  };
+}
