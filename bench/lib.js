@@ -1,6 +1,6 @@
 // Shared by the bench scripts: a stack of its own (fresh FerretDB + NATS, the 7 subgraphs and
 // the gateway as separate processes from dist/), tokens, a GraphQL client and percentiles.
-// Set BENCH_GATEWAY_URL (+ BENCH_AUTH_TOKEN_SECRET, BENCH_INTERNAL_TOKEN_SECRET) to use a running stack.
+// Set BENCH_GATEWAY_URL (+ BENCH_AUTH_TOKEN_SECRET, BENCH_INTERNAL_TOKEN_SECRET, BENCH_NATS_URL) to use a running stack.
 const { mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
@@ -17,6 +17,7 @@ async function benchStack(extraEnv = {}) {
   if (process.env.BENCH_GATEWAY_URL) {
     return {
       gatewayUrl: process.env.BENCH_GATEWAY_URL,
+      natsUrl: process.env.BENCH_NATS_URL,
       subgraphUrl: (name) => process.env[`BENCH_${name.toUpperCase()}_URL`],
       authSecret: process.env.BENCH_AUTH_TOKEN_SECRET,
       internalSecret: process.env.BENCH_INTERNAL_TOKEN_SECRET,
@@ -49,6 +50,7 @@ async function benchStack(extraEnv = {}) {
   });
   return {
     gatewayUrl: stack.gatewayUrl,
+    natsUrl: nats.url,
     subgraphUrl: (name) => `http://127.0.0.1:${ports[name]}/graphql`,
     authSecret,
     internalSecret,

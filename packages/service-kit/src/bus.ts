@@ -67,6 +67,11 @@ export interface ConsumeOptions {
   /** Delay before redelivery after attempt n (ms); the last value repeats. */
   backoffMs?: number[];
   ackWaitMs?: number;
+  /**
+   * Messages handled at once by this replica (default 1: one after another). Above 1 the handler
+   * must be safe against itself, as it already is against other replicas (claims, ledgers).
+   */
+  concurrency?: number;
 }
 
 export interface Bus {
@@ -271,15 +276,21 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
           ),
         );
       };
+      const concurrency = Math.max(1, o.concurrency ?? 1);
       loops.push(
         (async () => {
+          const inFlight = new Set<Promise<void>>();
           for await (const m of messages) {
             // One bad message must never end the loop (and with it the consumer).
-            await handle(m).catch((err: unknown) => {
+            const p = handle(m).catch((err: unknown) => {
               logger.error({ err, durable }, 'message handling failed');
               m.nak(1_000);
             });
+            inFlight.add(p);
+            void p.finally(() => inFlight.delete(p));
+            if (inFlight.size >= concurrency) await Promise.race(inFlight);
           }
+          await Promise.all(inFlight);
         })().catch((err: unknown) => logger.error({ err, durable }, 'consumer loop ended')),
       );
       logger.info({ subject, durable }, 'consuming');

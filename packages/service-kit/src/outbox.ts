@@ -67,6 +67,13 @@ export function createOutboxRelay(opts: {
   let since = new Date(Date.now() - (opts.lookbackMs ?? 24 * 3600_000));
   const SKEW_MS = 5_000;
   const BATCH = 500;
+  // Ids this process published recently: a pass looks only at entries written since the last
+  // one (minus a skew margin), so a short memory saves re-reading the same markers every pass.
+  const sentHere = new Set<string>();
+  const remember = (id: string) => {
+    if (sentHere.size >= 50_000) sentHere.clear();
+    sentHere.add(id);
+  };
   let running: Promise<number> | null = null;
   let again = false;
   let stopped = false;
@@ -87,7 +94,8 @@ export function createOutboxRelay(opts: {
           _id: unknown;
           outbox?: OutboxRecord;
         }[];
-        const records = docs.map((d) => d.outbox).filter((r): r is OutboxRecord => Boolean(r?.id));
+        // What this process published itself needs no marker look-up (each one is a read by id).
+        const records = docs.map((d) => d.outbox).filter((r): r is OutboxRecord => Boolean(r?.id) && !sentHere.has(r!.id));
         const done = records.length
           ? new Set(
               (
@@ -100,10 +108,14 @@ export function createOutboxRelay(opts: {
             )
           : new Set<string>();
         for (const r of records) {
-          if (done.has(r.id)) continue;
+          if (done.has(r.id)) {
+            remember(r.id);
+            continue;
+          }
           try {
             await context.with(propagation.extract(ROOT_CONTEXT, r.trace ?? {}), () => bus.publishEnvelope(r.envelope));
             await sent.create({ _id: r.id, at: new Date() }).catch(() => undefined);
+            remember(r.id);
             published++;
           } catch (err) {
             logger.warn({ err, eventId: r.id, subject: r.subject }, 'outbox publish failed; will retry');

@@ -12,6 +12,8 @@ import type { MembershipModule } from './modules';
  * registrations (new-member segment, welcome benefits). It publishes `membership.member.registered`
  * through the outbox on the Member entry, and tier/segment changes on their history entries.
  */
+const CONSUMER_CONCURRENCY = 8;
+
 export async function registerConsumers({ bus, modules }: { bus: Bus; modules: MembershipModule[] }): Promise<void> {
   const subjects = new Set<EventSubject>();
   for (const m of modules) for (const s of Object.keys(m.on ?? {}) as EventSubject[]) subjects.add(s);
@@ -19,8 +21,14 @@ export async function registerConsumers({ bus, modules }: { bus: Bus; modules: M
     const handlers = modules
       .map((m) => m.on?.[subject] as ((env: EventEnvelope) => Promise<void>) | undefined)
       .filter((h): h is (env: EventEnvelope) => Promise<void> => Boolean(h));
-    await bus.consume(subject, async (env) => {
-      for (const h of handlers) await h(env as EventEnvelope);
-    });
+    // Handlers are safe against themselves as against other replicas (claims, ledgers, per-account
+    // queues), so a replica works on several events at once: the wait is the database, not the CPU.
+    await bus.consume(
+      subject,
+      async (env) => {
+        for (const h of handlers) await h(env as EventEnvelope);
+      },
+      { concurrency: CONSUMER_CONCURRENCY },
+    );
   }
 }

@@ -127,9 +127,15 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
   }
 
   /** The sweeper's worklist: accounts holding lots and when the first one expires. */
+  const noted = new Map<string, number | null>();
   async function noteExpiry(accountId: string, lots: Lot[]) {
     const next = lots[0]?.expiresAt ?? null;
+    // Most appends (an earn adds the latest lot) leave the first expiry as it was: skip the write.
+    const key = next ? next.getTime() : null;
+    if (noted.has(accountId) && noted.get(accountId) === key) return;
     await models.LoyaltyAccount.replaceOne({ _id: accountId }, { _id: accountId, nextExpiry: next, updatedAt: now() }, { upsert: true });
+    if (noted.size > 100_000) noted.clear();
+    noted.set(accountId, key);
   }
 
   const headOf = (accountId: string) => ledgerHead(models.LotEntry, accountId);
@@ -177,6 +183,7 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
   async function evaluateTier(memberId: string, at: Date): Promise<TierEntryDoc | null> {
     const p = await program();
     return queue(`tier:${memberId}`, async () => {
+      // Read inside the queue: a growth figure taken before it could be older than the tier head.
       const growth = await growthOf(memberId, at);
       const entry = await appendToLedger(models.TierEntry, memberId, (head) => {
         const current: TierName = head?.tier ?? 'REGULAR';
