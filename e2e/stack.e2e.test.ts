@@ -226,6 +226,47 @@ test('membership through the gateway: claim a coupon → checkout with coupon + 
     staff,
   );
 
+  // The price before placing: the best coupon is found without naming it; too many points refused.
+  const PREVIEW =
+    'query($i: CheckoutPreviewInput!) { checkoutPreview(input: $i) { subtotal { amount } total { amount } adjustments { kind amount { amount } } } }';
+  const preview = await q(PREVIEW, { i: { lines: [{ skuId, quantity: 1 }], points: 300 } }, member);
+  expect(preview.checkoutPreview).toMatchObject({
+    subtotal: { amount: 120_000 },
+    total: { amount: 118_700 },
+    adjustments: [
+      { kind: 'COUPON', amount: { amount: -1_000 } },
+      { kind: 'POINTS', amount: { amount: -300 } },
+    ],
+  });
+  const greedy = await gql(url, PREVIEW, { i: { lines: [{ skuId, quantity: 1 }], points: 501 } }, member);
+  expect(greedy.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+
+  // Two checkouts racing for the one coupon: one order, one CONFLICT that holds no stock.
+  const race = await Promise.all(
+    ['e2e-race-a', 'e2e-race-b'].map((key) =>
+      gql(
+        url,
+        'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id } }',
+        { i: { lines: [{ skuId, quantity: 1 }], idempotencyKey: key, couponId: coupon.claimCoupon.id } },
+        member,
+      ),
+    ),
+  );
+  const winner = race.find((r) => !r.errors)!;
+  expect(race.filter((r) => r.errors?.[0]?.extensions?.code === 'CONFLICT')).toHaveLength(1);
+  await q('mutation($o: ID!) { cancelOrder(input: { orderId: $o }) { status } }', { o: winner.data!.placeOrder.id }, member);
+  const stock = await q(
+    'query($p: ID!) { product(id: $p) { skus { stock { available reserved } } } }',
+    { p: product.createProduct.id },
+    staff,
+  );
+  expect(stock.product.skus[0].stock).toEqual({ available: 5, reserved: 0 });
+  // Cancelling gave the coupon back (orders.order.cancelled → membership).
+  await eventually(
+    async () => ((await gql(url, '{ me { coupons { available } } }', {}, member)).data?.me.coupons.available === 1 ? true : null),
+    15_000,
+  );
+
   // Checkout with the coupon and 300 points: ¥1,200 − ¥10 − ¥3.
   const placed = await q(
     'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id status total { amount } adjustments { kind amount { amount } label } } }',

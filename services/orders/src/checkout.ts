@@ -40,6 +40,21 @@ const RESERVE_REFUSALS = ['OUT_OF_STOCK', 'NOT_FOUND', 'BAD_USER_INPUT', 'CONFLI
 
 const finalIdOf = (checkoutId: string) => `${checkoutId}:final`;
 
+/** The order's lines as the catalog priced them. */
+function orderLinesOf(quote: Awaited<ReturnType<CatalogClient['quote']>>): OrderLineDoc[] {
+  return quote.lines.map((l) => ({
+    productId: l.productId,
+    skuId: l.skuId,
+    name: l.name,
+    skuName: l.skuName,
+    quantity: l.quantity,
+    unitPrice: l.unitPrice,
+    subtotal: l.unitPrice * l.quantity,
+    priceKind: l.priceKind,
+    ...(l.flashSaleId ? { flashSaleId: l.flashSaleId } : {}),
+  }));
+}
+
 interface ParsedRequest {
   key: string;
   /** Null for a checkout from the cart. */
@@ -216,17 +231,7 @@ export function createCheckout(deps: CheckoutDeps) {
     priced: Awaited<ReturnType<typeof priceCheckout>>,
   ): OrderDoc {
     const createdAt = now();
-    const lines: OrderLineDoc[] = quote.lines.map((l) => ({
-      productId: l.productId,
-      skuId: l.skuId,
-      name: l.name,
-      skuName: l.skuName,
-      quantity: l.quantity,
-      unitPrice: l.unitPrice,
-      subtotal: l.unitPrice * l.quantity,
-      priceKind: l.priceKind,
-      ...(l.flashSaleId ? { flashSaleId: l.flashSaleId } : {}),
-    }));
+    const lines = orderLinesOf(quote);
     return {
       _id: checkoutId,
       memberId,
@@ -256,6 +261,24 @@ export function createCheckout(deps: CheckoutDeps) {
   }
 
   return {
+    /** Prices a checkout as placeOrder would, with no side effects (no reservation, no lock). */
+    async preview(viewer: Viewer | null, input: Omit<PlaceOrderInput, 'idempotencyKey'>) {
+      const memberId = requireRole(viewer, 'CUSTOMER').id;
+      const req = parseRequest({ ...input, idempotencyKey: 'preview' });
+      const lines = req.lines ?? (await cart.linesToOrder(memberId));
+      if (!lines.length) throw badInput('The cart is empty', 'fromCart');
+      const quote = await catalog.quote(lines, memberId);
+      // A fresh id per preview: nothing is keyed by it, it only has to look like a checkout's.
+      const priced = await priceCheckout(adjusters, {
+        checkoutId: `preview-${randomUUID()}`,
+        memberId,
+        source: req.source,
+        quote,
+        benefits: req.benefits,
+      });
+      return { lines: orderLinesOf(quote), ...priced };
+    },
+
     /**
      * Places an order once per (member, idempotency key). Nothing is payable unless stock was
      * reserved first; any failure after reserving releases it; a replay answers exactly what the

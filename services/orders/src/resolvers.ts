@@ -2,6 +2,7 @@ import { scalarResolvers } from '@flywheel/service-kit';
 import type { Cart, Resolvers, ResolversTypes } from './__generated__/resolvers';
 import type { CartView } from './cart/service';
 import type { PaymentIntentDoc } from './payments/model';
+import type { AppliedAdjustment } from './pricing';
 import { money, type AfterSaleView, type Context, type MemberRef } from './service';
 
 // Member is owned by membership; orders only ever holds its key.
@@ -54,12 +55,19 @@ async function afterSaleOf(view: AfterSaleView, { loaders }: Context): Promise<R
   };
 }
 
+const adjustmentsOf = (list: readonly AppliedAdjustment[]) =>
+  list.map((a) => ({ kind: a.kind, label: a.label, amount: money(a.amount), sku: a.skuId ? { id: a.skuId } : null }));
+
 export const resolvers: Resolvers = {
   ...scalarResolvers,
   Query: {
     order: (_, { id }, { viewer, service, loaders }) => service.order(viewer, loaders, id),
     orders: (_, args, { viewer, service }) => service.searchOrders(viewer, args),
     cart: async (_, __, { viewer, service }) => cartOf(await service.cart(viewer)),
+    checkoutPreview: async (_, { input }, { viewer, service }) => {
+      const p = await service.checkoutPreview(viewer, input);
+      return { lines: p.lines, subtotal: money(p.subtotal), adjustments: adjustmentsOf(p.adjustments), total: money(p.total) };
+    },
     afterSale: async (_, { id }, ctx) =>
       afterSaleOf(await ctx.service.afterSaleView(ctx.loaders, await ctx.service.afterSale(ctx.viewer, id)), ctx),
     afterSales: async (_, args, ctx) => {
@@ -101,8 +109,7 @@ export const resolvers: Resolvers = {
     member: (o) => member(o.memberId),
     status: (o, _, { service, loaders }) => service.status(loaders, o),
     subtotal: (o) => money(o.subtotal ?? o.total),
-    adjustments: (o) =>
-      (o.adjustments ?? []).map((a) => ({ kind: a.kind, label: a.label, amount: money(a.amount), sku: a.skuId ? { id: a.skuId } : null })),
+    adjustments: (o) => adjustmentsOf(o.adjustments ?? []),
     total: (o) => money(o.total),
     payBy: (o, _, { service, loaders }) => service.payBy(loaders, o),
     history: (o, _, { service, loaders }) => service.history(loaders, o),

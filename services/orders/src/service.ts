@@ -173,6 +173,7 @@ export function createOrderService(deps: OrdersDeps) {
 
   return {
     placeOrder: (viewer: Viewer | null, input: PlaceOrderInput) => checkout.placeOrder(viewer, input),
+    checkoutPreview: (viewer: Viewer | null, input: Omit<PlaceOrderInput, 'idempotencyKey'>) => checkout.preview(viewer, input),
 
     /** Another member's order answers exactly like an unknown one. */
     async order(viewer: Viewer | null, loaders: OrderLoaders, id: string): Promise<OrderDoc> {

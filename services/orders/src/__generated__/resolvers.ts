@@ -144,6 +144,27 @@ export type CartLineStatus =
   /** The SKU no longer exists. */
   | 'UNKNOWN';
 
+/** A priced checkout that was not placed. */
+export type CheckoutPreview = {
+  __typename?: 'CheckoutPreview';
+  adjustments: Array<PriceAdjustment>;
+  lines: Array<OrderLine>;
+  /** The catalog's total. */
+  subtotal: Money;
+  /** What placing the order now would charge. */
+  total: Money;
+};
+
+export type CheckoutPreviewInput = {
+  couponId?: InputMaybe<Scalars['ID']['input']>;
+  fromCart?: InputMaybe<Scalars['Boolean']['input']>;
+  /** As placeOrder; omitted with fromCart. */
+  lines?: InputMaybe<Array<OrderLineInput>>;
+  noCoupon?: InputMaybe<Scalars['Boolean']['input']>;
+  points?: InputMaybe<Scalars['Int']['input']>;
+  source?: InputMaybe<OrderSourceInput>;
+};
+
 export type CompleteOrderInput = {
   orderId: Scalars['ID']['input'];
 };
@@ -505,6 +526,13 @@ export type Query = {
   afterSales: AfterSaleConnection;
   /** Customers only: the signed-in member's cart. */
   cart: Cart;
+  /**
+   * Customers only: what placeOrder would charge for this input now — the catalog's prices, then
+   * the tier discount, the coupon (the one given, or the best applicable one) and the points —
+   * without reserving or locking anything. A coupon or points the member cannot use is refused
+   * with the same code placeOrder would give.
+   */
+  checkoutPreview: CheckoutPreview;
   /** The order's member or staff only; for anyone else the order is NOT_FOUND. */
   order: Maybe<Order>;
   /** Staff only. Newest first; `from` inclusive, `to` exclusive (placement time). */
@@ -521,6 +549,11 @@ export type QueryAfterSalesArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   status?: InputMaybe<AfterSaleStatus>;
+};
+
+
+export type QueryCheckoutPreviewArgs = {
+  input: CheckoutPreviewInput;
 };
 
 
@@ -725,6 +758,9 @@ export type ResolversTypes = ResolversObject<{
   Cart: ResolverTypeWrapper<Cart>;
   CartLine: ResolverTypeWrapper<CartLine>;
   CartLineStatus: CartLineStatus;
+  CheckoutPreview: ResolverTypeWrapper<Omit<CheckoutPreview, 'lines'> & { lines: Array<ResolversTypes['OrderLine']> }>;
+  CheckoutPreviewInput: CheckoutPreviewInput;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   CompleteOrderInput: CompleteOrderInput;
   ConfirmDeliveryInput: ConfirmDeliveryInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
@@ -745,7 +781,6 @@ export type ResolversTypes = ResolversObject<{
   OrderStatus: OrderStatus;
   OrderTransition: ResolverTypeWrapper<OrderTransition>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   PayOrderInput: PayOrderInput;
   Payment: ResolverTypeWrapper<Payment>;
   PaymentIntent: ResolverTypeWrapper<Omit<PaymentIntent, 'order'> & { order: ResolversTypes['Order'] }>;
@@ -785,6 +820,9 @@ export type ResolversParentTypes = ResolversObject<{
   CancelOrderInput: CancelOrderInput;
   Cart: Cart;
   CartLine: CartLine;
+  CheckoutPreview: Omit<CheckoutPreview, 'lines'> & { lines: Array<ResolversParentTypes['OrderLine']> };
+  CheckoutPreviewInput: CheckoutPreviewInput;
+  Boolean: Scalars['Boolean']['output'];
   CompleteOrderInput: CompleteOrderInput;
   ConfirmDeliveryInput: ConfirmDeliveryInput;
   DateTime: Scalars['DateTime']['output'];
@@ -802,7 +840,6 @@ export type ResolversParentTypes = ResolversObject<{
   OrderSourceInput: OrderSourceInput;
   OrderTransition: OrderTransition;
   PageInfo: PageInfo;
-  Boolean: Scalars['Boolean']['output'];
   PayOrderInput: PayOrderInput;
   Payment: Payment;
   PaymentIntent: Omit<PaymentIntent, 'order'> & { order: ResolversParentTypes['Order'] };
@@ -898,6 +935,13 @@ export type CartLineResolvers<ContextType = Context, ParentType extends Resolver
   status?: Resolver<ResolversTypes['CartLineStatus'], ParentType, ContextType>;
   subtotal?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
   unitPrice?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+}>;
+
+export type CheckoutPreviewResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CheckoutPreview'] = ResolversParentTypes['CheckoutPreview']> = ResolversObject<{
+  adjustments?: Resolver<Array<ResolversTypes['PriceAdjustment']>, ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['OrderLine']>, ParentType, ContextType>;
+  subtotal?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -1027,6 +1071,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   afterSale?: Resolver<Maybe<ResolversTypes['AfterSale']>, ParentType, ContextType, RequireFields<QueryAfterSaleArgs, 'id'>>;
   afterSales?: Resolver<ResolversTypes['AfterSaleConnection'], ParentType, ContextType, RequireFields<QueryAfterSalesArgs, 'first'>>;
   cart?: Resolver<ResolversTypes['Cart'], ParentType, ContextType>;
+  checkoutPreview?: Resolver<ResolversTypes['CheckoutPreview'], ParentType, ContextType, RequireFields<QueryCheckoutPreviewArgs, 'input'>>;
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
   orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<QueryOrdersArgs, 'first'>>;
 }>;
@@ -1059,6 +1104,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   AfterSaleLine?: AfterSaleLineResolvers<ContextType>;
   Cart?: CartResolvers<ContextType>;
   CartLine?: CartLineResolvers<ContextType>;
+  CheckoutPreview?: CheckoutPreviewResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Long?: GraphQLScalarType;
   Member?: MemberResolvers<ContextType>;
