@@ -486,7 +486,7 @@ export function createCatalogService(deps: CatalogDeps) {
      * Prices lines for orders (NATS `catalog.price.quote`). Prices come only from here; a SKU
      * that is unknown or whose product is not on sale refuses the whole quote. With a member, a
      * line of a live flash sale the member may still buy gets the flash price (priceKind FLASH);
-     * every other line is LIST (MEMBER prices arrive with membership pricing). Each line says
+     * a signed-in member pays a SKU's member price (MEMBER); every other line is LIST. Each line says
      * what is `available` now (the SKU's stock, or the flash sale's remaining quota), for the
      * cart to show; the reservation is what decides.
      */
@@ -517,14 +517,18 @@ export function createCatalogService(deps: CatalogDeps) {
         if (!sku || !product) throw new AppError('NOT_FOUND', `SKU ${line.skuId} not found`);
         if (product.status !== 'ON_SALE') throw new AppError('BAD_USER_INPUT', `${product.name} is not on sale`, { skuId: line.skuId });
         const offer = offers.get(line.skuId);
-        const unitPrice = offer?.unitPrice ?? sku.price;
+        // A signed-in member pays the member price (会员价) where there is one; a flash price wins.
+        const member = !offer && request.memberId && sku.memberPrice != null && sku.memberPrice < sku.price ? sku.memberPrice : null;
+        const unitPrice = offer?.unitPrice ?? member ?? sku.price;
         total += unitPrice * line.quantity;
         return {
           skuId: line.skuId,
           productId: product._id.toHexString(),
           quantity: line.quantity,
           unitPrice,
-          ...(offer ? { priceKind: 'FLASH' as const, flashSaleId: offer.flashSaleId } : { priceKind: 'LIST' as const }),
+          ...(offer
+            ? { priceKind: 'FLASH' as const, flashSaleId: offer.flashSaleId }
+            : { priceKind: member !== null ? ('MEMBER' as const) : ('LIST' as const) }),
           name: product.name,
           skuName: sku.name,
           available: offer ? offer.remaining : (available.get(line.skuId) ?? 0),

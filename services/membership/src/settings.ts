@@ -1,4 +1,5 @@
 import { Schema, type Connection, type Model } from 'mongoose';
+import { isDuplicateKey } from '@flywheel/service-kit';
 
 interface SettingDoc {
   _id: string;
@@ -40,7 +41,12 @@ export function createSettings(db: Connection) {
     /** Saves the whole validated value (the caller merges and validates first). */
     async set<T extends object>(key: string, value: T, by: string | null): Promise<T> {
       const plain = JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
-      await Setting.replaceOne({ _id: key }, { _id: key, value: plain, updatedAt: new Date(), updatedBy: by }, { upsert: true });
+      const doc = { _id: key, value: plain, updatedAt: new Date(), updatedBy: by };
+      // An upsert is not atomic on FerretDB: two first saves may both try the insert.
+      await Setting.replaceOne({ _id: key }, doc, { upsert: true }).catch((err: unknown) => {
+        if (!isDuplicateKey(err)) throw err;
+        return Setting.replaceOne({ _id: key }, doc);
+      });
       cache.set(key, { value: plain, at: Date.now() });
       return value;
     },

@@ -204,6 +204,9 @@ describe('staff edit a product', () => {
     });
     const quote = await svc.bus.request('catalog.price.quote', { lines: [{ skuId: bag.id, quantity: 1 }] });
     expect(quote.lines[0]).toMatchObject({ unitPrice: 8900, priceKind: 'LIST' });
+    // A signed-in member pays the member price.
+    const forMember = await svc.bus.request('catalog.price.quote', { lines: [{ skuId: bag.id, quantity: 2 }], memberId: 'member-1' });
+    expect(forMember).toMatchObject({ lines: [{ unitPrice: 8500, priceKind: 'MEMBER' }], total: 17_000 });
 
     // Omitted fields stay; null clears the reference and member prices.
     const cleared = await call(UPDATE_SKU, { input: { skuId: can.id, marketPrice: null, memberPrice: null } });

@@ -70,6 +70,15 @@ export type Coupon = {
   validUntil: Scalars['DateTime']['output'];
 };
 
+/** Coupons granted by membership's own events. Null: no such campaign. */
+export type CouponCampaigns = {
+  __typename?: 'CouponCampaigns';
+  /** Granted once to every newly registered member (新人券). */
+  welcomeTemplateId: Maybe<Scalars['ID']['output']>;
+  /** Granted each time a member becomes DORMANT (沉睡) in the RFM segmentation. */
+  winBackTemplateId: Maybe<Scalars['ID']['output']>;
+};
+
 export type CouponConnection = {
   __typename?: 'CouponConnection';
   edges: Array<CouponEdge>;
@@ -359,6 +368,8 @@ export type Mutation = {
   staffLogin: AuthPayload;
   /** Staff only. */
   stopCouponTemplate: CouponTemplate;
+  /** Staff only; the templates must exist. */
+  updateCouponCampaigns: CouponCampaigns;
   /** Staff only. */
   updateLoyaltyProgram: LoyaltyProgram;
   updateProfile: Member;
@@ -414,6 +425,11 @@ export type MutationStaffLoginArgs = {
 
 export type MutationStopCouponTemplateArgs = {
   input: StopCouponTemplateInput;
+};
+
+
+export type MutationUpdateCouponCampaignsArgs = {
+  input: UpdateCouponCampaignsInput;
 };
 
 
@@ -480,6 +496,8 @@ export type PointsEntryKind =
 
 export type Query = {
   __typename?: 'Query';
+  /** Staff only. */
+  couponCampaigns: CouponCampaigns;
   /** A claimable ACTIVE template (any template for staff); null otherwise. */
   couponTemplate: Maybe<CouponTemplate>;
   /** Claimable ACTIVE templates, newest first; staff may pass all: true for every template. */
@@ -752,6 +770,12 @@ export type TierLevelInput = {
   tier: Tier;
 };
 
+/** Omitted fields stay; null turns a campaign off. */
+export type UpdateCouponCampaignsInput = {
+  welcomeTemplateId?: InputMaybe<Scalars['ID']['input']>;
+  winBackTemplateId?: InputMaybe<Scalars['ID']['input']>;
+};
+
 /** Omitted fields stay as they are; the whole program is validated together. */
 export type UpdateLoyaltyProgramInput = {
   expiringSoonDays?: InputMaybe<Scalars['Int']['input']>;
@@ -893,6 +917,7 @@ export type ResolversTypes = ResolversObject<{
   ClaimTaskRewardPayload: ResolverTypeWrapper<Omit<ClaimTaskRewardPayload, 'member'> & { member: ResolversTypes['Member'] }>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Coupon: ResolverTypeWrapper<CouponDocModel>;
+  CouponCampaigns: ResolverTypeWrapper<CouponCampaigns>;
   CouponConnection: ResolverTypeWrapper<Omit<CouponConnection, 'edges'> & { edges: Array<ResolversTypes['CouponEdge']> }>;
   CouponEdge: ResolverTypeWrapper<Omit<CouponEdge, 'node'> & { node: ResolversTypes['Coupon'] }>;
   CouponKind: CouponKind;
@@ -950,6 +975,7 @@ export type ResolversTypes = ResolversObject<{
   TierBenefitsInput: TierBenefitsInput;
   TierLevel: ResolverTypeWrapper<TierLevel>;
   TierLevelInput: TierLevelInput;
+  UpdateCouponCampaignsInput: UpdateCouponCampaignsInput;
   UpdateLoyaltyProgramInput: UpdateLoyaltyProgramInput;
   UpdateProfileInput: UpdateProfileInput;
   UpdateRfmSettingsInput: UpdateRfmSettingsInput;
@@ -967,6 +993,7 @@ export type ResolversParentTypes = ResolversObject<{
   ClaimTaskRewardPayload: Omit<ClaimTaskRewardPayload, 'member'> & { member: ResolversParentTypes['Member'] };
   Int: Scalars['Int']['output'];
   Coupon: CouponDocModel;
+  CouponCampaigns: CouponCampaigns;
   CouponConnection: Omit<CouponConnection, 'edges'> & { edges: Array<ResolversParentTypes['CouponEdge']> };
   CouponEdge: Omit<CouponEdge, 'node'> & { node: ResolversParentTypes['Coupon'] };
   CouponTemplate: CouponTemplateDocModel;
@@ -1015,6 +1042,7 @@ export type ResolversParentTypes = ResolversObject<{
   TierBenefitsInput: TierBenefitsInput;
   TierLevel: TierLevel;
   TierLevelInput: TierLevelInput;
+  UpdateCouponCampaignsInput: UpdateCouponCampaignsInput;
   UpdateLoyaltyProgramInput: UpdateLoyaltyProgramInput;
   UpdateProfileInput: UpdateProfileInput;
   UpdateRfmSettingsInput: UpdateRfmSettingsInput;
@@ -1074,6 +1102,11 @@ export type CouponResolvers<ContextType = Context, ParentType extends ResolversP
   usedOrderId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   validFrom?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   validUntil?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
+export type CouponCampaignsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponCampaigns'] = ResolversParentTypes['CouponCampaigns']> = ResolversObject<{
+  welcomeTemplateId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  winBackTemplateId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
 }>;
 
 export type CouponConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponConnection'] = ResolversParentTypes['CouponConnection']> = ResolversObject<{
@@ -1218,6 +1251,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   signIn?: Resolver<ResolversTypes['SignInPayload'], ParentType, ContextType>;
   staffLogin?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationStaffLoginArgs, 'input'>>;
   stopCouponTemplate?: Resolver<ResolversTypes['CouponTemplate'], ParentType, ContextType, RequireFields<MutationStopCouponTemplateArgs, 'input'>>;
+  updateCouponCampaigns?: Resolver<ResolversTypes['CouponCampaigns'], ParentType, ContextType, RequireFields<MutationUpdateCouponCampaignsArgs, 'input'>>;
   updateLoyaltyProgram?: Resolver<ResolversTypes['LoyaltyProgram'], ParentType, ContextType, RequireFields<MutationUpdateLoyaltyProgramArgs, 'input'>>;
   updateProfile?: Resolver<ResolversTypes['Member'], ParentType, ContextType, RequireFields<MutationUpdateProfileArgs, 'input'>>;
   updateRfmSettings?: Resolver<ResolversTypes['RfmSettings'], ParentType, ContextType, RequireFields<MutationUpdateRfmSettingsArgs, 'input'>>;
@@ -1250,6 +1284,7 @@ export type PointsEntryEdgeResolvers<ContextType = Context, ParentType extends R
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  couponCampaigns?: Resolver<ResolversTypes['CouponCampaigns'], ParentType, ContextType>;
   couponTemplate?: Resolver<Maybe<ResolversTypes['CouponTemplate']>, ParentType, ContextType, RequireFields<QueryCouponTemplateArgs, 'id'>>;
   couponTemplates?: Resolver<ResolversTypes['CouponTemplateConnection'], ParentType, ContextType, RequireFields<QueryCouponTemplatesArgs, 'all' | 'first'>>;
   loyaltyProgram?: Resolver<ResolversTypes['LoyaltyProgram'], ParentType, ContextType>;
@@ -1357,6 +1392,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   AuthPayload?: AuthPayloadResolvers<ContextType>;
   ClaimTaskRewardPayload?: ClaimTaskRewardPayloadResolvers<ContextType>;
   Coupon?: CouponResolvers<ContextType>;
+  CouponCampaigns?: CouponCampaignsResolvers<ContextType>;
   CouponConnection?: CouponConnectionResolvers<ContextType>;
   CouponEdge?: CouponEdgeResolvers<ContextType>;
   CouponTemplate?: CouponTemplateResolvers<ContextType>;

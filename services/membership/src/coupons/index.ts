@@ -1,4 +1,5 @@
 import type { MembershipModule, ModuleDeps } from '../modules';
+import { createCampaigns } from './campaigns';
 import { createCouponResolvers } from './resolvers';
 import { createCouponService } from './service';
 
@@ -45,9 +46,15 @@ export interface CouponService {
 export function createCouponsModule(deps: ModuleDeps): MembershipModule & { coupons: CouponService } {
   const service = createCouponService(deps);
   const coupons: CouponService = service.coupons;
+  const campaigns = createCampaigns({
+    settings: deps.settings,
+    coupons,
+    templateExists: async (id) => Boolean(await service.template(id)),
+    logger: deps.logger,
+  });
   return {
     name: 'coupons',
-    resolvers: createCouponResolvers(service),
+    resolvers: createCouponResolvers(service, campaigns),
     coupons,
     init: async () => {
       // Callers namespace their own keys (`live:<roomId>:…`); `request:` keeps them apart from
@@ -57,6 +64,8 @@ export function createCouponsModule(deps: ModuleDeps): MembershipModule & { coup
       );
     },
     on: {
+      'membership.member.registered': (env) => campaigns.onRegistered(env),
+      'membership.segment.changed': (env) => campaigns.onSegmentChanged(env),
       'referral.reward.granted': async (env) => {
         const d = env.data;
         if (d.kind !== 'COUPON') return; // POINTS rewards are the loyalty module's

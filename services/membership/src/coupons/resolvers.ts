@@ -1,10 +1,16 @@
+import { requireRole } from '@flywheel/service-kit';
 import type { Resolvers } from '../__generated__/resolvers';
+import type { createCampaigns } from './campaigns';
 import type { CouponsService } from './service';
 
 /** Translates GraphQL to the coupon service and back; every rule lives in the service. */
-export function createCouponResolvers(service: CouponsService): Resolvers {
+export function createCouponResolvers(service: CouponsService, campaigns: ReturnType<typeof createCampaigns>): Resolvers {
   return {
     Query: {
+      couponCampaigns: (_p, _a, ctx) => {
+        requireRole(ctx.viewer, 'STAFF');
+        return campaigns.current();
+      },
       couponTemplates: (_p, args, ctx) => service.listTemplates(ctx.viewer, args),
       couponTemplate: (_p, { id }, ctx) => service.templateFor(ctx.viewer, id),
     },
@@ -13,6 +19,11 @@ export function createCouponResolvers(service: CouponsService): Resolvers {
       stopCouponTemplate: (_p, { input }, ctx) => service.stopTemplate(ctx.viewer, input.id),
       grantCoupon: (_p, { input }, ctx) => service.grantByStaff(ctx.viewer, input),
       claimCoupon: (_p, { input }, ctx) => service.claim(ctx.viewer, input),
+      updateCouponCampaigns: (_p, { input }, ctx) =>
+        campaigns.update(ctx.viewer, {
+          ...(input.welcomeTemplateId !== undefined ? { welcomeTemplateId: input.welcomeTemplateId } : {}),
+          ...(input.winBackTemplateId !== undefined ? { winBackTemplateId: input.winBackTemplateId } : {}),
+        }),
     },
     Member: {
       coupons: (member, _a, ctx) => service.walletFor(ctx.viewer, String(member._id)),

@@ -4,6 +4,7 @@ import {
   appendToLedger,
   badInput,
   claimOnce,
+  isDuplicateKey,
   LedgerContentionError,
   ledgerHead,
   outboxRecord,
@@ -133,7 +134,12 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
     // Most appends (an earn adds the latest lot) leave the first expiry as it was: skip the write.
     const key = next ? next.getTime() : null;
     if (noted.has(accountId) && noted.get(accountId) === key) return;
-    await models.LoyaltyAccount.replaceOne({ _id: accountId }, { _id: accountId, nextExpiry: next, updatedAt: now() }, { upsert: true });
+    const doc = { _id: accountId, nextExpiry: next, updatedAt: now() };
+    // An upsert is not atomic on FerretDB: two first writes may both try the insert.
+    await models.LoyaltyAccount.replaceOne({ _id: accountId }, doc, { upsert: true }).catch((err: unknown) => {
+      if (!isDuplicateKey(err)) throw err;
+      return models.LoyaltyAccount.replaceOne({ _id: accountId }, doc);
+    });
     if (noted.size > 100_000) noted.clear();
     noted.set(accountId, key);
   }

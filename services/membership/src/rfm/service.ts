@@ -314,7 +314,14 @@ export function createRfmService(deps: ModuleDeps) {
       segmentSeq: seg.seq,
       evaluatedAt: at,
     };
-    await RfmProfile.replaceOne({ _id: memberId }, doc, { upsert: true });
+    try {
+      await RfmProfile.replaceOne({ _id: memberId }, doc, { upsert: true });
+    } catch (err) {
+      // Two first writes raced and both tried the insert (an upsert is not atomic on FerretDB):
+      // the document exists now, so this one is a plain replace.
+      if (!isDuplicateKey(err)) throw err;
+      await RfmProfile.replaceOne({ _id: memberId }, doc);
+    }
   }
 
   /**
