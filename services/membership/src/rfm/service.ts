@@ -257,9 +257,12 @@ export function createRfmService(deps: ModuleDeps) {
    */
   async function evaluate(memberId: string, at: Date, opts: { registeredAt?: Date | null } = {}): Promise<{ changed: number }> {
     const s = await settings();
-    const registeredAt = opts.registeredAt !== undefined ? opts.registeredAt : await registeredAtOf(memberId);
     let changed = 0;
     let metricsHead = await ledgerHead(RfmEntry, memberId);
+    // The registration date only places a member who never paid (NEW, or DORMANT after a long
+    // while); a member with a paid order keeps one, so their events skip the read.
+    const registeredAt =
+      opts.registeredAt !== undefined ? opts.registeredAt : metricsHead?.lastPaidAt ? null : await registeredAtOf(memberId);
     for (let round = 1; ; round++) {
       const basis = metricsHead?.seq ?? 0;
       const m = metricsOf(metricsHead);
