@@ -1,6 +1,6 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
-import { piiKeys, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { claimOnce, piiKeys, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { createBenefitsModule } from './benefits';
 import { loadServiceConfig, type Config } from './config';
 import { createCouponsModule } from './coupons';
@@ -89,10 +89,16 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       // One pass at a time; a pass still running when the timer fires is not doubled.
       let timer: NodeJS.Timeout | undefined;
       let pass: Promise<unknown> = Promise.resolve();
+      // Every replica runs the timer; one of them takes each period's pass (a claim per period),
+      // so scaling out does not multiply the sweeps. A pass is idempotent either way.
+      const periodMs = config.SWEEP_INTERVAL_SECONDS * 1000;
       const tick = () => {
-        pass = sweep().catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
+        const at = now();
+        pass = claimOnce(models.Claim, { _id: `sweep:${Math.floor(at.getTime() / periodMs)}`, at })
+          .then((mine) => (mine ? sweep(at) : undefined))
+          .catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
         void pass.finally(() => {
-          if (timer) timer = setTimeout(tick, config.SWEEP_INTERVAL_SECONDS * 1000).unref();
+          if (timer) timer = setTimeout(tick, periodMs).unref();
         });
       };
 
@@ -106,7 +112,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
           if (config.BOOTSTRAP_STAFF_EMAIL && config.BOOTSTRAP_STAFF_PASSWORD) {
             await service.ensureStaff(config.BOOTSTRAP_STAFF_EMAIL, 'Administrator', config.BOOTSTRAP_STAFF_PASSWORD);
           }
-          if (opts.sweepers ?? true) timer = setTimeout(tick, config.SWEEP_INTERVAL_SECONDS * 1000).unref();
+          if (opts.sweepers ?? true) timer = setTimeout(tick, periodMs).unref();
         },
         stop: async () => {
           clearTimeout(timer);
