@@ -5,7 +5,7 @@ import type { CouponService } from '../coupons';
 import type { LoyaltyService } from '../loyalty';
 import type { MembershipModule, ModuleDeps } from '../modules';
 import { loyaltyProgramOf } from '../program';
-import { proRata } from '../loyalty/lots';
+import { proRata, type Lot } from '../loyalty/lots';
 
 type Adjustment = ReplyData<'membership.benefits.quote'>['adjustments'][number];
 
@@ -17,6 +17,8 @@ export interface BenefitLockDoc {
   points: number;
   adjustments: Adjustment[];
   at: Date;
+  /** The point lots the spend took (set once it has), so giving them back needs no search. */
+  taken?: Lot[];
 }
 
 /** How a checkout's benefits ended: CONSUMED by payment or RELEASED, whichever is claimed first. */
@@ -76,7 +78,15 @@ function createBenefits(deps: ModuleDeps & { coupons: CouponService; loyalty: Lo
     db.model<BenefitLockDoc>(
       'BenefitLock',
       new Schema<BenefitLockDoc>(
-        { _id: String, memberId: String, couponId: String, points: Number, adjustments: Schema.Types.Mixed, at: Date },
+        {
+          _id: String,
+          memberId: String,
+          couponId: String,
+          points: Number,
+          adjustments: Schema.Types.Mixed,
+          at: Date,
+          taken: Schema.Types.Mixed,
+        },
         { versionKey: false },
       ),
       'benefit_locks',
@@ -93,7 +103,7 @@ function createBenefits(deps: ModuleDeps & { coupons: CouponService; loyalty: Lo
   async function undo(lock: BenefitLockDoc) {
     if (lock.couponId) await coupons.release(lock.couponId, lock._id);
     if (lock.points > 0)
-      await loyalty.giveBack(lock.memberId, lock._id, lock.points, `release:${lock._id}`, `Checkout ${lock._id} released`);
+      await loyalty.giveBack(lock.memberId, lock._id, lock.points, `release:${lock._id}`, `Checkout ${lock._id} released`, lock.taken);
   }
 
   async function release(checkoutId: string): Promise<ReplyData<'membership.benefits.release'>> {
@@ -183,7 +193,11 @@ function createBenefits(deps: ModuleDeps & { coupons: CouponService; loyalty: Lo
       }
       try {
         if (lock.couponId) await coupons.lock(lock.couponId, lock.memberId, lock._id);
-        if (lock.points) await loyalty.spend(lock.memberId, lock._id, lock.points);
+        if (lock.points) {
+          lock.taken = await loyalty.spend(lock.memberId, lock._id, lock.points);
+          // Written by this checkout's lock only (replays write the same lots).
+          await Lock.updateOne({ _id: lock._id }, { $set: { taken: lock.taken } });
+        }
       } catch (err) {
         // Nothing stays taken for a checkout that cannot have it all.
         await release(lock._id).catch((e: unknown) => logger.warn({ err: e, checkoutId: lock._id }, 'release after a refused lock failed'));
@@ -227,6 +241,7 @@ function createBenefits(deps: ModuleDeps & { coupons: CouponService; loyalty: Lo
         back,
         `refund-return:${data.refundId}`,
         `Refund ${data.refundId} of order ${data.orderId}`,
+        lock.taken,
       );
       if (lock.couponId && after >= final.total) await coupons.restore(lock.couponId, lock._id);
     },

@@ -110,7 +110,12 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
             },
             { maxAttempts: 12 },
           );
-          if (refusal) throw refusal;
+          if (refusal) {
+            // A replay of an op that is already in the ledger (below the head) is not refused.
+            const done = await doneOp(op);
+            if (done) return { entry: done, fresh: false };
+            throw refusal;
+          }
           if (atHead) return { entry: atHead, fresh: false };
           if (!entry) return null;
           await noteExpiry(accountId, entry.lots);
@@ -389,8 +394,9 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
     },
 
     /** Debits points for a checkout (FIFO); CONFLICT when the balance no longer covers it. Idempotent. */
-    async spend(memberId: string, checkoutId: string, n: number): Promise<void> {
-      await append(pointsAccount(memberId), `spend:${checkoutId}`, (lots) => {
+    /** Returns the lots taken (what a release or refund gives back). */
+    async spend(memberId: string, checkoutId: string, n: number): Promise<Lot[]> {
+      const res = await append(pointsAccount(memberId), `spend:${checkoutId}`, (lots) => {
         const res = takeFifo(lots, n, now());
         if (!res) throw new AppError('CONFLICT', `Not enough points: ${available(lots, now())} available, ${n} asked`);
         return {
@@ -404,17 +410,21 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
           taken: res.taken,
         };
       });
+      return res?.entry.taken ?? [];
     },
 
     /**
      * Gives back `n` of what a checkout spent (all of it on release, a refund's share on refund),
      * with the expiries they had; once per `op`.
      */
-    async giveBack(memberId: string, checkoutId: string, n: number, op: string, reason: string): Promise<void> {
+    async giveBack(memberId: string, checkoutId: string, n: number, op: string, reason: string, taken?: Lot[]): Promise<void> {
       if (n <= 0) return;
-      const spent = await models.LotEntry.findOne({ op: `${pointsAccount(memberId)}:spend:${checkoutId}` }).lean<LotEntryDoc>();
-      if (!spent?.taken) return;
-      const portion = portionOf(spent.taken, n);
+      // What the spend took, as the caller kept it, else from the ledger (a scan: the rare path).
+      const spent = taken?.length
+        ? taken
+        : (await models.LotEntry.findOne({ op: `${pointsAccount(memberId)}:spend:${checkoutId}` }).lean<LotEntryDoc>())?.taken;
+      if (!spent?.length) return;
+      const portion = portionOf(spent, n);
       await append(pointsAccount(memberId), op, (lots) => {
         const next = addLots(lots, portion);
         return { kind: 'RETURN', delta: n, balance: total(next), lots: next, at: now(), reason, orderId: checkoutId };
