@@ -208,6 +208,27 @@ export async function seedDemo(
     staff,
   );
 
+  // Membership: a coupon for the coupon centre (满100减10), and a welcome coupon every new member
+  // receives on registration (the demo member included, below).
+  await call(
+    gatewayUrl,
+    'mutation($i: CreateCouponTemplateInput!) { createCouponTemplate(input: $i) { id } }',
+    { i: { name: '满100减10', kind: 'FIXED', amount: 1000, threshold: 10000, validDaysAfterClaim: 30, totalQuota: 1000 } },
+    staff,
+  );
+  const { createCouponTemplate: welcome } = await call<{ createCouponTemplate: { id: string } }>(
+    gatewayUrl,
+    'mutation($i: CreateCouponTemplateInput!) { createCouponTemplate(input: $i) { id } }',
+    { i: { name: '新人券 5元', kind: 'FIXED', amount: 500, validDaysAfterClaim: 14, claimable: false } },
+    staff,
+  );
+  await call(
+    gatewayUrl,
+    'mutation($i: UpdateCouponCampaignsInput!) { updateCouponCampaigns(input: $i) { welcomeTemplateId } }',
+    { i: { welcomeTemplateId: welcome.id } },
+    staff,
+  );
+
   // The demo member registers through the real login flow (development code provider).
   const { requestLoginCode } = await call<{ requestLoginCode: { devCode: string | null } }>(
     gatewayUrl,
