@@ -42,6 +42,11 @@ function noteHead(model: object, entry: LedgerEntry): void {
   hints.set(entry.accountId, entry);
 }
 
+/** Drops what this process remembers of an account's head (for an account whose entries were deleted). */
+export function forgetLedgerHead(model: object, accountId: string): void {
+  headHints.get(model)?.delete(accountId);
+}
+
 /**
  * The newest entry of an account, found only by `_id` look-ups (`accountId:seq`): the primary
  * key is the one filter every MongoDB-wire backend answers without scanning, while FerretDB v1's

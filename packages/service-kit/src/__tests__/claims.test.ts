@@ -1,6 +1,15 @@
 import { Schema, type Connection, type Model } from 'mongoose';
-import { mongoUrl, uniqueDbName } from '@flywheel/testing';
-import { appendToLedger, claimOnce, connectMongo, ledgerIndexes, LedgerContentionError, type LedgerEntry } from '@flywheel/service-kit';
+import { mongoUrl, recordIdReads, uniqueDbName } from '@flywheel/testing';
+import {
+  appendToLedger,
+  claimOnce,
+  connectMongo,
+  forgetLedgerHead,
+  ledgerHead,
+  ledgerIndexes,
+  LedgerContentionError,
+  type LedgerEntry,
+} from '@flywheel/service-kit';
 
 // DESIGN.md §3, claim by unique insert: the one primitive atomic on FerretDB. These run real
 // concurrent writers against the real FerretDB, where a conditional update would oversell.
@@ -171,4 +180,21 @@ test('knownHead: a current one saves the read, a stale one never forks the chain
     [3, 7],
     [4, 1],
   ]);
+});
+
+test('ledgerHead: one look-up when nothing was appended elsewhere; entries written behind its back are still found', async () => {
+  const acc = 'head-cache';
+  for (let i = 1; i <= 5; i++) await appendToLedger(Ledger, acc, (h) => ({ delta: 1, balance: (h?.balance ?? 0) + 1 }));
+  const reads = recordIdReads(db, 'moves');
+  expect((await ledgerHead(Ledger, acc))?.seq).toBe(5);
+  expect(reads.stop()).toEqual([`${acc}:6`]);
+  // Another replica appends 3 entries (a raw insert this process never saw).
+  await db
+    .collection<{ _id: string }>('moves')
+    .insertMany([6, 7, 8].map((seq) => ({ _id: `${acc}:${seq}`, accountId: acc, seq, delta: 1, balance: seq })));
+  expect(await ledgerHead(Ledger, acc)).toMatchObject({ seq: 8, balance: 8 });
+  // An account whose entries were deleted is forgotten on request, then read afresh.
+  await Ledger.deleteMany({ accountId: acc });
+  forgetLedgerHead(Ledger, acc);
+  expect(await ledgerHead(Ledger, acc)).toBeNull();
 });

@@ -8,6 +8,7 @@ import {
   badInput,
   byIdLoader,
   claimOnce,
+  forgetLedgerHead,
   isDuplicateKey,
   isStaff,
   LedgerContentionError,
@@ -751,6 +752,7 @@ export function createInventoryService(deps: InventoryDeps) {
     async discardAccounts(skuIds: string[]): Promise<void> {
       await models.StockEntry.deleteMany({ accountId: { $in: skuIds } });
       for (const id of skuIds) {
+        forgetLedgerHead(models.StockEntry, id);
         lastWritten.delete(id);
         lastSeen.delete(id);
       }
