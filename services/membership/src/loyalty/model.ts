@@ -41,6 +41,8 @@ export interface TierEntryDoc {
   belowSince: Date | null;
   growth: number;
   at: Date;
+  /** When the member entered this tier (carried forward by entries that do not move it). */
+  tierSince?: Date;
   direction?: 'UP' | 'DOWN';
   outbox?: OutboxRecord;
 }
@@ -122,6 +124,7 @@ export function createLoyaltyModels(db: Connection) {
       belowSince: Date,
       growth: Number,
       at: Date,
+      tierSince: Date,
       direction: String,
       outbox: outboxPath,
     },

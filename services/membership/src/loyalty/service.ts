@@ -191,7 +191,12 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
    * the clock, one that finds growth recovered stops it). Each change is a tier entry carrying
    * `membership.tier.changed`; concurrent evaluations append at most one entry per head.
    */
-  async function evaluateTier(memberId: string, at: Date): Promise<TierEntryDoc | null> {
+  /**
+   * `refundOf`: the paid time of an order whose refund just took growth back. If the member
+   * reached their tier after paying that order, the order paid for the upgrade: it is undone at
+   * once. Otherwise (and when growth ages out of its window) the retention period applies.
+   */
+  async function evaluateTier(memberId: string, at: Date, opts: { refundOf?: Date } = {}): Promise<TierEntryDoc | null> {
     const p = await program();
     return queue(`tier:${memberId}`, async () => {
       // Read inside the queue: a growth figure taken before it could be older than the tier head.
@@ -199,14 +204,23 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
       const entry = await appendToLedger(models.TierEntry, memberId, (head) => {
         const current: TierName = head?.tier ?? 'REGULAR';
         const earned = tierFor(p, growth);
-        const base = { growth, at };
-        if (rank(earned) > rank(current))
-          return { ...base, tier: earned, belowSince: null, direction: 'UP' as const, outbox: changed(current, earned, 'UP') };
+        const base = { growth, at, tierSince: head?.tierSince ?? head?.at ?? at };
+        const move = (direction: 'UP' | 'DOWN') => ({
+          ...base,
+          tier: earned,
+          belowSince: null,
+          tierSince: at,
+          direction,
+          outbox: changed(current, earned, direction),
+        });
+        if (rank(earned) > rank(current)) return move('UP');
         if (rank(earned) === rank(current)) return head?.belowSince ? { ...base, tier: current, belowSince: null } : null;
+        // A refund of the order that paid for this tier takes it back at once.
+        if (opts.refundOf && head && base.tierSince.getTime() >= opts.refundOf.getTime()) return move('DOWN');
         // Below the current tier: start the retention clock, or downgrade once it has run out.
         if (!head?.belowSince) return { ...base, tier: current, belowSince: at };
         if (at.getTime() - head.belowSince.getTime() < p.tierRetentionDays * DAY_MS) return null;
-        return { ...base, tier: earned, belowSince: null, direction: 'DOWN' as const, outbox: changed(current, earned, 'DOWN') };
+        return move('DOWN');
       });
       if (entry?.outbox) deps.kick();
       return entry;
@@ -390,7 +404,7 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
       };
       await append(pointsAccount(data.memberId), `clawback:${data.refundId}`, claw(points));
       const g = await append(growthAccount(data.memberId), `clawback:${data.refundId}`, claw(growth));
-      if (g?.fresh) await evaluateTier(data.memberId, now());
+      if (g?.fresh) await evaluateTier(data.memberId, now(), { refundOf: order.paidAt });
     },
 
     /** Debits points for a checkout (FIFO); CONFLICT when the balance no longer covers it. Idempotent. */

@@ -196,9 +196,7 @@ describe('spending points', () => {
 });
 
 describe('tiers and growth', () => {
-  test('growth upgrades at once with one tier.changed event; a downgrade waits for the retention period', async () => {
-    const memberId = await register();
-    const js = nc.jetstream();
+  const watchTiers = (memberId: string) => {
     const seen: { to: string; direction: string }[] = [];
     const sub = nc.subscribe('membership.tier.changed', {
       callback: (_e, m) => {
@@ -206,36 +204,80 @@ describe('tiers and growth', () => {
         if (env.data.memberId === memberId) seen.push(env.data);
       },
     });
-    void js;
-    const order = paid(memberId, 600_000); // ¥6,000 → growth 6,000: GOLD
-    await loyalty().orderPaid(order);
-    await loyalty().orderPaid(order);
-    expect(await loyalty().tierOf(memberId)).toBe('GOLD');
-    await eventually(async () => seen.length === 1);
-    expect(seen[0]).toMatchObject({ to: 'GOLD', direction: 'UP' });
+    return { seen, stop: () => sub.unsubscribe() };
+  };
 
-    // A refund takes growth below GOLD: the tier is kept, the retention clock starts.
-    await loyalty().orderRefunded(refunded(order, 300_000));
-    const m = await pointsOf(memberId);
-    expect(m.tier).toBe('GOLD');
-    expect(m.tierStatus.growth).toBe(3_000);
-    expect(m.tierStatus.retainedUntil).not.toBeNull();
-
+  test('growth upgrades at once with one tier.changed event; growth ageing out of its window downgrades only after the retention period', async () => {
+    const memberId = await register();
+    const tiers = watchTiers(memberId);
     const saved = clock;
     try {
-      clock = new Date(saved.getTime() + 89 * DAY);
+      const first = paid(memberId, 600_000); // ¥6,000 → growth 6,000: GOLD
+      await loyalty().orderPaid(first);
+      await loyalty().orderPaid(first);
+      expect(await loyalty().tierOf(memberId)).toBe('GOLD');
+      await eventually(async () => tiers.seen.length === 1);
+      expect(tiers.seen[0]).toMatchObject({ to: 'GOLD', direction: 'UP' });
+
+      clock = new Date(saved.getTime() + 200 * DAY);
+      await loyalty().orderPaid(paid(memberId, 200_000)); // growth 8,000
+      // A year after the first order its growth leaves the window: 2,000 is SILVER's, GOLD is kept.
+      clock = new Date(saved.getTime() + 366 * DAY);
+      await svc.sweep(clock);
+      const m = await pointsOf(memberId);
+      expect(m.tier).toBe('GOLD');
+      expect(m.tierStatus.growth).toBe(2_000);
+      expect(m.tierStatus.retainedUntil).not.toBeNull();
+      clock = new Date(saved.getTime() + (366 + 89) * DAY);
       await svc.sweep(clock);
       expect(await loyalty().tierOf(memberId)).toBe('GOLD');
-      clock = new Date(saved.getTime() + 91 * DAY);
+      clock = new Date(saved.getTime() + (366 + 91) * DAY);
       await svc.sweep(clock);
       await svc.sweep(clock);
       expect(await loyalty().tierOf(memberId)).toBe('SILVER');
     } finally {
       clock = saved;
     }
-    await eventually(async () => seen.length === 2);
-    expect(seen[1]).toMatchObject({ to: 'SILVER', direction: 'DOWN' });
-    sub.unsubscribe();
+    await eventually(async () => tiers.seen.length === 2);
+    expect(tiers.seen[1]).toMatchObject({ to: 'SILVER', direction: 'DOWN' });
+    tiers.stop();
+  });
+
+  test('a refund of an order that paid for the tier takes it back at once; one paid after the tier was reached waits for retention', async () => {
+    const quick = await register();
+    const tiers = watchTiers(quick);
+    const big = paid(quick, 600_000);
+    await loyalty().orderPaid(big);
+    expect(await loyalty().tierOf(quick)).toBe('GOLD');
+    await loyalty().orderRefunded(refunded(big, 600_000));
+    expect(await loyalty().tierOf(quick)).toBe('REGULAR');
+    await eventually(async () => tiers.seen.length === 2);
+    expect(tiers.seen.map((t) => [t.to, t.direction])).toEqual([
+      ['GOLD', 'UP'],
+      ['REGULAR', 'DOWN'],
+    ]);
+    tiers.stop();
+
+    // An order paid after the tier was reached did not pay for it: its refund waits out the
+    // retention period like any other fall in growth.
+    const loyal = await register();
+    const saved = clock;
+    try {
+      await loyalty().orderPaid(paid(loyal, 600_000)); // GOLD from today
+      clock = new Date(saved.getTime() + 300 * DAY);
+      const later = paid(loyal, 300_000);
+      await loyalty().orderPaid(later);
+      clock = new Date(saved.getTime() + 366 * DAY); // the first order's growth has aged out
+      await svc.sweep(clock);
+      clock = new Date(saved.getTime() + 367 * DAY);
+      await loyalty().orderRefunded(refunded(later, 300_000));
+      const m = await pointsOf(loyal);
+      expect(m.tier).toBe('GOLD');
+      expect(m.tierStatus.growth).toBe(0);
+      expect(m.tierStatus.retainedUntil).not.toBeNull();
+    } finally {
+      clock = saved;
+    }
   });
 
   test('a higher tier earns points at its multiplier, and the member day doubles them', async () => {
