@@ -8,6 +8,21 @@ export function isDuplicateKey(err: unknown): boolean {
   return e?.code === 11000 || e?.errorResponse?.code === 11000 || Boolean(e?.writeErrors?.some((w) => w.code === 11000));
 }
 
+/**
+ * Writes the whole document with this `_id`, inserting it if absent: for read models and
+ * settings (last writer wins), never for anything that must happen once. An upsert is not atomic
+ * on FerretDB, so two first writes may both try the insert: the loser's becomes a replace.
+ */
+export async function replaceById<T>(model: Model<T>, doc: T & { _id: unknown }): Promise<void> {
+  const filter = { _id: doc._id } as never;
+  try {
+    await model.replaceOne(filter, doc as never, { upsert: true });
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    await model.replaceOne(filter, doc as never);
+  }
+}
+
 /** Inserts `doc`; true if this caller won the claim, false if it was already taken. */
 export async function claimOnce<T>(model: Model<T>, doc: Partial<T> & Record<string, unknown>): Promise<boolean> {
   try {
@@ -102,6 +117,18 @@ export async function appendToLedger<E extends LedgerEntry>(
   opts: { maxAttempts?: number; knownHead?: E } = {},
 ): Promise<E | null> {
   const maxAttempts = opts.maxAttempts ?? 50;
+  /** The entry at `seq`, or null when that seq (or a unique field of the body) is taken. */
+  const insertAt = async (seq: number, body: Omit<E, '_id' | 'accountId' | 'seq'>): Promise<E | null> => {
+    const entry = { ...body, _id: `${accountId}:${seq}`, accountId, seq } as unknown as E;
+    try {
+      await model.create(entry);
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      return null;
+    }
+    noteHead(model, entry);
+    return entry;
+  };
   // A head the caller just wrote (a hot account behind its gate) saves the head read: the insert
   // of seq + 1 itself proves it is still the head. Anything else — a duplicate, or a refusal
   // (which must be decided against the real head) — falls back to reading it.
@@ -114,32 +141,18 @@ export async function appendToLedger<E extends LedgerEntry>(
       body = null;
     }
     if (body !== null) {
-      const seq = known.seq + 1;
-      const entry = { ...body, _id: `${accountId}:${seq}`, accountId, seq } as unknown as E;
-      try {
-        await model.create(entry);
-        noteHead(model, entry);
-        return entry;
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-      }
+      const entry = await insertAt(known.seq + 1, body);
+      if (entry) return entry;
     }
   }
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const head = await ledgerHead(model, accountId);
     const body = next(head);
     if (body === null) return null;
-    const seq = (head?.seq ?? 0) + 1;
-    const entry = { ...body, _id: `${accountId}:${seq}`, accountId, seq } as unknown as E;
-    try {
-      await model.create(entry);
-      noteHead(model, entry);
-      return entry;
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-      // Lost the race: spread retries a little so a hot account does not livelock.
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 5)));
-    }
+    const entry = await insertAt((head?.seq ?? 0) + 1, body);
+    if (entry) return entry;
+    // Lost the race: spread retries a little so a hot account does not livelock.
+    await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 5)));
   }
   throw new LedgerContentionError(accountId, maxAttempts);
 }

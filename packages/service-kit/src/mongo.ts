@@ -1,4 +1,4 @@
-import mongoose, { type Connection } from 'mongoose';
+import mongoose, { type Connection, type Model, type Schema } from 'mongoose';
 import { profileCommands } from './db-profile';
 
 // Claims rely on unique indexes existing before the first write; never build them lazily.
@@ -24,3 +24,8 @@ export async function ensureIndexes(conn: Connection): Promise<void> {
 }
 
 export const mongoReady = (conn: Connection) => conn.readyState === 1;
+
+/** The connection's model of that name, made on first use (the kit and a service's modules share one connection). */
+export function modelOn<T>(db: Connection, name: string, schema: Schema<T>, collection: string): Model<T> {
+  return (db.models[name] as Model<T> | undefined) ?? db.model<T>(name, schema, collection);
+}

@@ -129,3 +129,31 @@ export function recordIdReads(db: Connection, collection: string): { stop(): str
     },
   };
 }
+
+let memberPhoneSeq = Math.floor(Math.random() * 1e5) * 1000;
+/**
+ * A new member, registered on a membership subgraph through the real login flow (development
+ * codes, as the gateway would call it): the member's id and access token. Phones are unique per
+ * test process.
+ */
+export async function registerMember(membershipUrl: string): Promise<{ id: string; accessToken: string }> {
+  const phone = `136${String(++memberPhoneSeq % 1e8).padStart(8, '0')}`;
+  const headers = asGateway('membership', null);
+  const req = await gql(
+    membershipUrl,
+    'mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }',
+    { p: phone },
+    headers,
+  );
+  const code = req.data?.requestLoginCode?.devCode;
+  if (!code) throw new Error(`requestLoginCode: ${JSON.stringify(req.errors)}`);
+  const res = await gql(
+    membershipUrl,
+    'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { accessToken session { member { id } } } }',
+    { p: phone, c: code },
+    headers,
+  );
+  const login = res.data?.login;
+  if (!login) throw new Error(`login: ${JSON.stringify(res.errors)}`);
+  return { id: login.session.member.id as string, accessToken: login.accessToken as string };
+}

@@ -1,5 +1,5 @@
-import { Schema, type Connection, type Model } from 'mongoose';
-import { isDuplicateKey } from '@flywheel/service-kit';
+import { Schema, type Connection } from 'mongoose';
+import { modelOn, replaceById } from '@flywheel/service-kit';
 
 interface SettingDoc {
   _id: string;
@@ -17,13 +17,12 @@ const SETTINGS_TTL_MS = 5_000;
  * the module's defaults. A staff edit is last-writer-wins (no value moves with it).
  */
 export function createSettings(db: Connection) {
-  const Setting =
-    (db.models.Setting as Model<SettingDoc> | undefined) ??
-    db.model<SettingDoc>(
-      'Setting',
-      new Schema<SettingDoc>({ _id: String, value: Schema.Types.Mixed, updatedAt: Date, updatedBy: String }, { versionKey: false }),
-      'settings',
-    );
+  const Setting = modelOn<SettingDoc>(
+    db,
+    'Setting',
+    new Schema<SettingDoc>({ _id: String, value: Schema.Types.Mixed, updatedAt: Date, updatedBy: String }, { versionKey: false }),
+    'settings',
+  );
   const cache = new Map<string, { value: Record<string, unknown>; at: number }>();
 
   return {
@@ -41,12 +40,7 @@ export function createSettings(db: Connection) {
     /** Saves the whole validated value (the caller merges and validates first). */
     async set<T extends object>(key: string, value: T, by: string | null): Promise<T> {
       const plain = JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
-      const doc = { _id: key, value: plain, updatedAt: new Date(), updatedBy: by };
-      // An upsert is not atomic on FerretDB: two first saves may both try the insert.
-      await Setting.replaceOne({ _id: key }, doc, { upsert: true }).catch((err: unknown) => {
-        if (!isDuplicateKey(err)) throw err;
-        return Setting.replaceOne({ _id: key }, doc);
-      });
+      await replaceById(Setting, { _id: key, value: plain, updatedAt: new Date(), updatedBy: by });
       cache.set(key, { value: plain, at: Date.now() });
       return value;
     },

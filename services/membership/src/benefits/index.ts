@@ -1,6 +1,6 @@
-import { Schema, type Model } from 'mongoose';
+import { Schema } from 'mongoose';
 import type { EventData, ReplyData, RequestData } from '@flywheel/events';
-import { AppError, badInput, claimOnce, type Logger } from '@flywheel/service-kit';
+import { AppError, badInput, claimOnce, modelOn, type Logger } from '@flywheel/service-kit';
 import type { CouponService } from '../coupons';
 import type { LoyaltyService } from '../loyalty';
 import type { MembershipModule, ModuleDeps } from '../modules';
@@ -73,31 +73,29 @@ export function createBenefitsModule(
 function createBenefits(deps: ModuleDeps & { coupons: CouponService; loyalty: LoyaltyService }) {
   const { db, coupons, loyalty, now } = deps;
   const logger: Pick<Logger, 'warn' | 'error'> = deps.logger;
-  const Lock =
-    (db.models.BenefitLock as Model<BenefitLockDoc> | undefined) ??
-    db.model<BenefitLockDoc>(
-      'BenefitLock',
-      new Schema<BenefitLockDoc>(
-        {
-          _id: String,
-          memberId: String,
-          couponId: String,
-          points: Number,
-          adjustments: Schema.Types.Mixed,
-          at: Date,
-          taken: Schema.Types.Mixed,
-        },
-        { versionKey: false },
-      ),
-      'benefit_locks',
-    );
-  const Final =
-    (db.models.BenefitFinal as Model<BenefitFinalDoc> | undefined) ??
-    db.model<BenefitFinalDoc>(
-      'BenefitFinal',
-      new Schema<BenefitFinalDoc>({ _id: String, outcome: String, total: Number, at: Date }, { versionKey: false }),
-      'benefit_finals',
-    );
+  const Lock = modelOn<BenefitLockDoc>(
+    db,
+    'BenefitLock',
+    new Schema<BenefitLockDoc>(
+      {
+        _id: String,
+        memberId: String,
+        couponId: String,
+        points: Number,
+        adjustments: Schema.Types.Mixed,
+        at: Date,
+        taken: Schema.Types.Mixed,
+      },
+      { versionKey: false },
+    ),
+    'benefit_locks',
+  );
+  const Final = modelOn<BenefitFinalDoc>(
+    db,
+    'BenefitFinal',
+    new Schema<BenefitFinalDoc>({ _id: String, outcome: String, total: Number, at: Date }, { versionKey: false }),
+    'benefit_finals',
+  );
 
   /** Gives back what a lock took; safe to repeat (each step is a no-op the second time). */
   async function undo(lock: BenefitLockDoc) {

@@ -1,5 +1,5 @@
-import { Schema, type Connection, type Model } from 'mongoose';
-import { outboxPath, type OutboxRecord } from '@flywheel/service-kit';
+import { Schema, type Connection } from 'mongoose';
+import { modelOn, outboxPath, type OutboxRecord } from '@flywheel/service-kit';
 import type { TierName } from '../program';
 import type { Lot } from './lots';
 
@@ -88,10 +88,6 @@ export interface LoyaltyAccountDoc {
 
 const lotSchema = new Schema<Lot>({ expiresAt: Date, n: Number }, { _id: false });
 
-function model<T>(db: Connection, name: string, schema: Schema<T>, collection: string): Model<T> {
-  return (db.models[name] as Model<T> | undefined) ?? db.model<T>(name, schema, collection);
-}
-
 export function createLoyaltyModels(db: Connection) {
   const entry = new Schema<LotEntryDoc>(
     {
@@ -139,9 +135,9 @@ export function createLoyaltyModels(db: Connection) {
   refund.index({ op: 1 }, { unique: true });
 
   return {
-    LotEntry: model(db, 'LotEntry', entry, 'loyalty_entries'),
-    TierEntry: model(db, 'TierEntry', tier, 'tier_changes'),
-    LoyaltyOrder: model(
+    LotEntry: modelOn(db, 'LotEntry', entry, 'loyalty_entries'),
+    TierEntry: modelOn(db, 'TierEntry', tier, 'tier_changes'),
+    LoyaltyOrder: modelOn(
       db,
       'LoyaltyOrder',
       new Schema<LoyaltyOrderDoc>(
@@ -150,8 +146,8 @@ export function createLoyaltyModels(db: Connection) {
       ),
       'loyalty_orders',
     ),
-    RefundEntry: model(db, 'RefundEntry', refund, 'loyalty_refunds'),
-    LoyaltyClaim: model(
+    RefundEntry: modelOn(db, 'RefundEntry', refund, 'loyalty_refunds'),
+    LoyaltyClaim: modelOn(
       db,
       'LoyaltyClaim',
       new Schema<LoyaltyClaimDoc>(
@@ -160,7 +156,7 @@ export function createLoyaltyModels(db: Connection) {
       ),
       'loyalty_claims',
     ),
-    LoyaltyAccount: model(
+    LoyaltyAccount: modelOn(
       db,
       'LoyaltyAccount',
       new Schema<LoyaltyAccountDoc>({ _id: String, nextExpiry: Date, updatedAt: Date }, { versionKey: false }),

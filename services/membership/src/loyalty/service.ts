@@ -4,7 +4,8 @@ import {
   appendToLedger,
   badInput,
   claimOnce,
-  isDuplicateKey,
+  findByIds,
+  replaceById,
   LedgerContentionError,
   ledgerHead,
   outboxRecord,
@@ -139,12 +140,7 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
     // Most appends (an earn adds the latest lot) leave the first expiry as it was: skip the write.
     const key = next ? next.getTime() : null;
     if (noted.has(accountId) && noted.get(accountId) === key) return;
-    const doc = { _id: accountId, nextExpiry: next, updatedAt: now() };
-    // An upsert is not atomic on FerretDB: two first writes may both try the insert.
-    await models.LoyaltyAccount.replaceOne({ _id: accountId }, doc, { upsert: true }).catch((err: unknown) => {
-      if (!isDuplicateKey(err)) throw err;
-      return models.LoyaltyAccount.replaceOne({ _id: accountId }, doc);
-    });
+    await replaceById(models.LoyaltyAccount, { _id: accountId, nextExpiry: next, updatedAt: now() });
     if (noted.size > 100_000) noted.clear();
     noted.set(accountId, key);
   }
@@ -507,14 +503,19 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
     async tasksOf(memberId: string) {
       const p = await program();
       const at = now();
-      const out = [];
-      for (const task of Object.keys(p.tasks) as TaskName[]) {
+      const tasks = Object.keys(p.tasks) as TaskName[];
+      const claimIdOf = (task: TaskName) => {
         const period = taskPeriod(task, at, p);
-        const id = task === 'SIGN_IN' ? `signin:${memberId}:${period}` : `task:${memberId}:${task}:${period}`;
-        const claimed = Boolean(await models.LoyaltyClaim.exists({ _id: id }));
-        out.push({ task, points: p.tasks[task].points, growth: p.tasks[task].growth, daily: !ONCE_TASKS.includes(task), claimed });
-      }
-      return out;
+        return task === 'SIGN_IN' ? `signin:${memberId}:${period}` : `task:${memberId}:${task}:${period}`;
+      };
+      const claimed = new Set((await findByIds<{ _id: string }>(models.LoyaltyClaim, tasks.map(claimIdOf), { _id: 1 })).map((c) => c._id));
+      return tasks.map((task) => ({
+        task,
+        points: p.tasks[task].points,
+        growth: p.tasks[task].growth,
+        daily: !ONCE_TASKS.includes(task),
+        claimed: claimed.has(claimIdOf(task)),
+      }));
     },
 
     async updateProgram(viewer: Viewer | null, patch: Record<string, unknown>): Promise<LoyaltyProgram> {

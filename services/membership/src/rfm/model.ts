@@ -1,5 +1,5 @@
-import { Schema, type Connection, type Model } from 'mongoose';
-import { outboxPath, type OutboxRecord } from '@flywheel/service-kit';
+import { Schema, type Connection } from 'mongoose';
+import { modelOn, outboxPath, type OutboxRecord } from '@flywheel/service-kit';
 import type { Segment } from './segments';
 
 /**
@@ -91,10 +91,6 @@ export interface RfmProfileDoc {
   evaluatedAt: Date;
 }
 
-function model<T>(db: Connection, name: string, schema: Schema<T>, collection: string): Model<T> {
-  return (db.models[name] as Model<T> | undefined) ?? db.model<T>(name, schema, collection);
-}
-
 export function createRfmModels(db: Connection) {
   const order = new Schema<RfmOrderEntryDoc>(
     {
@@ -171,10 +167,10 @@ export function createRfmModels(db: Connection) {
   profile.index({ segment: 1 });
 
   return {
-    RfmOrderEntry: model(db, 'RfmOrderEntry', order, 'rfm_order_entries'),
-    RfmEntry: model(db, 'RfmEntry', entry, 'rfm_entries'),
-    RfmSegmentEntry: model(db, 'RfmSegmentEntry', segment, 'rfm_segment_history'),
-    RfmProfile: model(db, 'RfmProfile', profile, 'rfm_profiles'),
+    RfmOrderEntry: modelOn(db, 'RfmOrderEntry', order, 'rfm_order_entries'),
+    RfmEntry: modelOn(db, 'RfmEntry', entry, 'rfm_entries'),
+    RfmSegmentEntry: modelOn(db, 'RfmSegmentEntry', segment, 'rfm_segment_history'),
+    RfmProfile: modelOn(db, 'RfmProfile', profile, 'rfm_profiles'),
   };
 }
 export type RfmModels = ReturnType<typeof createRfmModels>;

@@ -4,6 +4,7 @@ import {
   appendToLedger,
   badInput,
   findByIds,
+  replaceById,
   isDuplicateKey,
   LedgerContentionError,
   ledgerHead,
@@ -317,14 +318,7 @@ export function createRfmService(deps: ModuleDeps) {
       segmentSeq: seg.seq,
       evaluatedAt: at,
     };
-    try {
-      await RfmProfile.replaceOne({ _id: memberId }, doc, { upsert: true });
-    } catch (err) {
-      // Two first writes raced and both tried the insert (an upsert is not atomic on FerretDB):
-      // the document exists now, so this one is a plain replace.
-      if (!isDuplicateKey(err)) throw err;
-      await RfmProfile.replaceOne({ _id: memberId }, doc);
-    }
+    await replaceById(RfmProfile, doc);
   }
 
   /**

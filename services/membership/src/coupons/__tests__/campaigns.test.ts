@@ -1,5 +1,5 @@
 import { Types } from 'mongoose';
-import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess } from '@flywheel/testing';
+import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess, registerMember } from '@flywheel/testing';
 import { loadServiceConfig } from '../../config';
 import { start, type RunningMembership } from '../../main';
 
@@ -34,20 +34,7 @@ async function template(name: string, perMemberLimit = 1): Promise<string> {
 }
 const walletOf = async (memberId: string) => (await gql(svc.url, WALLET, { id: memberId }, asStaff())).data!.member.coupons;
 
-let phone = 13700000000 + Math.floor(Math.random() * 1_000_000) * 100;
-async function register(): Promise<string> {
-  const p = String(++phone);
-  const anon = asGateway('membership', null);
-  const code = (await gql(svc.url, 'mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }', { p }, anon)).data!
-    .requestLoginCode.devCode;
-  const res = await gql(
-    svc.url,
-    'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { session { member { id } } } }',
-    { p, c: code },
-    anon,
-  );
-  return res.data!.login.session.member.id;
-}
+const register = async (): Promise<string> => (await registerMember(svc.url)).id;
 
 describe('coupon campaigns on membership events', () => {
   test('staff only; unknown templates are NOT_FOUND and bad ids BAD_USER_INPUT', async () => {

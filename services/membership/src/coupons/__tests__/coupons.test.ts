@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Types } from 'mongoose';
-import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess } from '@flywheel/testing';
+import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess, registerMember } from '@flywheel/testing';
 import { BusRequestError } from '@flywheel/service-kit';
 import { loadServiceConfig } from '../../config';
 import { start, type RunningMembership } from '../../main';
@@ -34,22 +34,8 @@ const asStaff = () => asGateway('membership', staff());
 const asMember = (id: string) => asGateway('membership', customer(id));
 const DAY = 86_400_000;
 
-let phoneSeq = 13900000000 + Math.floor(Math.random() * 1_000_000) * 100;
 /** A registered member (wallets are fields of a Member entity, which must exist). */
-async function registerMember(): Promise<string> {
-  const phone = String(++phoneSeq);
-  const anon = asGateway('membership', null);
-  const req = await gql(svc.url, 'mutation($phone: String!) { requestLoginCode(input: { phone: $phone }) { devCode } }', { phone }, anon);
-  expect(req.errors).toBeUndefined();
-  const res = await gql(
-    svc.url,
-    'mutation($phone: String!, $code: String!) { login(input: { phone: $phone, code: $code }) { session { member { id } } } }',
-    { phone, code: req.data!.requestLoginCode.devCode },
-    anon,
-  );
-  expect(res.errors).toBeUndefined();
-  return res.data!.login.session.member.id as string;
-}
+const newRegistered = async (): Promise<string> => (await registerMember(svc.url)).id;
 
 const TEMPLATE_FIELDS = 'id name kind amount percentOff maxDiscount threshold scope totalQuota remaining perMemberLimit claimable status';
 const COUPON_FIELDS = 'id name state validFrom validUntil claimedAt usedOrderId template { id name }';
@@ -312,7 +298,7 @@ describe('checkout: lock, consume, release, restore', () => {
 
 describe('offers', () => {
   test('expired, out-of-scope and below-threshold coupons are refused with the reason', async () => {
-    const m = await registerMember();
+    const m = await newRegistered();
     const short = await createTemplate({ kind: 'FIXED', amount: 100, validDaysAfterClaim: 1 });
     const scoped = await createTemplate({ kind: 'FIXED', amount: 100, scope: 'PRODUCTS', productIds: ['p-shoe'] });
     const manjian = await createTemplate({ kind: 'FIXED', amount: 2000, threshold: 10000 });
@@ -388,7 +374,7 @@ describe('offers', () => {
 
 describe('wallet', () => {
   test('the member and staff see the wallet; another member sees null', async () => {
-    const m = await registerMember();
+    const m = await newRegistered();
     const t = await createTemplate({ kind: 'FIXED', amount: 100, perMemberLimit: 5 });
     const c1 = await claimOk(m, t.id);
     const c2 = await claimOk(m, t.id);
@@ -411,7 +397,7 @@ describe('wallet', () => {
 describe('grants', () => {
   test('staff grant a grant-only coupon once per idempotency key', async () => {
     const t = await createTemplate({ kind: 'FIXED', amount: 100, claimable: false, perMemberLimit: 5 });
-    const memberId = await registerMember();
+    const memberId = await newRegistered();
     const input = { templateId: t.id, memberId, idempotencyKey: 'win-back-1', reason: 'win-back' };
     const [a, b] = await Promise.all([gql(svc.url, GRANT, { input }, asStaff()), gql(svc.url, GRANT, { input }, asStaff())]);
     expect(a.errors).toBeUndefined();

@@ -1,6 +1,6 @@
 import { Types } from 'mongoose';
 import { connect, StringCodec, type NatsConnection } from 'nats';
-import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess } from '@flywheel/testing';
+import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess, registerMember } from '@flywheel/testing';
 import type { EventData } from '@flywheel/events';
 import { loadServiceConfig } from '../../config';
 import { start, type RunningMembership } from '../../main';
@@ -29,19 +29,8 @@ const loyalty = () => svc.modules.loyalty.loyalty;
 const as = (memberId: string) => asGateway('membership', customer(memberId));
 const call = (q: string, v: Record<string, unknown>, headers: Record<string, string>) => gql(svc.url, q, v, headers);
 
-let phoneSeq = 0;
 /** A registered member (login with a development code), as the gateway would create one. */
-async function register(): Promise<string> {
-  const phone = `139${String(Date.now() % 1e4).padStart(4, '0')}${String(++phoneSeq).padStart(4, '0')}`;
-  const anon = asGateway('membership', null);
-  const req = await call('mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }', { p: phone }, anon);
-  const res = await call(
-    'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { session { member { id } } } }',
-    { p: phone, c: req.data!.requestLoginCode.devCode },
-    anon,
-  );
-  return res.data!.login.session.member.id;
-}
+const register = async (): Promise<string> => (await registerMember(svc.url)).id;
 
 async function request<T>(subject: string, data: unknown): Promise<{ ok: boolean; data?: T; error?: { code: string; message: string } }> {
   const msg = await nc.request(subject, sc.encode(JSON.stringify(data)), { timeout: 10_000 });
@@ -315,6 +304,9 @@ describe('tasks, sign-in, birthday and expiry', () => {
       expect(share.data!.claimTaskReward).toMatchObject({ points: 5, growth: 2 });
       const again = await call(CLAIM, { t: 'SHARE' }, as(memberId));
       expect(again.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      const tasks = await call('{ me { tasks { task claimed } } }', {}, as(memberId));
+      const claimed = tasks.data!.me.tasks.filter((t: { claimed: boolean }) => t.claimed).map((t: { task: string }) => t.task);
+      expect(claimed.sort()).toEqual(['SHARE', 'SIGN_IN']);
       clock = new Date(clock.getTime() + DAY);
       expect((await call(CLAIM, { t: 'SHARE' }, as(memberId))).errors).toBeUndefined();
     } finally {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, StringCodec } from 'nats';
 import { Types } from 'mongoose';
-import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess } from '@flywheel/testing';
+import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess, registerMember } from '@flywheel/testing';
 import { envelope, streamName, type EventData, type EventEnvelope } from '@flywheel/events';
 import { loadServiceConfig } from '../../config';
 import { start, type RunningMembership } from '../../main';
@@ -25,24 +25,8 @@ const DAY = 86_400_000;
 const asStaff = () => asGateway('membership', staff());
 const call = (query: string, variables: Record<string, unknown> = {}, headers = asStaff()) => gql(svc.url, query, variables, headers);
 
-let phoneSeq = 0;
-const newPhone = () => `139${String(Date.now() % 100_000).padStart(5, '0')}${String(++phoneSeq).padStart(3, '0')}`;
-
 /** Registers a member through the real login (its registration event places it in NEW). */
-async function newMember(): Promise<string> {
-  const phone = newPhone();
-  const anon = asGateway('membership', null);
-  const req = await gql(svc.url, 'mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }', { p: phone }, anon);
-  expect(req.errors).toBeUndefined();
-  const res = await gql(
-    svc.url,
-    'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { session { member { id } } } }',
-    { p: phone, c: req.data!.requestLoginCode.devCode },
-    anon,
-  );
-  expect(res.errors).toBeUndefined();
-  return res.data!.login.session.member.id as string;
-}
+const newMember = async (): Promise<string> => (await registerMember(svc.url)).id;
 
 const paidData = (memberId: string, orderId: string, total: number, paidAt = new Date()): EventData<'orders.order.paid'> => ({
   orderId,
