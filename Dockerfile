@@ -70,7 +70,10 @@ RUN apt-get update \
 ARG WORKSPACE
 LABEL org.opencontainers.image.title="flywheel ${WORKSPACE}" \
       org.opencontainers.image.licenses="Apache-2.0"
-ENV NODE_ENV=production
+# A container is reached through its network namespace: listen on every interface there (the
+# processes default to loopback, for laptops). The chart sets HOST too.
+ENV NODE_ENV=production \
+    HOST=0.0.0.0
 WORKDIR /app
 # Owned by root and read-only to the app user: the process cannot change its own code.
 COPY --from=deps /app/node_modules ./node_modules

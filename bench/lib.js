@@ -2,6 +2,7 @@
 // the gateway as separate processes from dist/), tokens, a GraphQL client and percentiles.
 // Set BENCH_GATEWAY_URL (+ BENCH_AUTH_TOKEN_SECRET, BENCH_INTERNAL_TOKEN_SECRET, BENCH_NATS_URL) to use a running stack.
 const { mkdtempSync, rmSync } = require('node:fs');
+const { performance } = require('node:perf_hooks');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
@@ -43,6 +44,9 @@ async function benchStack(extraEnv = {}) {
       PAYMENT_TEST_SECRET: randomBytes(32).toString('hex'),
       // A bench is a flood from one address: the per-identity limit would measure itself.
       RATE_LIMIT_PER_MINUTE: '100000000',
+      SENSITIVE_CALLS_PER_MINUTE: '100000000',
+      // A flash sale queues a thousand checkouts behind one SKU: measure the queue, not the bound.
+      SUBGRAPH_TIMEOUT_MS: '60000',
       ...extraEnv,
     },
     ports,
@@ -102,4 +106,30 @@ function percentile(sorted, p) {
 }
 const round = (n) => (n === null ? null : Math.round(n * 10) / 10);
 
-module.exports = { benchStack, token, objectId, gql, must, percentile, round, signInternalToken };
+/**
+ * A closed loop: `concurrency` clients send `total` requests between them, each as soon as its
+ * previous one is answered. `send(i)` returns a GraphQL result (or null when the request failed);
+ * a result with errors or without data counts as an error. Latencies in ms, sorted.
+ */
+async function closedLoop(total, concurrency, send) {
+  const latencies = [];
+  let errors = 0;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const s = performance.now();
+        const res = await send(i).catch(() => null);
+        latencies.push(performance.now() - s);
+        if (!res || res.errors?.length || !res.data) errors++;
+      }
+    }),
+  );
+  const wallMs = performance.now() - t0;
+  latencies.sort((a, b) => a - b);
+  return { latencies, wallMs, errors, rps: total / (wallMs / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+module.exports = { benchStack, token, objectId, gql, must, percentile, round, signInternalToken, closedLoop };

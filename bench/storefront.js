@@ -2,8 +2,7 @@
 // Storefront: category list + product detail + cart view, through the gateway versus the same
 // queries sent straight to the subgraphs (with the internal token the gateway would sign), in
 // one process, alternating phases. Prints one JSON line with both rates, p50/p99 and the ratio.
-const { performance } = require('node:perf_hooks');
-const { benchStack, token, objectId, gql, must, percentile, round, signInternalToken } = require('./lib');
+const { benchStack, closedLoop, token, objectId, gql, must, round, signInternalToken } = require('./lib');
 
 const REQUESTS = Number(process.env.REQUESTS ?? 1500); // per phase
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
@@ -16,24 +15,8 @@ const DETAIL =
 const CART = '{ cart { itemCount total { amount } lines { quantity status subtotal { amount } sku { id } } } }';
 
 async function phase(requests) {
-  const latencies = [];
-  let errors = 0;
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < REQUESTS) {
-        const r = requests[next++ % requests.length];
-        const s = performance.now();
-        const res = await r();
-        latencies.push(performance.now() - s);
-        if (res.errors?.length || !res.data) errors++;
-      }
-    }),
-  );
-  const wall = performance.now() - t0;
-  latencies.sort((a, b) => a - b);
-  return { rps: REQUESTS / (wall / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+  const { rps, p50, p99, errors } = await closedLoop(REQUESTS, CONCURRENCY, (i) => requests[i % requests.length]());
+  return { rps, p50, p99, errors };
 }
 
 async function main() {

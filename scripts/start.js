@@ -14,16 +14,21 @@ const say = (msg) => process.stdout.write(`flywheel: ${msg}\n`);
 
 function secrets() {
   // Generated once per checkout, kept out of git (.data/ is ignored), reused so data stays readable.
+  // A key added since the file was written is generated and added to it (older checkouts).
   const file = join(DATA, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
-  const s = {
-    INTERNAL_TOKEN_SECRET: randomBytes(32).toString('base64url'),
-    AUTH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
-    PII_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    PII_LOOKUP_KEY: randomBytes(32).toString('base64'),
-    BOOTSTRAP_STAFF_PASSWORD: randomBytes(9).toString('base64url'),
+  const fresh = {
+    INTERNAL_TOKEN_SECRET: () => randomBytes(32).toString('base64url'),
+    AUTH_TOKEN_SECRET: () => randomBytes(32).toString('base64url'),
+    PII_ENCRYPTION_KEY: () => randomBytes(32).toString('base64'),
+    PII_LOOKUP_KEY: () => randomBytes(32).toString('base64'),
+    BOOTSTRAP_STAFF_PASSWORD: () => randomBytes(9).toString('base64url'),
+    // Signs the test payment provider's callbacks: whoever knows it can mark orders paid.
+    PAYMENT_TEST_SECRET: () => randomBytes(32).toString('base64url'),
   };
-  writeFileSync(file, JSON.stringify(s, null, 2), { mode: 0o600 });
+  const s = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const missing = Object.keys(fresh).filter((k) => !s[k]);
+  for (const k of missing) s[k] = fresh[k]();
+  if (missing.length) writeFileSync(file, JSON.stringify(s, null, 2), { mode: 0o600 });
   return s;
 }
 
@@ -94,6 +99,11 @@ async function main() {
         LOGIN_CODE_INTERVAL_SECONDS: '5',
         BOOTSTRAP_STAFF_EMAIL: staffEmail,
         BOOTSTRAP_STAFF_PASSWORD: staffPassword,
+        PAYMENT_TEST_SECRET: s.PAYMENT_TEST_SECRET,
+        // Every process listens on loopback only (the kit's default, made explicit here): the
+        // development shortcuts (login codes in responses, /payments/test/simulate) never face
+        // the network. HOST=0.0.0.0 npm start opts in.
+        HOST: process.env.HOST ?? '127.0.0.1',
       },
       logDir: join(DATA, 'logs'),
       onLogLine: (name, line) => process.stdout.write(`[${name}] ${line}\n`),

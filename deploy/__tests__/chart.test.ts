@@ -31,6 +31,8 @@ const memo = <T>(f: () => T) => {
 };
 
 const selectorOf = (name: string) => ({ 'app.kubernetes.io/name': name, 'app.kubernetes.io/instance': 'flywheel' });
+/** The one path of orders the payment provider reaches (values: services.orders.env.PAYMENT_PROVIDER, test by default). */
+const CALLBACK_PATH = '/payments/test/callback';
 const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
   Object.entries(selector).every(([k, v]) => labels[k] === v);
 
@@ -81,7 +83,9 @@ describe.each(VALUE_SETS)('chart with %s values', (_label, valuesFiles) => {
   test('every container has startup, readiness (/readyz) and liveness (/healthz) probes on its http port', () => {
     for (const name of WORKLOADS) {
       const c = container(name);
-      expect(c.ports).toEqual([{ name: 'http', containerPort: expect.any(Number), protocol: 'TCP' }]);
+      expect(c.ports[0]).toEqual({ name: 'http', containerPort: expect.any(Number), protocol: 'TCP' });
+      // Orders alone has a second port: the payment callback listener (never probed, never GraphQL).
+      expect(c.ports.slice(1).map((p: Obj) => p.name)).toEqual(name === 'orders' ? ['callback'] : []);
       expect(c.startupProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
       expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
       expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
@@ -138,17 +142,55 @@ describe.each(VALUE_SETS)('chart with %s values', (_label, valuesFiles) => {
     }
   });
 
-  test('no subgraph is reachable from outside the cluster: ClusterIP only, and an Ingress routes to the gateway alone', () => {
+  test('no subgraph is reachable from outside the cluster: ClusterIP only; Ingresses route to the gateway, and to orders only the exact payment callback path on its callback port', () => {
     for (const s of byKind(rendered(), 'Service')) {
       expect({ service: s.metadata.name, type: s.spec!.type }).toEqual({ service: s.metadata.name, type: 'ClusterIP' });
       expect(s.spec!.externalIPs ?? []).toEqual([]);
     }
-    for (const ing of byKind(rendered(), 'Ingress')) {
-      const backends = ing.spec!.rules.flatMap((r: Obj) => r.http.paths.map((p: Obj) => p.backend.service.name));
-      expect(new Set(backends)).toEqual(new Set(['gateway']));
+    const routes = byKind(rendered(), 'Ingress').flatMap((ing) => {
       expect(ing.spec!.defaultBackend).toBeUndefined();
+      return ing.spec!.rules.flatMap((r: Obj) =>
+        r.http.paths.map((p: Obj) => ({
+          path: p.path,
+          pathType: p.pathType,
+          service: p.backend.service.name,
+          port: p.backend.service.port,
+        })),
+      );
+    });
+    for (const r of routes.filter((x) => x.service !== 'gateway')) {
+      // One exact path, to the listener that serves nothing but the callback — never the http port.
+      expect(r).toEqual({ path: CALLBACK_PATH, pathType: 'Exact', service: 'orders', port: { name: 'callback' } });
     }
-    expect(byKind(rendered(), 'Ingress').length).toBe(_label === 'production' ? 1 : 0);
+    expect(routes.filter((x) => x.service !== 'gateway').length).toBe(_label === 'production' ? 1 : 0);
+    expect(routes.filter((x) => x.service === 'gateway').map((x) => x.path)).toEqual(_label === 'production' ? ['/graphql'] : []);
+    expect(byKind(rendered(), 'Ingress').length).toBe(_label === 'production' ? 2 : 0);
+  });
+
+  test("the payment callback route exposes only the callback: orders serves it on a port of its own, which is all its policy opens beyond the gateway's", () => {
+    const c = container('orders');
+    const callbackPort = c.ports.find((p: Obj) => p.name === 'callback').containerPort;
+    const httpPort = c.ports.find((p: Obj) => p.name === 'http').containerPort;
+    expect(callbackPort).not.toBe(httpPort);
+    // The process serves only the callback there (services/orders: payments listener test).
+    expect(env('orders').PAYMENT_CALLBACK_PORT!.value).toBe(String(callbackPort));
+    const svc = find(rendered(), 'Service', 'orders').spec!;
+    expect(svc.ports.map((p: Obj) => [p.name, p.targetPort])).toEqual([
+      ['http', 'http'],
+      ['callback', 'callback'],
+    ]);
+    const policy = find(rendered(), 'NetworkPolicy', 'orders').spec!;
+    const rules = policy.ingress.map((r: Obj) => ({ ports: r.ports.map((p: Obj) => p.port), from: r.from }));
+    const expectedFrom =
+      _label === 'production' ? [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }] : undefined;
+    expect(rules).toEqual([
+      { ports: ['http'], from: [{ podSelector: { matchLabels: selectorOf('gateway') } }] },
+      { ports: ['callback'], from: expectedFrom },
+    ]);
+    // No other workload opens anything to anyone but the gateway.
+    for (const name of SUBGRAPHS.filter((s) => s !== 'orders')) {
+      expect(find(rendered(), 'NetworkPolicy', name).spec!.ingress.map((r: Obj) => r.ports.map((p: Obj) => p.port))).toEqual([['http']]);
+    }
   });
 
   test('network policies: only the gateway reaches subgraphs, only subgraphs and the stream job reach NATS and MongoDB', () => {
@@ -159,8 +201,13 @@ describe.each(VALUE_SETS)('chart with %s values', (_label, valuesFiles) => {
     for (const name of SUBGRAPHS) {
       const labels = find(rendered(), 'Deployment', name).spec!.template.metadata.labels;
       const selecting = policies.filter((p) => matches(p.spec!.podSelector.matchLabels ?? {}, labels));
-      const peers = selecting.flatMap((p) => (p.spec!.ingress ?? []).flatMap((r: Obj) => r.from ?? [{ anyone: true }]));
-      // Exactly one allowed peer: pods of the gateway.
+      // On the GraphQL port: exactly one allowed peer, pods of the gateway. (Orders' callback
+      // port is the one exception, checked by the payment callback test.)
+      const peers = selecting.flatMap((p) =>
+        (p.spec!.ingress ?? [])
+          .filter((r: Obj) => (r.ports ?? [{ port: 'any' }]).some((port: Obj) => port.port !== 'callback'))
+          .flatMap((r: Obj) => r.from ?? [{ anyone: true }]),
+      );
       expect({ subgraph: name, peers }).toEqual({ subgraph: name, peers: [{ podSelector: { matchLabels: selectorOf('gateway') } }] });
     }
     const clientsOf = (dep: 'nats' | 'mongodb') =>
@@ -265,6 +312,23 @@ describe('chart values', () => {
     expect(helmTemplateError(['jetstream.streams.ordrs.replicas=3'])).toMatch(/additional properties 'ordrs' not allowed/);
     expect(helmTemplateError(['jetstream.defaults.maxAge=30days'])).toMatch(/maxAge/);
     expect(helmTemplateError(['services.orders.port=80'])).toMatch(/port/);
+    expect(helmTemplateError(['paymentCallback.prot=4013'])).toMatch(/additional properties 'prot' not allowed/);
+    expect(helmTemplateError(['paymentCallback.port=80'])).toMatch(/port/);
+  });
+
+  test('the payment callback listener cannot share the GraphQL port', () => {
+    expect(helmTemplateError(['paymentCallback.port=4003'])).toMatch(
+      /paymentCallback\.port \(4003\) must differ from services\.orders\.port/,
+    );
+  });
+
+  test('with paymentCallback off, orders has no callback port, route or policy rule', () => {
+    const objects = validate(helmTemplate([join(CHART, 'values-production.yaml')], ['paymentCallback.enabled=false']));
+    const orders = find(objects, 'Deployment', 'orders').spec!.template.spec.containers[0];
+    expect(orders.ports.map((p: Obj) => p.name)).toEqual(['http']);
+    expect(orders.env.map((e: Obj) => e.name)).not.toContain('PAYMENT_CALLBACK_PORT');
+    expect(byKind(objects, 'Ingress').map((i) => i.metadata.name)).toEqual(['gateway']);
+    expect(find(objects, 'NetworkPolicy', 'orders').spec!.ingress).toHaveLength(1);
   });
 
   test('the chart refuses settings that would cut graceful shutdown short', () => {
@@ -308,6 +372,7 @@ describe('chart values', () => {
     const read = new Set(WORKLOADS.flatMap((w) => [...configVariables(w)]));
     const chartOwned = new Set([
       'PORT',
+      'PAYMENT_CALLBACK_PORT',
       'OTEL_SERVICE_NAME',
       'OTEL_EXPORTER_OTLP_ENDPOINT',
       'OTEL_SDK_DISABLED',
@@ -374,6 +439,7 @@ describe('chart values', () => {
       expect(notes([])).toContain('kubectl --namespace shop port-forward service/gateway 4000:4000');
       expect(notes([])).toContain('http://localhost:4000/graphql');
       expect(notes(['-f', join(CHART, 'values-production.yaml')])).toContain('https://api.example.com/graphql');
+      expect(notes(['-f', join(CHART, 'values-production.yaml')])).toContain(`https://api.example.com${CALLBACK_PATH}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -196,7 +196,7 @@ describe('Dockerfile', () => {
     }
   });
 
-  test('runs as a numeric non-root user with tini as PID 1 and telemetry preloaded', () => {
+  test('runs as a numeric non-root user with tini as PID 1 and telemetry preloaded, listening on every interface of the pod', () => {
     const last = (name: string) => runtime.instructions.filter((i) => i.instruction === name).at(-1)!;
     const [uid, gid] = last('USER').args[0]!.split(':').map(Number);
     expect(uid).toBeGreaterThan(0);
@@ -212,6 +212,8 @@ describe('Dockerfile', () => {
         (i) => i.instruction === 'ENV' && i.args.join(' ').includes('NODE_ENV') && i.args.join(' ').includes('production'),
       ),
     ).toBe(true);
+    // The processes listen on loopback by default (laptops); a container must listen on every interface.
+    expect(runtime.instructions.some((i) => i.instruction === 'ENV' && /\bHOST=0\.0\.0\.0(\s|$)/.test(i.original))).toBe(true);
     // The telemetry entry the CMD preloads exists and is what main.ts imports first.
     const kit = JSON.parse(readFileSync(join(ROOT, 'packages/service-kit/package.json'), 'utf8'));
     expect(kit.exports['./telemetry']).toBeDefined();

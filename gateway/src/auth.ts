@@ -6,6 +6,12 @@ const ISSUER = 'flywheel-membership';
 const AUDIENCE = 'flywheel-gateway';
 const ROLES = new Set<Role>(['CUSTOMER', 'STAFF', 'PARTNER']);
 
+export interface GatewayContext {
+  viewer: Viewer | null;
+  /** Whom per-identity limits count against: `id:<member or staff id>`, else `ip:<client address>`. */
+  identity: string;
+}
+
 /**
  * The caller's identity from `Authorization: Bearer <access token>`; null for an anonymous
  * visitor. Any other client-sent header is ignored: the gateway builds subgraph requests itself.

@@ -24,10 +24,43 @@ export const configSchema = z.object({
   AUTH_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
   /** The composed supergraph (checked in; a ConfigMap in Kubernetes). */
   SUPERGRAPH_PATH: z.string().optional(),
+  // Every limit a document is checked against before anything runs (limits.ts); one place.
+  /** Nested fields, fragments flattened. */
   MAX_QUERY_DEPTH: z.coerce.number().int().positive().default(12),
+  /** Estimated fields resolved; page sizes multiply what is under them (limits.ts). */
   MAX_QUERY_COST: z.coerce.number().int().positive().default(20_000),
+  /** Aliased fields per operation, counted through fragments at every spread. */
+  MAX_ALIASES: z.coerce.number().int().nonnegative().default(15),
+  /** Directives per operation (@include, @skip), counted through fragments at every spread. */
+  MAX_DIRECTIVES: z.coerce.number().int().nonnegative().default(25),
+  /** Lexical tokens per document; the parser stops at the limit, so a huge document costs little. */
+  MAX_QUERY_TOKENS: z.coerce.number().int().positive().default(2_000),
   /** Requests per minute per identity (member, staff or client address), per gateway replica. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1_200),
+  /**
+   * Root fields that send a message, sign someone in or hand out value: each call (every alias)
+   * takes one from the caller's per-field budget, however many share one HTTP request.
+   */
+  SENSITIVE_FIELDS: z
+    .string()
+    .default('requestLoginCode,login,staffLogin,refreshSession,claimCoupon,claimTaskReward,signIn')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((f) => f.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[_A-Za-z][_0-9A-Za-z]*$/, 'must be GraphQL field names, comma-separated'))),
+  /** Calls per minute of each sensitive field per identity (member, staff or client address), per replica. */
+  SENSITIVE_CALLS_PER_MINUTE: z.coerce.number().int().positive().default(10),
+  /**
+   * Proxies in front of the gateway that append to X-Forwarded-For (an ingress: 1). 0 ignores the
+   * header: the client is the socket's peer. Set it higher than the real count and clients can
+   * pick their own rate-limit bucket.
+   */
+  TRUSTED_PROXY_HOPS: z.coerce.number().int().nonnegative().default(0),
+  /** Bound on each gateway → subgraph request, connect to last byte; past it the fields are UNAVAILABLE. */
+  SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Comma-separated browser origins allowed to call the API; empty = same-origin only. */
   CORS_ORIGINS: z.string().default(''),
 });

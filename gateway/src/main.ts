@@ -2,7 +2,7 @@ import '@flywheel/service-kit/telemetry';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, Server } from 'node:http';
-import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -12,48 +12,28 @@ import {
   createErrorFormatter,
   createHttpServer,
   createLogger,
-  INTERNAL_TOKEN_HEADER,
   listen,
   onShutdown,
   sendJson,
-  signInternalToken,
   type Logger,
   type Route,
   type Viewer,
   runMain,
 } from '@flywheel/service-kit';
 import { shutdownTelemetry } from '@flywheel/service-kit/telemetry';
-import { authenticate } from './auth';
+import { authenticate, type GatewayContext } from './auth';
 import { loadGatewayConfig, subgraphUrl, type Config } from './config';
 import { ideRoute } from './ide';
+import { documentLimits } from './limits';
+import { clientAddress, createRateLimiter, identityKey, sensitiveCallsPlugin } from './limiter';
+import { boundedFetcher, SubgraphSource } from './subgraphs';
 
 // No type declarations ship with make-fetch-happen; it is the fetcher @apollo/gateway itself defaults to.
 const makeFetchHappen = require('make-fetch-happen') as { defaults(opts: object): Fetcher };
-import { queryLimits } from './limits';
-import { createRateLimiter } from './limiter';
 
-export interface GatewayContext {
-  viewer: Viewer | null;
-}
+export type { GatewayContext } from './auth';
 
 export const DEFAULT_SUPERGRAPH = join(__dirname, '../supergraph.graphql');
-
-/** Sends every subgraph request with a fresh internal token for that subgraph and nothing else from the client. */
-class SubgraphSource extends RemoteGraphQLDataSource<GatewayContext> {
-  constructor(
-    private readonly subgraph: string,
-    url: string,
-    private readonly secret: string,
-    fetcher: Fetcher,
-  ) {
-    super({ url, fetcher });
-  }
-  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>) {
-    // Query plans run with the gateway's own context for health checks; treat as anonymous.
-    const viewer = 'viewer' in context ? (context.viewer ?? null) : null;
-    request.http?.headers.set(INTERNAL_TOKEN_HEADER, signInternalToken(this.secret, this.subgraph, viewer));
-  }
-}
 
 export interface RunningGateway {
   port: number;
@@ -69,18 +49,27 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
   const supergraphSdl = readFileSync(config.SUPERGRAPH_PATH ?? DEFAULT_SUPERGRAPH, 'utf8');
   // One keep-alive connection pool to the subgraphs. It runs over node:http, so the HTTP
   // instrumentation carries the trace context gateway → subgraph.
-  const fetcher = makeFetchHappen.defaults({ keepAlive: true, maxSockets: 128, retry: false, cache: 'no-store' });
+  const fetcher = boundedFetcher(
+    makeFetchHappen.defaults({ keepAlive: true, maxSockets: 128, retry: false, cache: 'no-store' }),
+    config.SUBGRAPH_TIMEOUT_MS,
+  );
   const known = new Set<string>(SERVICES);
   const gateway = new ApolloGateway({
     supergraphSdl,
     logger,
     buildService: ({ name }) => {
       if (!known.has(name)) throw new Error(`supergraph names unknown subgraph ${name}`);
-      return new SubgraphSource(name, subgraphUrl(config, name as (typeof SERVICES)[number]), config.INTERNAL_TOKEN_SECRET, fetcher);
+      const url = subgraphUrl(config, name as (typeof SERVICES)[number]);
+      return new SubgraphSource(name, url, config.INTERNAL_TOKEN_SECRET, fetcher, logger);
     },
   });
 
-  const viewers = new WeakMap<IncomingMessage, Viewer | null>();
+  // Authenticated once per request, by the rate limit route, for the context to reuse.
+  const callers = new WeakMap<IncomingMessage, GatewayContext>();
+  const caller = (req: IncomingMessage, viewer: Viewer | null): GatewayContext => ({
+    viewer,
+    identity: identityKey(viewer?.id ?? null, clientAddress(req, config.TRUSTED_PROXY_HOPS)),
+  });
   const limiter = createRateLimiter(config.RATE_LIMIT_PER_MINUTE);
   const origins = new Set(
     config.CORS_ORIGINS.split(',')
@@ -102,15 +91,15 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
     return false;
   };
   const rateLimit: Route = (req, res) => {
-    let key = `ip:${req.socket.remoteAddress ?? 'unknown'}`;
+    let context: GatewayContext;
     try {
-      const viewer = authenticate(req, config.AUTH_TOKEN_SECRET);
-      viewers.set(req, viewer);
-      if (viewer) key = `id:${viewer.id}`;
+      context = caller(req, authenticate(req, config.AUTH_TOKEN_SECRET));
+      callers.set(req, context);
     } catch {
       // An invalid token is answered by the context below with UNAUTHENTICATED.
+      context = caller(req, null);
     }
-    const retry = limiter.take(key);
+    const retry = limiter.take([[context.identity, 1]]);
     if (!retry) return false;
     res.setHeader('retry-after', String(retry));
     sendJson(res, 429, {
@@ -124,18 +113,26 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
     apollo: () => apollo,
     ready: () => started,
     routes: [cors, ...(production ? [] : [ideRoute()]), rateLimit],
-    context: async (req) => ({ viewer: viewers.has(req) ? (viewers.get(req) ?? null) : authenticate(req, config.AUTH_TOKEN_SECRET) }),
+    context: async (req) => callers.get(req) ?? caller(req, authenticate(req, config.AUTH_TOKEN_SECRET)),
   });
+  const limits = documentLimits(config);
   const apollo: ApolloServer<GatewayContext> = new ApolloServer<GatewayContext>({
     gateway,
     introspection: !production,
     hideSchemaDetailsFromClientErrors: production, // no "Did you mean …" field suggestions in production
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
-    validationRules: [queryLimits(config.MAX_QUERY_DEPTH, config.MAX_QUERY_COST)],
+    // One operation per HTTP request: a batch would multiply what one request may do.
+    allowBatchedHttpRequests: false,
+    parseOptions: limits.parseOptions,
+    validationRules: limits.validationRules,
     formatError: createErrorFormatter(logger),
     logger,
-    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer: server })],
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginDrainHttpServer({ httpServer: server }),
+      sensitiveCallsPlugin({ fields: config.SENSITIVE_FIELDS, perMinute: config.SENSITIVE_CALLS_PER_MINUTE, logger }),
+    ],
   });
   await apollo.start();
   started = true;

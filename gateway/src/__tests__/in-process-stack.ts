@@ -41,6 +41,20 @@ export const newCustomer = () => {
   return { id, headers: bearer(accessToken(id, ['CUSTOMER'])) };
 };
 
+/** A gateway's environment in tests: the test secrets, a free port, these subgraph URLs. */
+export function gatewayTestEnv(subgraphUrls: Record<string, string>, more: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    INTERNAL_TOKEN_SECRET: TEST_INTERNAL_SECRET,
+    AUTH_TOKEN_SECRET: TEST_AUTH_SECRET,
+    ...Object.fromEntries(Object.entries(subgraphUrls).map(([name, url]) => [`${name.toUpperCase()}_URL`, url])),
+    ...more,
+  };
+}
+
 export async function startInProcessStack(extra: Record<string, Record<string, string>> = {}): Promise<InProcessStack> {
   const nats = await privateNats();
   const env = (name: string) => serviceEnv(name, nats.url, extra[name] ?? {});
@@ -54,16 +68,11 @@ export async function startInProcessStack(extra: Record<string, Record<string, s
     referral.start(referralConfig.loadServiceConfig(env('referral'))),
   ]);
   const subgraphs: Record<string, RunningService> = Object.fromEntries([...started, ordersSvc].map((s) => [s.name, s]));
-  const gatewayEnv = (more: Record<string, string> = {}): NodeJS.ProcessEnv => ({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    INTERNAL_TOKEN_SECRET: TEST_INTERNAL_SECRET,
-    AUTH_TOKEN_SECRET: TEST_AUTH_SECRET,
-    ...Object.fromEntries(Object.entries(subgraphs).map(([name, s]) => [`${name.toUpperCase()}_URL`, s.url])),
-    ...more,
-  });
+  const urls = Object.fromEntries(Object.entries(subgraphs).map(([name, s]) => [name, s.url]));
+  const gatewayEnv = (more: Record<string, string> = {}) =>
+    // Tests that flood one subgraph on a shared 2-core machine (200 concurrent checkouts) queue
+    // for seconds; the tests of the bound itself set their own.
+    gatewayTestEnv(urls, { SUBGRAPH_TIMEOUT_MS: '30000', ...more });
   const extras: RunningGateway[] = [];
   const gateway = await startGateway(loadGatewayConfig(gatewayEnv(extra.gateway)));
   return {

@@ -38,7 +38,7 @@ export const events = {
   'membership.member.registered': event(
     'membership',
     1,
-    z.object({ memberId: id, registeredAt: dateTime, invitedByCode: z.string().optional() }),
+    z.object({ memberId: id, registeredAt: dateTime, invitedByCode: z.string().max(16).optional() }),
   ),
   'membership.member.erased': event('membership', 1, z.object({ memberId: id })),
   'catalog.product.changed': event('catalog', 1, z.object({ productId: id, status: z.string() })),

@@ -4,7 +4,11 @@ import { z } from 'zod';
 export const baseConfigShape = {
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  HOST: z.string().default('0.0.0.0'),
+  /**
+   * The address to listen on: loopback unless told otherwise, so a process started on a laptop
+   * is not reachable from the network. Containers set 0.0.0.0 (the Dockerfile and the chart).
+   */
+  HOST: z.string().min(1).default('127.0.0.1'),
   /** Signs and verifies the gateway → subgraph internal token; shared by the gateway and every subgraph. */
   INTERNAL_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),

@@ -5,6 +5,7 @@ export * from './config';
 export * from './connections';
 export * from './errors';
 export * from './http';
+export * from './input-bounds';
 export * from './lifecycle';
 export * from './loaders';
 export * from './logger';

@@ -11,24 +11,45 @@ import type { Logger } from './logger';
 // The relay publishes entries not yet marked sent (Nats-Msg-Id = event id, so a re-publish after
 // a crash is deduplicated) and records each in `outbox_sent` — a separate insert, so the entry
 // itself is never rewritten (FerretDB rewrites whole documents on update).
+//
+// The relay finds entries by when they were WRITTEN, never by the business time they carry:
+// `occurredAt` is whatever the writer says happened (an RFM sweep stamps every change with the
+// sweep's start, a recovery stamps the time it recovers from), and an entry stamped before the
+// relay's last pass would otherwise never be looked at. `writtenAt` is set by the schema itself
+// at validation, i.e. immediately before the insert, so no caller can get it wrong.
 
 export interface OutboxRecord {
   id: string;
   subject: string;
+  /** Business time of the event (the envelope's `occurredAt`). */
   occurredAt: Date;
+  /** When the entry was inserted (set by the schema): what the relay scans by. */
+  writtenAt?: Date;
   envelope: EventEnvelope;
   /** W3C trace context of the write, so the relayed event continues the request's trace. */
   trace?: Record<string, string>;
 }
 
-/** Schema path to embed in any entry that carries an event. */
-export const outboxPath = {
-  type: new Schema<OutboxRecord>(
-    { id: String, subject: String, occurredAt: Date, envelope: Schema.Types.Mixed, trace: Schema.Types.Mixed },
-    { _id: false },
-  ),
-  required: false,
-};
+const outboxSchema = new Schema<OutboxRecord>(
+  {
+    id: String,
+    subject: String,
+    occurredAt: Date,
+    // `index: true` on the embedded path gives every entry model an `outbox.writtenAt` index.
+    writtenAt: { type: Date, index: true },
+    envelope: Schema.Types.Mixed,
+    trace: Schema.Types.Mixed,
+  },
+  { _id: false },
+);
+// Runs for create(), save() and insertMany() alike, on every attempt (a ledger append that lost
+// its race and retries is stamped again).
+outboxSchema.pre('validate', function stampWrittenAt() {
+  this.writtenAt = new Date();
+});
+
+/** Schema path to embed in any entry that carries an event (indexed by write time). */
+export const outboxPath = { type: outboxSchema, required: false };
 
 /** Builds the `outbox` value for an entry from a validated event. */
 export function outboxRecord<S extends EventSubject>(subject: S, data: EventData<S>, id: string, at = new Date()): OutboxRecord {
@@ -56,16 +77,27 @@ export function createOutboxRelay(opts: {
   sources: Model<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
   logger: Logger;
   intervalMs?: number;
-  /** How far back the first pass after start looks for unsent entries. */
+  /** How far back the first pass after start, and each deep pass, look for unsent entries. */
   lookbackMs?: number;
+  /**
+   * How far before the previous pass's start a pass looks: covers an insert still in flight when
+   * that pass read (its `writtenAt` is a moment before the insert landed) and clock skew between
+   * writers on different replicas.
+   */
+  marginMs?: number;
+  /** A deep pass (the whole look-back) runs this often: the net under anything slower than the margin. */
+  deepPassMs?: number;
 }): OutboxRelay {
   const { db, bus, sources, logger } = opts;
   const sent: Model<SentMarker> =
     (db.models.OutboxSent as Model<SentMarker> | undefined) ??
     db.model<SentMarker>('OutboxSent', new Schema<SentMarker>({ _id: String, at: Date }, { versionKey: false }), 'outbox_sent');
-  // Entries older than this watermark are known sent; clock skew between writers is covered by a margin.
-  let since = new Date(Date.now() - (opts.lookbackMs ?? 24 * 3600_000));
-  const SKEW_MS = 5_000;
+  const lookbackMs = opts.lookbackMs ?? 24 * 3600_000;
+  const marginMs = opts.marginMs ?? 30_000;
+  const deepPassMs = opts.deepPassMs ?? 10 * 60_000;
+  // Entries written before this watermark were seen by an earlier pass (minus the margin).
+  let since = new Date(Date.now() - lookbackMs);
+  let lastDeep = Date.now();
   const BATCH = 500;
   // Ids this process published recently: a pass looks only at entries written since the last
   // one (minus a skew margin), so a short memory saves re-reading the same markers every pass.
@@ -81,16 +113,20 @@ export function createOutboxRelay(opts: {
   async function pass(): Promise<number> {
     let published = 0;
     const started = new Date();
+    if (started.getTime() - lastDeep >= deepPassMs) {
+      lastDeep = started.getTime();
+      since = new Date(started.getTime() - lookbackMs);
+    }
     let oldestUnsent: Date | null = null;
     for (const model of sources) {
-      // Keyset pages on (occurredAt, _id): a window holding more than one batch (a burst, or a
+      // Keyset pages on (writtenAt, _id): a window holding more than one batch (a burst, or a
       // restart with a long lookback) is read through to its end in this pass.
       let after: { at: Date; id: unknown } | null = null;
       for (;;) {
         const filter: Record<string, unknown> = after
-          ? { $or: [{ 'outbox.occurredAt': { $gt: after.at } }, { 'outbox.occurredAt': after.at, _id: { $gt: after.id } }] }
-          : { 'outbox.occurredAt': { $gte: since } };
-        const docs = (await model.find(filter, { outbox: 1 }).sort({ 'outbox.occurredAt': 1, _id: 1 }).limit(BATCH).lean()) as {
+          ? { $or: [{ 'outbox.writtenAt': { $gt: after.at } }, { 'outbox.writtenAt': after.at, _id: { $gt: after.id } }] }
+          : { 'outbox.writtenAt': { $gte: since } };
+        const docs = (await model.find(filter, { outbox: 1 }).sort({ 'outbox.writtenAt': 1, _id: 1 }).limit(BATCH).lean()) as {
           _id: unknown;
           outbox?: OutboxRecord;
         }[];
@@ -119,15 +155,17 @@ export function createOutboxRelay(opts: {
             published++;
           } catch (err) {
             logger.warn({ err, eventId: r.id, subject: r.subject }, 'outbox publish failed; will retry');
-            if (!oldestUnsent || r.occurredAt < oldestUnsent) oldestUnsent = new Date(r.occurredAt);
+            const written = new Date(r.writtenAt ?? r.occurredAt);
+            if (!oldestUnsent || written < oldestUnsent) oldestUnsent = written;
           }
         }
         const last = docs.at(-1);
-        if (docs.length < BATCH || !last?.outbox) break;
-        after = { at: last.outbox.occurredAt, id: last._id };
+        if (docs.length < BATCH || !last?.outbox?.writtenAt) break;
+        after = { at: last.outbox.writtenAt, id: last._id };
       }
     }
-    since = oldestUnsent ?? new Date(started.getTime() - SKEW_MS);
+    const watermark = new Date(started.getTime() - marginMs);
+    since = oldestUnsent && oldestUnsent < watermark ? oldestUnsent : watermark;
     return published;
   }
 

@@ -8,6 +8,7 @@ import { connectMongo, ensureIndexes, mongoReady } from './mongo';
 import { createOutboxRelay, type OutboxRelay } from './outbox';
 import { startSubgraph, type BaseContext } from './subgraph';
 import type { Route } from './http';
+import type { InputBounds } from './input-bounds';
 import { shutdownTelemetry } from './telemetry';
 import type { Model } from 'mongoose';
 
@@ -56,6 +57,8 @@ export async function runService<C extends BaseContext>(opts: {
   name: ServiceName;
   config: ServiceRuntimeConfig;
   typeDefs: string | DocumentNode;
+  /** Size bounds of this service's inputs beyond the kit's defaults (`Type.field` / `Type.field(arg)`). */
+  inputBounds?: InputBounds;
   setup: (deps: { db: Connection; bus: Bus; logger: Logger; kick: () => void }) => Promise<ServiceParts<C>>;
   handleSignals?: boolean;
 }): Promise<RunningService> {
@@ -76,6 +79,7 @@ export async function runService<C extends BaseContext>(opts: {
     resolvers: parts.resolvers,
     context: parts.context,
     routes: parts.routes,
+    inputBounds: opts.inputBounds,
     internalTokenSecret: config.INTERNAL_TOKEN_SECRET,
     ready: () => mongoReady(db) && bus.connected(),
     logger,

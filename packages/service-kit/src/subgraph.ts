@@ -9,6 +9,7 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { parse, type DocumentNode } from 'graphql';
 import { AppError, createErrorFormatter } from './errors';
 import { createHttpServer, listen, type Route } from './http';
+import { boundInputs, type InputBounds } from './input-bounds';
 import type { Logger } from './logger';
 import { INTERNAL_TOKEN_HEADER, TokenError, verifyInternalToken, type Viewer } from './tokens';
 
@@ -31,6 +32,8 @@ export interface SubgraphOptions<C extends BaseContext> {
   logger: Logger;
   /** Non-GraphQL HTTP routes (e.g. a payment provider's signed callback), tried before /graphql. */
   routes?: Route[];
+  /** Per-field size bounds beyond the kit's defaults (input-bounds.ts). */
+  inputBounds?: InputBounds;
 }
 
 export interface RunningSubgraph {
@@ -47,7 +50,7 @@ export interface RunningSubgraph {
  */
 export async function startSubgraph<C extends BaseContext>(opts: SubgraphOptions<C>): Promise<RunningSubgraph> {
   const typeDefs = typeof opts.typeDefs === 'string' ? parse(opts.typeDefs) : opts.typeDefs;
-  const schema = buildSubgraphSchema({ typeDefs, resolvers: opts.resolvers as GraphQLResolverMap<unknown> });
+  const schema = boundInputs(buildSubgraphSchema({ typeDefs, resolvers: opts.resolvers as GraphQLResolverMap<unknown> }), opts.inputBounds);
   const server: Server = createHttpServer<C>({
     apollo: () => apollo,
     ready: opts.ready,

@@ -81,6 +81,11 @@ export async function eventually<T>(fn: () => Promise<T | null | undefined | fal
 export const TEST_AUTH_SECRET = 'test-auth-token-secret-0123456789abcdef0123';
 export const TEST_PII_KEY = Buffer.alloc(32, 7).toString('base64');
 export const TEST_LOOKUP_KEY = Buffer.alloc(32, 9).toString('base64');
+/**
+ * The test payment provider's signing secret: random per test run, so no secret that signs
+ * payments is written in the repository (tests sign through the provider, never with the value).
+ */
+export const TEST_PAYMENT_SECRET = randomBytes(32).toString('base64url');
 
 /**
  * Environment for one service under test: the shared FerretDB with a database of its own, the
@@ -100,6 +105,7 @@ export function serviceEnv(name: string, nats: string, extra: Record<string, str
     PII_ENCRYPTION_KEY: TEST_PII_KEY,
     PII_LOOKUP_KEY: TEST_LOOKUP_KEY,
     DEV_LOGIN_CODES: 'true',
+    ...(name === 'orders' ? { PAYMENT_TEST_SECRET: TEST_PAYMENT_SECRET } : {}),
     ...extra,
   };
 }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './infra';
@@ -30,7 +31,10 @@ export interface RunningStack {
 }
 
 export interface StackOptions {
-  /** Environment shared by every process (MONGO_URL, NATS_URL, secrets …). */
+  /**
+   * Environment shared by every process (MONGO_URL, NATS_URL, secrets …). PAYMENT_TEST_SECRET,
+   * when not given, is a random one of this stack's own.
+   */
   env: NodeJS.ProcessEnv;
   ports?: Partial<typeof DEFAULT_PORTS>;
   /** Each process writes its JSON log lines to <logDir>/<name>.log. */
@@ -82,11 +86,13 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const started = Date.now();
   const deadline = started + (opts.readyTimeoutMs ?? 90_000);
   const processes: StackProcess[] = [];
+  // No payment secret is ever a constant: a stack that was not given one makes its own.
+  const shared = { PAYMENT_TEST_SECRET: randomBytes(32).toString('base64url'), ...process.env, ...opts.env };
   const spawnOne = (name: string, extra: NodeJS.ProcessEnv) => {
     const port = ports[name as keyof typeof ports];
     const proc = spawn(process.execPath, ['--enable-source-maps', entry(name)], {
       cwd: ROOT,
-      env: { ...process.env, ...opts.env, ...extra, PORT: String(port), OTEL_SERVICE_NAME: name },
+      env: { ...shared, ...extra, PORT: String(port), OTEL_SERVICE_NAME: name },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const log = createWriteStream(join(opts.logDir, `${name}.log`), { flags: 'a' });

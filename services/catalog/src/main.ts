@@ -9,7 +9,7 @@ import { registerConsumers } from './events';
 import { createInventoryService, type InventoryService } from './inventory/service';
 import { createModels } from './model';
 import { resolvers } from './resolvers';
-import { createCatalogService, type CatalogService, type Context } from './service';
+import { createCatalogService, MAX_LONG_TEXT, MAX_URL, type CatalogService, type Context } from './service';
 
 export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
 
@@ -24,6 +24,16 @@ export async function start(
     name: 'catalog',
     config,
     typeDefs,
+    // Beyond the kit's defaults (200 characters, 100 items): long texts and CDN addresses.
+    inputBounds: {
+      'CreateProductInput.description': { maxLength: MAX_LONG_TEXT },
+      'UpdateProductInput.description': { maxLength: MAX_LONG_TEXT },
+      'CreateProductInput.afterSalesPolicy': { maxLength: MAX_LONG_TEXT },
+      'UpdateProductInput.afterSalesPolicy': { maxLength: MAX_LONG_TEXT },
+      'CreateProductInput.videoUrl': { maxLength: MAX_URL },
+      'UpdateProductInput.videoUrl': { maxLength: MAX_URL },
+      'ProductImageInput.url': { maxLength: MAX_URL },
+    },
     handleSignals: opts.handleSignals,
     async setup({ db, bus, logger, kick }) {
       const models = createModels(db);

@@ -164,7 +164,6 @@ export function createModels(db: Connection) {
   productSchema.index({ status: 1, minPrice: 1, _id: 1 });
   productSchema.index({ status: 1, salesCount: -1, _id: -1 });
   productSchema.index({ specValues: 1 });
-  productSchema.index({ 'outbox.occurredAt': 1 });
 
   const revisionSchema = new Schema<ProductRevisionDoc>(
     {
@@ -211,7 +210,6 @@ export function createModels(db: Connection) {
     { versionKey: false },
   );
   for (const idx of ledgerIndexes) statusEntrySchema.index(idx);
-  statusEntrySchema.index({ 'outbox.occurredAt': 1 });
   statusEntrySchema.index({ at: 1 });
 
   return {

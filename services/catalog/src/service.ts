@@ -44,8 +44,8 @@ const MAX_SPECS = 10;
 const MAX_KEYWORDS = 20;
 const MAX_IMAGES = 20;
 const MAX_PARAMETERS = 30;
-const MAX_URL = 2_048;
-const MAX_LONG_TEXT = 5_000;
+export const MAX_URL = 2_048;
+export const MAX_LONG_TEXT = 5_000;
 /** Per line of a quote; orders enforces its own, stricter per-order limits. */
 export const MAX_QUOTE_QUANTITY = MAX_LINE_QUANTITY;
 

@@ -6,7 +6,7 @@ import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createModels } from './model';
 import { resolvers } from './resolvers';
-import { createCommunityService, type CommunityService, type Context } from './service';
+import { createCommunityService, LIMITS, type CommunityService, type Context } from './service';
 
 export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
 
@@ -19,6 +19,8 @@ export async function start(
     name: 'community',
     config,
     typeDefs,
+    // Beyond the kit's default 200 characters: the group's description (service.ts LIMITS decides the rest).
+    inputBounds: { 'CreateGroupInput.description': { maxLength: LIMITS.description } },
     handleSignals: opts.handleSignals,
     async setup({ db, bus, logger }) {
       const models = createModels(db);

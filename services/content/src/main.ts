@@ -6,7 +6,7 @@ import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createModels } from './model';
 import { resolvers } from './resolvers';
-import { createContentService, type ContentService, type Context } from './service';
+import { createContentService, LIMITS, type ContentService, type Context } from './service';
 
 export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
 
@@ -16,6 +16,11 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
     name: 'content',
     config,
     typeDefs,
+    // Beyond the kit's default 200 characters: the article's prose (service.ts LIMITS decides the rest).
+    inputBounds: {
+      'CreateArticleInput.summary': { maxLength: LIMITS.summary },
+      'CreateArticleInput.body': { maxLength: LIMITS.body },
+    },
     handleSignals: opts.handleSignals,
     async setup({ db, bus }) {
       service = createContentService({ models: createModels(db) });

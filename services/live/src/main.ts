@@ -6,7 +6,7 @@ import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createModels } from './model';
 import { resolvers } from './resolvers';
-import { createLiveService, type Context, type LiveService } from './service';
+import { createLiveService, LIMITS, type Context, type LiveService } from './service';
 
 export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
 
@@ -16,6 +16,8 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
     name: 'live',
     config,
     typeDefs,
+    // Beyond the kit's default 200 characters: the room's description (service.ts LIMITS decides the rest).
+    inputBounds: { 'ScheduleLiveRoomInput.description': { maxLength: LIMITS.description } },
     handleSignals: opts.handleSignals,
     async setup({ db, bus, kick }) {
       const models = createModels(db);

@@ -32,7 +32,6 @@ export function createModels(db: Connection) {
     { versionKey: false },
   );
   roomSchema.index({ status: 1 });
-  roomSchema.index({ 'outbox.occurredAt': 1 });
 
   return {
     LiveRoom: db.model<LiveRoomDoc>('LiveRoom', roomSchema, 'live_rooms'),

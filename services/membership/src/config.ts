@@ -33,7 +33,21 @@ export const configSchema = z
       .default(5 * 60),
     /** Minimum seconds between two codes for one phone. */
     LOGIN_CODE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(60),
+    /**
+     * Codes per phone per UTC day at LOGIN_CODE_INTERVAL_SECONDS. Not a refusal: anyone can ask
+     * codes for any phone, so a hard daily cap would let a stranger lock the member out for the
+     * day. Past it each wait doubles, up to LOGIN_CODE_MAX_INTERVAL_SECONDS.
+     */
     LOGIN_CODES_PER_DAY: z.coerce.number().int().positive().default(10),
+    /** The longest wait between two codes for one phone: the bound on a member's wait for a fresh code. */
+    LOGIN_CODE_MAX_INTERVAL_SECONDS: z.coerce.number().int().positive().default(3600),
+    /** Wrong passwords per staff account per window; then RATE_LIMITED until the window ends. */
+    STAFF_LOGIN_MAX_FAILURES: z.coerce.number().int().positive().default(5),
+    STAFF_LOGIN_WINDOW_SECONDS: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(15 * 60),
     /** How often points expiry, RFM re-evaluation and tier retention run (each pass is idempotent). */
     SWEEP_INTERVAL_SECONDS: z.coerce.number().int().positive().default(300),
     /** First staff account, created at start-up if its email is new (operators add the rest). */
@@ -43,6 +57,10 @@ export const configSchema = z
   .refine((c) => Boolean(c.BOOTSTRAP_STAFF_EMAIL) === Boolean(c.BOOTSTRAP_STAFF_PASSWORD), {
     path: ['BOOTSTRAP_STAFF_PASSWORD'],
     message: 'BOOTSTRAP_STAFF_EMAIL and BOOTSTRAP_STAFF_PASSWORD go together',
+  })
+  .refine((c) => c.LOGIN_CODE_MAX_INTERVAL_SECONDS >= c.LOGIN_CODE_INTERVAL_SECONDS, {
+    path: ['LOGIN_CODE_MAX_INTERVAL_SECONDS'],
+    message: 'must be at least LOGIN_CODE_INTERVAL_SECONDS',
   })
   .refine((c) => !(c.NODE_ENV === 'production' && c.DEV_LOGIN_CODES), {
     path: ['DEV_LOGIN_CODES'],

@@ -66,6 +66,15 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
     name: 'membership',
     config,
     typeDefs,
+    // Tighter than the kit's defaults where the format is known: an invite code is 8 characters
+    // (referral's alphabet; a few more for what people paste), a phone number fits in 20.
+    inputBounds: {
+      'LoginInput.inviteCode': { maxLength: 16 },
+      'LoginInput.phone': { maxLength: 20 },
+      'RequestLoginCodeInput.phone': { maxLength: 20 },
+      'LoginInput.code': { maxLength: 6 },
+      'StaffLoginInput.email': { maxLength: 254 },
+    },
     handleSignals: opts.handleSignals,
     async setup({ db, bus, kick, logger }) {
       const models = createModels(db);
@@ -80,6 +89,9 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         codeTtlSeconds: config.LOGIN_CODE_TTL_SECONDS,
         codesPerDay: config.LOGIN_CODES_PER_DAY,
         codeIntervalSeconds: config.LOGIN_CODE_INTERVAL_SECONDS,
+        codeMaxIntervalSeconds: config.LOGIN_CODE_MAX_INTERVAL_SECONDS,
+        staffLoginMaxFailures: config.STAFF_LOGIN_MAX_FAILURES,
+        staffLoginWindowSeconds: config.STAFF_LOGIN_WINDOW_SECONDS,
         kick,
         now,
       });
@@ -107,6 +119,8 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         context: (base) => ({ ...base, service, loaders: service.loaders() }),
         outboxSources: [models.Member, ...list.flatMap((m) => m.outboxSources ?? [])],
         init: async () => {
+          const renamed = await service.renamePhoneNicknames();
+          if (renamed) logger.info({ renamed }, 'default nicknames no longer carry phone digits');
           for (const m of list) await m.init?.();
           await registerConsumers({ bus, modules: list });
           if (config.BOOTSTRAP_STAFF_EMAIL && config.BOOTSTRAP_STAFF_PASSWORD) {

@@ -19,8 +19,16 @@ export interface MemberDoc {
   outbox?: OutboxRecord;
 }
 
+/**
+ * One login code sent to a phone, as an entry of that phone's per-UTC-day issue ledger
+ * (`accountId = phoneHash:YYYY-MM-DD`, `_id = accountId:seq`): inserting entry `seq + 1` is the
+ * claim that makes "at most one code per interval" exact under concurrency, and `seq` is how many
+ * codes the phone was sent that day, which sets the wait before the next one.
+ */
 export interface LoginCodeDoc {
-  _id: Types.ObjectId;
+  _id: string;
+  accountId: string;
+  seq: number;
   phoneHash: string;
   codeHash: string;
   expiresAt: Date;
@@ -45,7 +53,7 @@ export interface RefreshTokenDoc {
   createdAt: Date;
 }
 
-/** At-most-once facts: a code's use, a refresh token's use, rate-limit slots. */
+/** At-most-once facts: a code's use and guess slots, a refresh token's use, staff sign-in attempt slots. */
 export interface ClaimDoc {
   _id: string;
   at: Date;
@@ -65,13 +73,21 @@ export function createModels(db: Connection) {
     },
     { versionKey: false },
   );
-  memberSchema.index({ 'outbox.occurredAt': 1 });
 
   const loginCodeSchema = new Schema<LoginCodeDoc>(
-    { phoneHash: { type: String, required: true }, codeHash: String, expiresAt: Date, createdAt: Date },
+    {
+      _id: String,
+      accountId: { type: String, required: true },
+      seq: { type: Number, required: true },
+      phoneHash: { type: String, required: true },
+      codeHash: String,
+      expiresAt: Date,
+      createdAt: Date,
+    },
     { versionKey: false },
   );
   loginCodeSchema.index({ phoneHash: 1, createdAt: -1 });
+  loginCodeSchema.index({ accountId: 1, seq: -1 });
 
   return {
     Member: db.model<MemberDoc>('Member', memberSchema, 'members'),

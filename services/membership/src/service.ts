@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { Types } from 'mongoose';
 import {
   AppError,
+  appendToLedger,
   badInput,
   byIdLoader,
   claimOnce,
@@ -10,6 +11,7 @@ import {
   encryptPii,
   forbidden,
   isDuplicateKey,
+  ledgerHead,
   lookupHash,
   outboxRecord,
   paginate,
@@ -49,14 +51,39 @@ export interface MembershipDeps {
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
   codeTtlSeconds: number;
+  /** Codes per phone per UTC day at the base interval; later ones wait longer and longer (never refused for the day). */
   codesPerDay: number;
   codeIntervalSeconds: number;
+  /** The longest wait between two codes for one phone: what bounds a member's wait for a fresh code. */
+  codeMaxIntervalSeconds: number;
+  /** Wrong passwords per staff account per window before the account answers RATE_LIMITED until the window ends. */
+  staffLoginMaxFailures: number;
+  staffLoginWindowSeconds: number;
   /** Asks the outbox relay to publish now rather than at its next tick. */
   kick: () => void;
   now?: () => Date;
 }
 
+/** Comparisons a login code ever gets: its chance of falling to guessing is at most 5 in 10^6. */
 const MAX_CODE_ATTEMPTS = 5;
+/**
+ * Live codes a guess is compared with, newest first. Production issues at most TTL / interval
+ * (5) in a code's lifetime; the cap keeps a guess's work bounded when the interval is set short.
+ */
+const MAX_LIVE_CODES = 5;
+
+/**
+ * A member's nickname until they choose one: derived from the member id, never from the phone
+ * (a nickname is public: whoever holds a member's invite code sees the inviter's). Letters only
+ * (no I or O), so not even a digit of it can coincide with the phone's.
+ */
+export function defaultNickname(memberId: string): string {
+  const letters = 'ABCDEFGHJKLMNPQRSTUVWXYZ';
+  const h = createHash('sha256').update(`nickname:${memberId}`).digest();
+  return `会员${Array.from(h.subarray(0, 6), (b) => letters[b % letters.length]).join('')}`;
+}
+/** The default nickname of members registered before it stopped carrying the phone's last four digits. */
+const PHONE_NICKNAME = '^会员[0-9]{4}$';
 
 /** Mainland mobile numbers, with or without +86 / 0086 and separators; null when not one. */
 export function normalizePhone(raw: string): string | null {
@@ -98,6 +125,11 @@ export function createMembershipService(deps: MembershipDeps) {
   const { models, pii } = deps;
   const now = deps.now ?? (() => new Date());
   const invalidCode = () => new AppError('UNAUTHENTICATED', 'Invalid or expired login code');
+  // Told apart so an app can say "request a new code" rather than "check the digits".
+  const deadCode = () =>
+    new AppError('UNAUTHENTICATED', 'Too many wrong attempts at this login code; request a new one', {
+      reason: 'ATTEMPTS_EXHAUSTED',
+    });
 
   function parsePhone(raw: string): string {
     const phone = normalizePhone(raw);
@@ -105,12 +137,26 @@ export function createMembershipService(deps: MembershipDeps) {
     return phone;
   }
 
-  /** Takes the first free slot of `limit` by unique insert: exact under concurrency. */
-  async function takeSlot(prefix: string, limit: number): Promise<boolean> {
+  /** Takes the first free slot of `limit` by unique insert (exact under concurrency); its id, or null when none is left. */
+  async function takeSlot(prefix: string, limit: number): Promise<string | null> {
     for (let n = 1; n <= limit; n++) {
-      if (await claimOnce(models.Claim, { _id: `${prefix}:${n}`, at: now() })) return true;
+      const _id = `${prefix}:${n}`;
+      if (await claimOnce(models.Claim, { _id, at: now() })) return _id;
     }
-    return false;
+    return null;
+  }
+
+  /**
+   * How long a phone waits after its `issued`-th code of a UTC day before the next: the base
+   * interval for the first `codesPerDay`, then doubling up to the maximum. There is no daily
+   * refusal: a hard cap is a lock-out anyone can trigger by requesting codes for a stranger's
+   * phone, while doubling bounds the SMS a phone can be sent (about codesPerDay + 24 h / max a
+   * day) and keeps the member's wait for a fresh code at most `codeMaxIntervalSeconds`.
+   */
+  function waitAfter(issued: number): number {
+    const extra = issued - deps.codesPerDay + 1;
+    if (extra <= 0) return deps.codeIntervalSeconds;
+    return Math.min(deps.codeMaxIntervalSeconds, deps.codeIntervalSeconds * 2 ** Math.min(extra, 30));
   }
 
   async function issueTokens(
@@ -152,7 +198,7 @@ export function createMembershipService(deps: MembershipDeps) {
       _id,
       phoneHash,
       phoneEnc: encryptPii(pii, phone),
-      nickname: `会员${phone.slice(-4)}`,
+      nickname: defaultNickname(_id.toHexString()),
       tier: 'REGULAR',
       registeredAt,
       ...(invitedByCode ? { invitedByCode } : {}),
@@ -176,57 +222,106 @@ export function createMembershipService(deps: MembershipDeps) {
   }
 
   return {
+    /**
+     * Sends a code to the phone. Anyone may ask for any phone, so nothing a request does may
+     * lock the phone's owner out: every code sent stays valid until it expires (a stranger's
+     * request sends the member one more working code instead of replacing theirs), and the
+     * per-phone limit only spaces codes out (see `waitAfter`) instead of refusing them for the
+     * rest of the day.
+     */
     async requestLoginCode(rawPhone: string): Promise<{ retryAfterSeconds: number; devCode: string | null }> {
       const phone = parsePhone(rawPhone);
       const phoneHash = lookupHash(pii, phone);
       const at = now();
-      const minute = Math.floor(at.getTime() / (deps.codeIntervalSeconds * 1000));
-      if (!(await claimOnce(models.Claim, { _id: `code:${phoneHash}:interval:${minute}`, at }))) {
-        const retry = deps.codeIntervalSeconds - Math.floor((at.getTime() / 1000) % deps.codeIntervalSeconds);
-        throw new AppError('RATE_LIMITED', 'A code was just sent to this number; try again shortly', { retryAfterSeconds: retry });
-      }
-      const day = at.toISOString().slice(0, 10);
-      if (!(await takeSlot(`code:${phoneHash}:day:${day}`, deps.codesPerDay))) {
-        throw new AppError('RATE_LIMITED', 'Too many codes requested for this number today');
-      }
+      const dayOf = (t: Date) => `${phoneHash}:${t.toISOString().slice(0, 10)}`;
+      const accountId = dayOf(at);
+      // Just after midnight the wait runs from yesterday's last code (at the base interval), so
+      // the day boundary is not a free extra code.
+      const previous =
+        (await ledgerHead(models.LoginCode, accountId)) ?? (await ledgerHead(models.LoginCode, dayOf(new Date(at.getTime() - 86_400_000))));
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-      await deps.codes.send(phone, code);
-      await models.LoginCode.create({
-        phoneHash,
-        codeHash: sha256(`${phoneHash}:${code}`),
-        createdAt: at,
-        expiresAt: new Date(at.getTime() + deps.codeTtlSeconds * 1000),
+      let waitMs = 0;
+      // The code entry is the claim: of concurrent requests one inserts `seq + 1`, the others
+      // re-read the head it wrote and are refused against it.
+      const entry = await appendToLedger(models.LoginCode, accountId, (head) => {
+        const last = head ?? previous;
+        const wait = head ? waitAfter(head.seq) : deps.codeIntervalSeconds;
+        waitMs = last ? last.createdAt.getTime() + wait * 1000 - at.getTime() : 0;
+        if (waitMs > 0) return null;
+        return {
+          phoneHash,
+          codeHash: sha256(`${phoneHash}:${code}`),
+          createdAt: at,
+          expiresAt: new Date(at.getTime() + deps.codeTtlSeconds * 1000),
+        };
       });
-      return { retryAfterSeconds: deps.codeIntervalSeconds, devCode: deps.codes.returnsCode ? code : null };
+      if (!entry) {
+        throw new AppError('RATE_LIMITED', 'A code was sent to this number recently; try again shortly', {
+          retryAfterSeconds: Math.ceil(waitMs / 1000),
+        });
+      }
+      await deps.codes.send(phone, code);
+      return { retryAfterSeconds: waitAfter(entry.seq), devCode: deps.codes.returnsCode ? code : null };
     },
 
+    /**
+     * A guess is a claim before it is compared: it takes one of a code's MAX_CODE_ATTEMPTS slots
+     * by unique insert, and only a guess holding a slot is compared, so however many guesses
+     * arrive at once a code is compared at most MAX_CODE_ATTEMPTS times (the right one needs a
+     * slot too). A code with no slot left is dead. Every live code of the phone is tried, newest
+     * first, because a stranger's request must not invalidate the code the member is typing.
+     */
     async login(input: { phone: string; code: string; inviteCode?: string | null }) {
       const phone = parsePhone(input.phone);
       if (!/^\d{6}$/.test(input.code)) throw badInput('The login code is 6 digits', 'code');
       const phoneHash = lookupHash(pii, phone);
-      const latest = await models.LoginCode.findOne({ phoneHash }).sort({ createdAt: -1 }).lean();
-      if (!latest || latest.expiresAt <= now()) throw invalidCode();
-      const codeId = latest._id.toHexString();
+      const live = await models.LoginCode.find({ phoneHash, expiresAt: { $gt: now() } })
+        .sort({ createdAt: -1 })
+        .limit(MAX_LIVE_CODES)
+        .lean();
       const given = Buffer.from(sha256(`${phoneHash}:${input.code}`));
-      if (given.length !== latest.codeHash.length || !timingSafeEqual(given, Buffer.from(latest.codeHash))) {
-        // Each wrong guess takes one of a fixed number of slots; when none is left the code is dead.
-        await takeSlot(`code:${codeId}:fail`, MAX_CODE_ATTEMPTS);
-        throw invalidCode();
+      let compared = false;
+      for (const candidate of live) {
+        const codeId = String(candidate._id);
+        if (!(await takeSlot(`code:${codeId}:try`, MAX_CODE_ATTEMPTS))) continue;
+        compared = true;
+        const stored = Buffer.from(candidate.codeHash);
+        if (given.length !== stored.length || !timingSafeEqual(given, stored)) continue;
+        if (!(await claimOnce(models.Claim, { _id: `code:${codeId}:used`, at: now() }))) throw invalidCode();
+        const member = await findOrRegister(phone, phoneHash, input.inviteCode);
+        return issueTokens(member._id.toHexString(), 'member');
       }
-      if (await models.Claim.exists({ _id: `code:${codeId}:fail:${MAX_CODE_ATTEMPTS}` })) throw invalidCode();
-      if (!(await claimOnce(models.Claim, { _id: `code:${codeId}:used`, at: now() }))) throw invalidCode();
-      const member = await findOrRegister(phone, phoneHash, input.inviteCode);
-      return issueTokens(member._id.toHexString(), 'member');
+      throw live.length > 0 && !compared ? deadCode() : invalidCode();
     },
 
+    /**
+     * Throttled per account (the normalised email, whether or not an account has it, so the
+     * answer says nothing about which emails exist): an attempt takes one of
+     * `staffLoginMaxFailures` slots of the current window by unique insert before the password
+     * is checked, so concurrent wrong passwords are counted exactly; a right password gives its
+     * slot back. With no slot left the account answers RATE_LIMITED until the window ends: a
+     * stranger can hold an account off for a window at a time, never permanently, and gets at
+     * most that many guesses per window.
+     */
     async staffLogin(email: string, password: string) {
-      const staff = await models.Staff.findOne({ email: email.trim().toLowerCase() }).lean();
+      const normalized = email.trim().toLowerCase();
+      const at = now();
+      const windowMs = deps.staffLoginWindowSeconds * 1000;
+      const window = Math.floor(at.getTime() / windowMs);
+      const slot = await takeSlot(`staff:${lookupHash(pii, normalized)}:${window}:try`, deps.staffLoginMaxFailures);
+      if (!slot) {
+        throw new AppError('RATE_LIMITED', 'Too many failed sign-ins for this account; try again later', {
+          retryAfterSeconds: Math.ceil(((window + 1) * windowMs - at.getTime()) / 1000),
+        });
+      }
+      const staff = await models.Staff.findOne({ email: normalized }).lean();
       // Same answer and similar work whether the account exists or not.
       const ok = await verifyPassword(
         password,
         staff?.passwordHash ?? 'AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
       );
       if (!staff || !ok) throw new AppError('UNAUTHENTICATED', 'Invalid email or password');
+      await models.Claim.deleteOne({ _id: slot });
       return issueTokens(staff._id.toHexString(), 'staff');
     },
 
@@ -286,6 +381,26 @@ export function createMembershipService(deps: MembershipDeps) {
 
     assertStaff(viewer: Viewer | null) {
       if (!viewer?.roles.includes('STAFF')) throw forbidden('STAFF role required');
+    },
+
+    /**
+     * Renames members still carrying the old default nickname (`会员` + the phone's last four
+     * digits) to the id-derived one. Run at every start-up before the server listens: a read
+     * finding nothing once done, and it also catches members registered by an old replica while
+     * a rolling deploy was under way. Exact: only a nickname equal to the old default for that
+     * member's own phone changes, so a chosen `会员2024` stays. One write by `_id` per member.
+     */
+    async renamePhoneNicknames(): Promise<number> {
+      let renamed = 0;
+      const cursor = models.Member.find({ nickname: { $regex: PHONE_NICKNAME } }, { _id: 1, nickname: 1, phoneEnc: 1 })
+        .lean()
+        .cursor();
+      for await (const m of cursor) {
+        if (m.nickname !== `会员${decryptPii(pii, m.phoneEnc).slice(-4)}`) continue;
+        await models.Member.updateOne({ _id: m._id, nickname: m.nickname }, { $set: { nickname: defaultNickname(m._id.toHexString()) } });
+        renamed++;
+      }
+      return renamed;
     },
 
     /** Creates a staff account if the email is new (used by seeding and operators' tooling). */

@@ -6,6 +6,7 @@ import type { CatalogClient, StockLine } from './catalog';
 import type { CheckoutDoc, CheckoutFinalDoc, Models, OrderDoc, OrderLineDoc, OrderSourceDoc, OrderSourceKind } from './model';
 import { priceCheckout, type BenefitChoice, type QuoteAdjuster } from './pricing';
 import { codeOf, CURRENCY, MAX_LINES, MAX_QUANTITY, sha256 } from './shared';
+import type { UnpaidHolds } from './unpaid';
 
 const SOURCE_KINDS: readonly OrderSourceKind[] = ['DIRECT', 'CONTENT', 'LIVE', 'COMMUNITY', 'REFERRAL'];
 
@@ -136,6 +137,8 @@ export interface CheckoutDeps {
   models: Models;
   catalog: CatalogClient;
   cart: CartService;
+  /** The member's caps on what unpaid orders hold: taken before reserving, given back on failure. */
+  unpaid: UnpaidHolds;
   adjusters: readonly QuoteAdjuster[];
   hooks: CheckoutHooks;
   kick: () => void;
@@ -154,6 +157,8 @@ export interface CheckoutDeps {
  *   of a non-PLACED outcome releases what the checkout holds; a PLACED claim carries the order,
  *   so whoever finds it (a replay, the sweeper) can finish the insert after a crash.
  * - `orders/<id>`: the order itself; inserting it twice is a no-op.
+ * Before any of them, the checkout takes its share of the member's unpaid allowance (unpaid.ts):
+ * over a cap it is refused with nothing written or reserved.
  * Reserve is idempotent per order id at catalog, so racing replays of one checkout hold stock once.
  */
 export function createCheckout(deps: CheckoutDeps) {
@@ -162,10 +167,17 @@ export function createCheckout(deps: CheckoutDeps) {
   const finalOf = (checkoutId: string) => models.CheckoutFinal.findById(finalIdOf(checkoutId)).lean<CheckoutFinalDoc>();
   const settle = (checkoutId: string) => models.Checkout.updateOne({ _id: checkoutId }, { $set: { settledAt: now() } });
 
-  /** Gives back everything a checkout may hold: stock, then whatever adjusters locked. */
-  async function releaseHolds(checkoutId: string): Promise<void> {
-    await catalog.release(checkoutId);
-    for (const a of adjusters) await a.release(checkoutId);
+  /**
+   * Gives back everything a checkout may hold: stock, then whatever adjusters locked (unless
+   * catalog refused the reservation as a whole: then nothing was reserved or locked), then the
+   * member's unpaid allowance, taken before reserving.
+   */
+  async function releaseHolds(checkoutId: string, memberId: string, reserved = true): Promise<void> {
+    if (reserved) {
+      await catalog.release(checkoutId);
+      for (const a of adjusters) await a.release(checkoutId);
+    }
+    await deps.unpaid.release(memberId, checkoutId);
   }
 
   /** The order of a PLACED decision exists afterwards, whoever inserts it. */
@@ -195,7 +207,7 @@ export function createCheckout(deps: CheckoutDeps) {
   }
 
   /** A failure after the checkout was recorded: decide FAILED, then give back what it holds. */
-  async function fail(checkoutId: string, requestHash: string, err: unknown, held: boolean): Promise<OrderDoc> {
+  async function fail(checkoutId: string, memberId: string, requestHash: string, err: unknown, held: boolean): Promise<OrderDoc> {
     const code = codeOf(err);
     if (!code) deps.logger?.error({ err, checkoutId }, 'checkout failed');
     const error = code ? { code, message: (err as Error).message } : { code: 'INTERNAL_SERVER_ERROR', message: 'Checkout failed' };
@@ -209,14 +221,12 @@ export function createCheckout(deps: CheckoutDeps) {
     });
     // A racing replay decided first: its answer is this checkout's answer.
     if (!won) return decidedByOther(checkoutId, requestHash);
-    if (held) {
-      try {
-        await releaseHolds(checkoutId);
-      } catch (releaseErr) {
-        // Left unsettled: the recovery sweeper releases it.
-        deps.logger?.warn({ err: releaseErr, checkoutId }, 'release after a failed checkout failed; the sweeper retries');
-        throw err;
-      }
+    try {
+      await releaseHolds(checkoutId, memberId, held);
+    } catch (releaseErr) {
+      // Left unsettled: the recovery sweeper releases it.
+      deps.logger?.warn({ err: releaseErr, checkoutId }, 'release after a failed checkout failed; the sweeper retries');
+      throw err;
     }
     await settle(checkoutId);
     throw err;
@@ -322,6 +332,13 @@ export function createCheckout(deps: CheckoutDeps) {
       const short = quote.lines.find((l) => l.available !== undefined && l.available < l.quantity);
       if (short) throw new AppError('OUT_OF_STOCK', `SKU ${short.skuId} is out of stock`, { skuId: short.skuId });
       const priced = await priceCheckout(adjusters, { checkoutId, memberId, source: req.source, quote, benefits: req.benefits });
+      // The member's unpaid allowance, before anything is held for them: over a cap the checkout
+      // is refused having written and reserved nothing (a retry once they paid can succeed).
+      await deps.unpaid.hold(
+        memberId,
+        checkoutId,
+        quote.lines.map((l) => ({ skuId: l.skuId, quantity: l.quantity, flash: Boolean(l.flashSaleId) })),
+      );
 
       // From here on the checkout may hold stock: record it first, so a crash leaves a trace.
       const recorded: CheckoutDoc = { _id: checkoutId, memberId, requestHash, createdAt: now(), settledAt: null };
@@ -342,7 +359,7 @@ export function createCheckout(deps: CheckoutDeps) {
         // replay re-asks (idempotent), or the recovery sweeper abandons and releases it.
         if (code === null || code === 'UNAVAILABLE') throw err;
         // A refusal is all or none: nothing is held. Anything else may have held part of it.
-        return fail(checkoutId, requestHash, err, !RESERVE_REFUSALS.includes(code));
+        return fail(checkoutId, memberId, requestHash, err, !RESERVE_REFUSALS.includes(code));
       }
 
       let order: OrderDoc;
@@ -357,7 +374,7 @@ export function createCheckout(deps: CheckoutDeps) {
         }
         order = buildOrder(checkoutId, memberId, requestHash, req.source, quote, priced);
       } catch (err) {
-        return fail(checkoutId, requestHash, err, true);
+        return fail(checkoutId, memberId, requestHash, err, true);
       }
 
       // Decide right before inserting: the recovery sweeper may have abandoned a slow checkout.
@@ -406,7 +423,7 @@ export function createCheckout(deps: CheckoutDeps) {
             });
             if (won) {
               tally.abandoned++;
-              await releaseHolds(c._id);
+              await releaseHolds(c._id, c.memberId);
               await settle(c._id);
               tally.released++;
               continue;
@@ -418,7 +435,7 @@ export function createCheckout(deps: CheckoutDeps) {
             tally.completed++;
           } else if (final.at < cutoff) {
             // Decided long ago by someone who never finished releasing (crash, catalog down).
-            await releaseHolds(c._id);
+            await releaseHolds(c._id, c.memberId);
             await settle(c._id);
             tally.released++;
           }

@@ -88,7 +88,16 @@ function moveEvent(order: OrderDoc, move: Move, at: Date): OutboxRecord | undefi
  * The order's ledger: its state machine and its units (shipments, after-sale claims, refunds)
  * in one append-only sequence, so every decision about an order is made against one head.
  */
-export function createOrderLedger(deps: { models: Models; now: () => Date; kick: () => void }) {
+export function createOrderLedger(deps: {
+  models: Models;
+  now: () => Date;
+  kick: () => void;
+  /**
+   * Runs once a move to PAID or CANCELLED found the order no longer waiting for payment (this move
+   * or an earlier one: a retry after a crash gives back what the first attempt may not have).
+   */
+  leftUnpaid?: (order: OrderDoc) => Promise<void>;
+}) {
   const { models, now } = deps;
 
   const head = (orderId: string) => ledgerHead(models.OrderTransition, orderId) as Promise<OrderTransitionDoc | null>;
@@ -154,6 +163,7 @@ export function createOrderLedger(deps: { models: Models; now: () => Date; kick:
         outbox: moveEvent(order, m, view.at),
       };
     });
+    if ((m.to === 'PAID' || m.to === 'CANCELLED') && r.status !== 'PENDING_PAYMENT') await deps.leftUnpaid?.(order);
     return { moved: Boolean(r.entry), status: r.status, refused: why.refused };
   }
 

@@ -1,7 +1,7 @@
 import '@flywheel/service-kit/telemetry';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { claimOnce, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { createAfterSaleModels } from './aftersales/model';
 import { createCartModels } from './cart/model';
 import { loadServiceConfig, type Config } from './config';
@@ -9,7 +9,7 @@ import { registerConsumers } from './events';
 import { createMembershipAdjuster } from './membership';
 import { createModels } from './model';
 import { createPaymentModels } from './payments/model';
-import { paymentCallbackRoute, testPaymentSimulateRoute } from './payments/routes';
+import { paymentCallbackRoute, startCallbackListener, testPaymentSimulateRoute } from './payments/routes';
 import { createTestPaymentProvider, type TestPaymentProvider } from './payments/test-provider';
 import type { QuoteAdjuster } from './pricing';
 import { resolvers } from './resolvers';
@@ -31,23 +31,33 @@ export interface RunningOrders extends RunningService {
   service: OrderService;
   /** The built-in test provider (PAYMENT_PROVIDER=test): tests and development "pay" through it. */
   payments: TestPaymentProvider;
+  /** The callback listener's port (PAYMENT_CALLBACK_PORT), or null when the callback is served on `port`. */
+  callbackPort: number | null;
 }
 
 export async function start(config: Config, opts: StartOptions = {}): Promise<RunningOrders> {
   let service!: OrderService;
   let provider!: TestPaymentProvider;
   let port = config.PORT;
+  const listener: { callback: Awaited<ReturnType<typeof startCallbackListener>> | null } = { callback: null };
   const running = await runService<Context>({
     name: 'orders',
     config,
     typeDefs,
+    // Beyond the kit's default 200 characters: after-sales reasons and staff notes.
+    inputBounds: {
+      'RequestAfterSaleInput.reason': { maxLength: 500 },
+      'ApproveAfterSaleInput.note': { maxLength: 500 },
+      'RejectAfterSaleInput.note': { maxLength: 500 },
+    },
     handleSignals: opts.handleSignals,
     async setup({ db, bus, kick, logger }) {
       const models = createModels(db);
       provider = createTestPaymentProvider({
         db,
-        secret: config.PAYMENT_TEST_SECRET,
-        callbackUrl: () => config.PAYMENT_TEST_CALLBACK_URL ?? `http://127.0.0.1:${port}/payments/test/callback`,
+        // Present whenever PAYMENT_PROVIDER is test (config.ts refuses to start otherwise).
+        secret: config.PAYMENT_TEST_SECRET!,
+        callbackUrl: () => config.PAYMENT_TEST_CALLBACK_URL ?? `http://127.0.0.1:${listener.callback?.port ?? port}/payments/test/callback`,
       });
       service = createOrderService({
         models,
@@ -62,35 +72,64 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         checkoutRecoverySeconds: config.CHECKOUT_RECOVERY_SECONDS,
         autoConfirmDays: config.AUTO_CONFIRM_DAYS,
         afterSaleWindowDays: config.AFTER_SALE_WINDOW_DAYS,
+        unpaidCaps: {
+          orders: config.MAX_UNPAID_ORDERS_PER_MEMBER,
+          units: config.MAX_UNPAID_UNITS_PER_MEMBER,
+          flashUnitsPerSku: config.MAX_UNPAID_FLASH_UNITS_PER_SKU,
+        },
+        paymentReconcileAfterSeconds: config.PAYMENT_RECONCILE_AFTER_SECONDS,
         adjusters: opts.adjusters ?? [createMembershipAdjuster(bus, config.MEMBERSHIP_TIMEOUT_MS)],
         hooks: opts.hooks,
         logger,
       });
 
-      // One pass at a time; a pass still running when the timer fires is not doubled.
+      // One pass at a time; a pass still running when the timer fires is not doubled. Every
+      // replica runs the timer; one of them takes each period's pass (a claim per period), so
+      // scaling out multiplies neither the sweeps nor reconciliation's queries to the provider.
+      // A pass is idempotent either way.
+      const periodMs = config.SWEEP_INTERVAL_SECONDS * 1000;
       let timer: NodeJS.Timeout | undefined;
       let pass: Promise<unknown> = Promise.resolve();
       const tick = () => {
-        pass = service.sweep().catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
+        const at = new Date();
+        pass = claimOnce(models.SweepClaim, { _id: `sweep:${Math.floor(at.getTime() / periodMs)}`, at })
+          .then((mine) => (mine ? service.sweep(at) : undefined))
+          .catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
         void pass.finally(() => {
-          if (timer) timer = setTimeout(tick, config.SWEEP_INTERVAL_SECONDS * 1000).unref();
+          if (timer) timer = setTimeout(tick, periodMs).unref();
         });
       };
+      const callbackRoute = paymentCallbackRoute({
+        provider: provider.name,
+        handle: (raw, headers) => service.handlePaymentCallback(raw, headers),
+        logger,
+      });
 
       return {
         resolvers,
         context: (base) => ({ ...base, service, loaders: service.loaders() }),
         outboxSources: [models.Order, models.OrderTransition],
         routes: [
-          paymentCallbackRoute({ provider: provider.name, handle: (raw, headers) => service.handlePaymentCallback(raw, headers), logger }),
+          // With a listener of its own, the callback is served there only (one way in for the provider).
+          ...(config.PAYMENT_CALLBACK_PORT === undefined ? [callbackRoute] : []),
+          // Development and tests only: never mounted in production.
           ...(config.NODE_ENV === 'production' ? [] : [testPaymentSimulateRoute(provider, logger)]),
         ],
         // After the indexes exist: they are the claims that make a redelivery a no-op.
         init: async () => {
           await registerConsumers({ bus });
-          if (opts.sweepers ?? true) timer = setTimeout(tick, config.SWEEP_INTERVAL_SECONDS * 1000).unref();
+          if (config.PAYMENT_CALLBACK_PORT !== undefined) {
+            listener.callback = await startCallbackListener({
+              routes: [callbackRoute],
+              host: config.HOST,
+              port: config.PAYMENT_CALLBACK_PORT,
+              logger,
+            });
+          }
+          if (opts.sweepers ?? true) timer = setTimeout(tick, periodMs).unref();
         },
         stop: async () => {
+          await listener.callback?.stop();
           clearTimeout(timer);
           timer = undefined;
           await pass;
@@ -99,7 +138,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
     },
   });
   port = running.port;
-  return { ...running, service, payments: provider };
+  return { ...running, service, payments: provider, callbackPort: listener.callback?.port ?? null };
 }
 
 if (require.main === module) runMain('orders', () => start(loadServiceConfig(), { handleSignals: true }));

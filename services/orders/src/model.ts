@@ -154,6 +154,36 @@ export interface CheckoutFinalDoc {
   error?: { code: string; message: string };
 }
 
+/** One line an unpaid order (or a checkout about to reserve) holds against its member's caps. */
+export interface HeldLineDoc {
+  orderId: string;
+  skuId: string;
+  quantity: number;
+  /** Bought at a flash price (counts towards the per-SKU flash cap too). */
+  flash: boolean;
+  /** When the hold was taken: a hold whose checkout left no trace is stale after the recovery window. */
+  heldAt: Date;
+}
+
+/**
+ * One entry of a member's unpaid-holds ledger (`_id = <memberId>:<seq>`, DESIGN.md §3): a HOLD
+ * taken by a checkout before it reserves stock, or the RELEASE of one when its order is paid,
+ * cancelled or expires, or its checkout fails. Each entry carries everything held after it, so
+ * the head alone decides the caps, and two racing checkouts of one member cannot both take the
+ * last allowance (the second insert of a seq loses and re-decides against the new head).
+ */
+export interface UnpaidHoldDoc extends LedgerEntry {
+  op: 'HOLD' | 'RELEASE';
+  orderId: string;
+  at: Date;
+  open: HeldLineDoc[];
+}
+
+export interface SweepClaimDoc {
+  _id: string;
+  at: Date;
+}
+
 export function createModels(db: Connection) {
   const lineSchema = new Schema<OrderLineDoc>(
     {
@@ -205,7 +235,6 @@ export function createModels(db: Connection) {
   orderSchema.index({ status: 1, createdAt: -1, _id: -1 });
   orderSchema.index({ status: 1, statusAt: 1 });
   orderSchema.index({ createdAt: -1, _id: -1 });
-  orderSchema.index({ 'outbox.occurredAt': 1 });
 
   const transitionSchema = new Schema<OrderTransitionDoc>(
     {
@@ -231,7 +260,6 @@ export function createModels(db: Connection) {
     { versionKey: false, minimize: false },
   );
   for (const idx of ledgerIndexes) transitionSchema.index(idx);
-  transitionSchema.index({ 'outbox.occurredAt': 1 });
   // The after-sales sweeper finds requests whose projection was never written.
   transitionSchema.index({ op: 1, at: 1 });
 
@@ -260,11 +288,32 @@ export function createModels(db: Connection) {
     { versionKey: false },
   );
 
+  const unpaidSchema = new Schema<UnpaidHoldDoc>(
+    {
+      _id: String,
+      accountId: { type: String, required: true },
+      seq: { type: Number, required: true },
+      op: { type: String, required: true },
+      orderId: { type: String, required: true },
+      at: { type: Date, required: true },
+      open: { type: Schema.Types.Mixed, required: true },
+    },
+    { versionKey: false, minimize: false },
+  );
+  for (const idx of ledgerIndexes) unpaidSchema.index(idx);
+
   return {
     Order: db.model<OrderDoc>('Order', orderSchema, 'orders'),
     OrderTransition: db.model<OrderTransitionDoc>('OrderTransition', transitionSchema, 'order_transitions'),
     Checkout: db.model<CheckoutDoc>('Checkout', checkoutSchema, 'checkouts'),
     CheckoutFinal: db.model<CheckoutFinalDoc>('CheckoutFinal', finalSchema, 'checkout_finals'),
+    UnpaidHold: db.model<UnpaidHoldDoc>('UnpaidHold', unpaidSchema, 'unpaid_holds'),
+    /** `sweep:<period>`: which replica runs the sweepers in each SWEEP_INTERVAL_SECONDS period. */
+    SweepClaim: db.model<SweepClaimDoc>(
+      'SweepClaim',
+      new Schema<SweepClaimDoc>({ _id: String, at: Date }, { versionKey: false }),
+      'sweep_claims',
+    ),
   };
 }
 export type Models = ReturnType<typeof createModels>;

@@ -31,6 +31,7 @@ import { createPaymentService } from './payments/service';
 import type { QuoteAdjuster } from './pricing';
 import { canSee, isMember } from './shared';
 import { ORDER_STATUSES, statusOf } from './state';
+import { createUnpaidHolds, type UnpaidCaps } from './unpaid';
 
 export { orderIdFor, type CheckoutHooks, type PlaceOrderInput } from './checkout';
 export { CURRENCY, money, MAX_LINES, MAX_QUANTITY, type Money } from './shared';
@@ -58,6 +59,10 @@ export interface OrdersDeps {
   autoConfirmDays?: number;
   /** After-sales stay open this many days after delivery, then the order completes (7). */
   afterSaleWindowDays?: number;
+  /** Caps on what one member's unpaid orders hold (MAX_UNPAID_*). */
+  unpaidCaps?: UnpaidCaps;
+  /** Reconciliation asks the provider about intents whose callback has not come after this long (60). */
+  paymentReconcileAfterSeconds?: number;
   /** Checkout pricing extension point (coupons, points, group-buy): none yet. */
   adjusters?: readonly QuoteAdjuster[];
   hooks?: CheckoutHooks;
@@ -80,22 +85,43 @@ export function createOrderService(deps: OrdersDeps) {
   const paymentTimeoutMs = (deps.paymentTimeoutSeconds ?? 900) * 1000;
   const catalog = createCatalogClient(deps.bus, deps.catalogTimeoutMs);
   const cart = createCartService({ models: deps.cartModels, catalog, now });
+  const recoverySeconds = deps.checkoutRecoverySeconds ?? 60;
+  const unpaid = createUnpaidHolds({
+    models,
+    caps: deps.unpaidCaps ?? { orders: 3, units: 30, flashUnitsPerSku: 5 },
+    now,
+    recoverySeconds,
+    logger: deps.logger,
+  });
   const checkout = createCheckout({
     models,
     catalog,
     cart,
+    unpaid,
     adjusters: deps.adjusters ?? [],
     hooks: deps.hooks ?? {},
     kick: deps.kick,
     now,
-    recoverySeconds: deps.checkoutRecoverySeconds ?? 60,
+    recoverySeconds,
     logger: deps.logger,
   });
 
   // Order ids are hashes (the idempotency claim), not time-ordered: page by createdAt.
   const newestFirst = (filter: QueryFilter<OrderDoc>, args: PageArgs) => paginate(models.Order, filter, args, { by: 'createdAt' });
 
-  const ledger = createOrderLedger({ models, now, kick: deps.kick });
+  const ledger = createOrderLedger({
+    models,
+    now,
+    kick: deps.kick,
+    // Paid, cancelled or expired: the order's share of the member's unpaid allowance goes back.
+    // A failure here is not the move's (it landed): the member's next checkout at a cap finds
+    // the stale hold and gives it back.
+    leftUnpaid: (order) =>
+      unpaid
+        .release(order.memberId, order._id)
+        .then(() => undefined)
+        .catch((err: unknown) => deps.logger?.warn({ err, orderId: order._id }, 'unpaid hold not released; released when next needed')),
+  });
   const { move } = ledger;
   const payBy = (order: OrderDoc) => new Date(order.createdAt.getTime() + paymentTimeoutMs);
   const fulfilment = createFulfilment({
@@ -158,6 +184,10 @@ export function createOrderService(deps: OrdersDeps) {
     models: deps.paymentModels,
     provider: deps.provider,
     now,
+    reconcileAfterSeconds: deps.paymentReconcileAfterSeconds ?? 60,
+    // Past the payment deadline by more than the wait for a callback: a charge captured at the
+    // last moment is still found (and refunded, its order being cancelled by then).
+    reconcileUntilSeconds: (deps.paymentTimeoutSeconds ?? 900) + recoverySeconds + 2 * (deps.paymentReconcileAfterSeconds ?? 60) + 600,
     logger: deps.logger,
     orders: {
       find: (orderId) => models.Order.findById(orderId).lean<OrderDoc>(),
@@ -270,6 +300,9 @@ export function createOrderService(deps: OrdersDeps) {
 
     /** One pass of every sweeper (run on a timer by main.ts). */
     async sweep(at: Date = now()) {
+      // Payments first: a charge whose callback was lost pays its order before the unpaid-order
+      // sweeper would cancel it (and is refunded if the order was cancelled already).
+      const reconciled = await payments.reconcile(at);
       const [checkouts, expired, refunds, delivered, completed, afterSale] = await Promise.all([
         checkout.recover(at),
         cancelUnpaid(at),
@@ -278,10 +311,14 @@ export function createOrderService(deps: OrdersDeps) {
         fulfilment.completeDue(at),
         afterSales.sweep(at),
       ]);
-      return { checkouts, expired, refunds, delivered, completed, afterSales: afterSale };
+      return { reconciled, checkouts, expired, refunds, delivered, completed, afterSales: afterSale };
     },
 
     cancelUnpaid,
+    /** Asks the provider about intents whose callback never came (also a step of `sweep`). */
+    reconcilePayments: (at?: Date) => payments.reconcile(at),
+    /** What the member's unpaid orders hold against the caps. */
+    unpaidHeldBy: (memberId: string) => unpaid.heldBy(memberId),
     /** Delivers orders shipped longer than AUTO_CONFIRM_DAYS before `at`. */
     autoConfirmDeliveries: (at?: Date) => fulfilment.autoConfirm(at),
     /** Completes orders delivered longer than AFTER_SALE_WINDOW_DAYS before `at`. */

@@ -19,6 +19,8 @@ export async function start(
     name: 'referral',
     config,
     typeDefs,
+    // An invite code is 8 characters; a few more for what people paste.
+    inputBounds: { 'Query.inviteCode(code)': { maxLength: 16 } },
     handleSignals: opts.handleSignals,
     async setup({ db, bus, logger }) {
       const models = createModels(db);

@@ -51,7 +51,6 @@ afterAll(async () => {
 let models = 0;
 async function entryModel(): Promise<Model<Entry>> {
   const schema = new Schema<Entry>({ _id: String, accountId: String, seq: Number, outbox: outboxPath }, { versionKey: false });
-  schema.index({ 'outbox.occurredAt': 1 });
   const model = db.model<Entry>(`Entry${++models}`, schema, `entries_${models}`);
   await model.createIndexes();
   return model;
@@ -127,6 +126,57 @@ test('entries carrying an outbox record are published; a flush after all are sen
     .sort({ _id: 1 })
     .lean();
   expect(after).toEqual(before);
+});
+
+test('an entry stamped 10 s in the past, written after a relay pass, is still published', async () => {
+  const model = await entryModel();
+  const bus = await busOn(nats.url);
+  const relay = relayFor(bus, model);
+  await writeEntries(model, 'late-before', 1);
+  await relay.flush();
+  // A sweep that began 10 s ago stamps its changes with its own start; the relay has passed since.
+  const occurredAt = new Date(Date.now() - 10_000);
+  await model.create({
+    _id: 'acct-late:1',
+    accountId: 'acct-late',
+    seq: 1,
+    outbox: outboxRecord(
+      'membership.member.registered',
+      { memberId: 'm-late', registeredAt: occurredAt.toISOString() },
+      'late-1',
+      occurredAt,
+    ),
+  });
+  expect(await relay.flush()).toBe(1);
+  expect(await occurrences(bus, ['late-1'])).toEqual({ 'late-1': 1 });
+  // What was published keeps the business time; the write time is the relay's business only.
+  const stored = (await storedMessages(bus.jsm, STREAM)).find((m) => m.json<{ id: string }>().id === 'late-1')!;
+  expect(stored.json<{ occurredAt: string }>().occurredAt).toBe(occurredAt.toISOString());
+  const entry = await model.findById('acct-late:1').lean();
+  expect(entry!.outbox!.writtenAt!.getTime()).toBeGreaterThan(occurredAt.getTime() + 9_000);
+});
+
+test('an entry whose insert lands after the margin is caught by the next deep pass', async () => {
+  const model = await entryModel();
+  const bus = await busOn(nats.url);
+  const relay = createOutboxRelay({ db, bus, sources: [model], logger, intervalMs: 60_000, marginMs: 0, deepPassMs: 300 });
+  cleanup.push(() => relay.stop());
+  await relay.flush();
+  // Written with a write time older than the watermark (a writer whose insert stalled, or whose
+  // clock lags by more than the margin): a normal pass no longer looks that far back.
+  await db.collection(model.collection.name).insertOne({
+    _id: 'acct-stalled:1' as never,
+    accountId: 'acct-stalled',
+    seq: 1,
+    outbox: {
+      ...outboxRecord('membership.member.registered', { memberId: 'm-stalled', registeredAt: new Date().toISOString() }, 'stalled-1'),
+      writtenAt: new Date(Date.now() - 60_000),
+    },
+  });
+  expect(await relay.flush()).toBe(0);
+  await sleep(350);
+  expect(await relay.flush()).toBe(1);
+  expect(await occurrences(bus, ['stalled-1'])).toEqual({ 'stalled-1': 1 });
 });
 
 test('kick publishes a newly written entry without waiting for the interval', async () => {

@@ -225,7 +225,7 @@ describe('loadConfig', () => {
 
   test('a good environment parses with defaults and coercion, without exiting', () => {
     const cfg = loadConfig(schema, { ...good, SHUTDOWN_TIMEOUT_MS: '2500' }, exit);
-    expect(cfg).toMatchObject({ ...good, NODE_ENV: 'development', LOG_LEVEL: 'info', HOST: '0.0.0.0', SHUTDOWN_TIMEOUT_MS: 2500 });
+    expect(cfg).toMatchObject({ ...good, NODE_ENV: 'development', LOG_LEVEL: 'info', HOST: '127.0.0.1', SHUTDOWN_TIMEOUT_MS: 2500 });
     expect(written).toEqual([]);
   });
 });

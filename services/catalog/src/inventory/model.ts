@@ -156,7 +156,6 @@ export function createInventoryModels(db: Connection) {
   );
   for (const idx of ledgerIndexes) entrySchema.index(idx);
   entrySchema.index({ op: 1 }, { unique: true });
-  entrySchema.index({ 'outbox.occurredAt': 1 });
   // The listing repair pass reads which accounts moved recently (browse/projection.ts).
   entrySchema.index({ at: 1 });
 

@@ -55,8 +55,8 @@ export type GroupEdge = {
 
 export type Member = {
   __typename?: 'Member';
-  /** The member themselves and staff only; anyone else is FORBIDDEN. */
-  groups: Array<Group>;
+  /** The member themselves and staff only; anyone else is FORBIDDEN. Null while community is unavailable (the rest of the member still answers). */
+  groups: Maybe<Array<Group>>;
   id: Scalars['ID']['output'];
 };
 
@@ -282,7 +282,7 @@ export type GroupEdgeResolvers<ContextType = Context, ParentType extends Resolve
 
 export type MemberResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Member'] = ResolversParentTypes['Member'], FederationReferenceType extends FederationReferenceTypes['Member'] = FederationReferenceTypes['Member']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Member']> | FederationReferenceType, FederationReferenceType, ContextType>;
-  groups?: Resolver<Array<ResolversTypes['Group']>, ParentType, ContextType>;
+  groups?: Resolver<Maybe<Array<ResolversTypes['Group']>>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 

@@ -11,19 +11,20 @@ import {
   staff,
   type InfraProcess,
 } from '@flywheel/testing';
-import { signInternalToken, verifyJwt, type RunningService } from '@flywheel/service-kit';
+import { encryptPii, lookupHash, piiKeys, signInternalToken, verifyJwt, type RunningService } from '@flywheel/service-kit';
 import { streamName } from '@flywheel/events';
-import { loadServiceConfig } from '../config';
+import { loadServiceConfig, type Config } from '../config';
 import { start } from '../main';
-import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, normalizePhone, type MembershipService } from '../service';
+import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, defaultNickname, normalizePhone, type MembershipService } from '../service';
 
 let nats: InfraProcess;
+let config: Config;
 let svc: RunningService & { service: MembershipService };
-const env = () => serviceEnv('membership', nats.url);
 
 beforeAll(async () => {
   nats = await privateNats();
-  svc = await start(loadServiceConfig(env()));
+  config = loadServiceConfig(serviceEnv('membership', nats.url));
+  svc = await start(config);
 });
 afterAll(async () => {
   await svc.db.dropDatabase();
@@ -124,6 +125,9 @@ describe('login by phone code', () => {
         return null;
       })();
       expect(found?.env).toMatchObject({ type: 'membership.member.registered', source: 'membership', version: 1 });
+      // Ids and facts only: no phone, and no nickname (which used to carry its last four digits).
+      expect(Object.keys(found!.env.data).sort()).toEqual(['memberId', 'registeredAt']);
+      expect(JSON.stringify(found!.env)).not.toContain(phone);
       // A relay pass re-run publishes no registration again (sent markers; Nats-Msg-Id dedupe
       // behind them). Other events (the RFM placements of registrations) may still be on their way,
       // so only this subject is counted.
@@ -162,6 +166,31 @@ describe('login by phone code', () => {
     expect(await svc.db.collection('members').countDocuments()).toBe(members);
   });
 
+  test('50 parallel wrong guesses: 5 are compared, the other 45 are refused unseen, then even the right code is refused', async () => {
+    const phone = newPhone();
+    const { devCode } = (await call(REQUEST, { phone })).data!.requestLoginCode;
+    const wrong = Array.from({ length: 50 }, (_, i) => String((Number(devCode) + 1 + i) % 1_000_000).padStart(6, '0'));
+    const results = await Promise.all(wrong.map((code) => call(LOGIN, { phone, code })));
+    expect(results.every((r) => r.errors?.[0]?.extensions?.code === 'UNAUTHENTICATED')).toBe(true);
+    // A guess that was compared is told the code is wrong; one that found no attempt left was never compared.
+    const exhausted = results.filter((r) => r.errors?.[0]?.extensions?.reason === 'ATTEMPTS_EXHAUSTED');
+    expect(exhausted).toHaveLength(45);
+    const right = await call(LOGIN, { phone, code: devCode });
+    expect(right.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'ATTEMPTS_EXHAUSTED' });
+  });
+
+  test('the right code among 50 parallel guesses succeeds only by winning one of the 5 attempts', async () => {
+    const phone = newPhone();
+    const { devCode } = (await call(REQUEST, { phone })).data!.requestLoginCode;
+    const guesses = Array.from({ length: 50 }, (_, i) => String((Number(devCode) + 1 + i) % 1_000_000).padStart(6, '0'));
+    guesses[25] = devCode;
+    const results = await Promise.all(guesses.map((code) => call(LOGIN, { phone, code })));
+    const signedIn = results.filter((r) => !r.errors).length;
+    const compared = results.filter((r) => r.errors?.[0]?.extensions?.reason !== 'ATTEMPTS_EXHAUSTED').length;
+    expect(signedIn).toBeLessThanOrEqual(1);
+    expect(compared).toBe(5);
+  });
+
   test('a code works once', async () => {
     const phone = newPhone();
     const { devCode } = (await call(REQUEST, { phone })).data!.requestLoginCode;
@@ -183,6 +212,47 @@ describe('login by phone code', () => {
     expect(results.filter((r) => !r.errors)).toHaveLength(1);
     const ids = await svc.db.collection('members').find({}).toArray();
     expect(new Set(ids.map((m) => m.phoneHash)).size).toBe(ids.length);
+  });
+
+  test("a new member's nickname carries no digit of their phone, for them or for anyone who sees them", async () => {
+    const phone = newPhone();
+    const { session } = await loginAs(phone);
+    expect(session.member.nickname).not.toMatch(/\d/);
+    expect(session.member.nickname).toBe(defaultNickname(session.member.id));
+    // What an invite code's holder sees of its owner: the Member entity, anonymously.
+    const res = await call('query($r: [_Any!]!) { _entities(representations: $r) { ... on Member { nickname phone } } }', {
+      r: [{ __typename: 'Member', id: session.member.id }],
+    });
+    expect(res.data?._entities).toEqual([{ nickname: session.member.nickname, phone: null }]);
+  });
+
+  test('members stored with the phone-derived default nickname are renamed at start-up; a chosen nickname stays', async () => {
+    const keys = piiKeys(config.PII_ENCRYPTION_KEY, config.PII_LOOKUP_KEY);
+    const stored = (phone: string, nickname: string) => ({
+      _id: new Types.ObjectId(),
+      phoneHash: lookupHash(keys, phone),
+      phoneEnc: encryptPii(keys, phone),
+      nickname,
+      tier: 'REGULAR',
+      registeredAt: new Date(),
+    });
+    const oldPhone = newPhone();
+    const old = stored(oldPhone, `会员${oldPhone.slice(-4)}`);
+    const chosenPhone = `${newPhone().slice(0, 7)}1357`;
+    const chosen = stored(chosenPhone, '会员2024');
+    await svc.db.collection('members').insertMany([old, chosen]);
+
+    const restarted = await start(config, { sweepers: false });
+    try {
+      const read = async (id: Types.ObjectId) => (await svc.db.collection('members').findOne({ _id: id }))?.nickname;
+      expect(await read(old._id)).toBe(defaultNickname(old._id.toHexString()));
+      expect(await read(chosen._id)).toBe('会员2024');
+      // The same login as before, with the member's new name.
+      const login = await loginAs(oldPhone);
+      expect(login.session.member).toMatchObject({ id: old._id.toHexString(), nickname: defaultNickname(old._id.toHexString()) });
+    } finally {
+      await restarted.stop();
+    }
   });
 
   test('a refresh token works once', async () => {

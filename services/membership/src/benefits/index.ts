@@ -2,7 +2,7 @@ import { Schema } from 'mongoose';
 import type { EventData, ReplyData, RequestData } from '@flywheel/events';
 import { AppError, badInput, claimOnce, modelOn, type Logger } from '@flywheel/service-kit';
 import type { CouponService } from '../coupons';
-import type { LoyaltyService } from '../loyalty';
+import { PointsRefused, type LoyaltyService } from '../loyalty';
 import type { MembershipModule, ModuleDeps } from '../modules';
 import { loyaltyProgramOf } from '../program';
 import { proRata, type Lot } from '../loyalty/lots';
@@ -100,17 +100,18 @@ function createBenefits(deps: ModuleDeps & { coupons: CouponService; loyalty: Lo
   /** Gives back what a lock took; safe to repeat (each step is a no-op the second time). */
   async function undo(lock: BenefitLockDoc) {
     if (lock.couponId) await coupons.release(lock.couponId, lock._id);
-    if (lock.points > 0)
+    if (lock.points > 0 && !(lock.taken && lock.taken.length === 0))
       await loyalty.giveBack(lock.memberId, lock._id, lock.points, `release:${lock._id}`, `Checkout ${lock._id} released`, lock.taken);
   }
 
-  async function release(checkoutId: string): Promise<ReplyData<'membership.benefits.release'>> {
+  /** `known`: the lock as its own (failed) attempt left it, when that is more than the stored one says. */
+  async function release(checkoutId: string, known?: BenefitLockDoc): Promise<ReplyData<'membership.benefits.release'>> {
     // Claimed even when nothing is locked yet: a lock that arrives late (after the checkout gave
     // up on it) then finds the checkout released and takes nothing.
     const won = await claimOnce(Final, { _id: checkoutId, outcome: 'RELEASED', at: now() });
     const final = won ? null : await Final.findById(checkoutId).lean();
     if (final?.outcome === 'CONSUMED') return { checkoutId, released: false };
-    const lock = await Lock.findById(checkoutId).lean<BenefitLockDoc>();
+    const lock = known ?? (await Lock.findById(checkoutId).lean<BenefitLockDoc>());
     if (lock) await undo(lock);
     return { checkoutId, released: Boolean(lock) };
   }
@@ -183,22 +184,38 @@ function createBenefits(deps: ModuleDeps & { coupons: CouponService; loyalty: Lo
       if (!lock.couponId && !lock.points) return { checkoutId: req.checkoutId };
       const released = () => new AppError('CONFLICT', 'This checkout was already released');
       if ((await Final.findById(req.checkoutId).lean())?.outcome === 'RELEASED') throw released();
-      if (!(await claimOnce(Lock, { ...lock }))) {
+      const firstAttempt = await claimOnce(Lock, { ...lock });
+      if (!firstAttempt) {
         const first = await Lock.findById(req.checkoutId).lean<BenefitLockDoc>();
         if (!first || first.memberId !== lock.memberId || first.couponId !== lock.couponId || first.points !== lock.points) {
           throw new AppError('CONFLICT', 'This checkout already locked different benefits');
         }
       }
+      // A first attempt whose coupon was refused never reached the points: nothing to give back.
+      if (firstAttempt) lock.taken = [];
       try {
         if (lock.couponId) await coupons.lock(lock.couponId, lock.memberId, lock._id);
         if (lock.points) {
-          lock.taken = await loyalty.spend(lock.memberId, lock._id, lock.points);
+          lock.taken = undefined;
+          try {
+            lock.taken = await loyalty.spend(lock.memberId, lock._id, lock.points, { firstAttempt });
+          } catch (err) {
+            // Refused against the ledger's head: this lock took no points (nothing to look up and
+            // give back; a replayed lock that finds its spend below the head is not refused).
+            if (err instanceof PointsRefused) lock.taken = [];
+            throw err;
+          }
           // Written by this checkout's lock only (replays write the same lots).
           await Lock.updateOne({ _id: lock._id }, { $set: { taken: lock.taken } });
         }
       } catch (err) {
-        // Nothing stays taken for a checkout that cannot have it all.
-        await release(lock._id).catch((e: unknown) => logger.warn({ err: e, checkoutId: lock._id }, 'release after a refused lock failed'));
+        // Nothing stays taken for a checkout that cannot have it all. Knowing that nothing was
+        // taken is kept too, so a later release of this checkout needs no ledger search either.
+        if (lock.points && lock.taken?.length === 0)
+          await Lock.updateOne({ _id: lock._id }, { $set: { taken: [] } }).catch(() => undefined);
+        await release(lock._id, lock.taken ? lock : undefined).catch((e: unknown) =>
+          logger.warn({ err: e, checkoutId: lock._id }, 'release after a refused lock failed'),
+        );
         throw err;
       }
       // A release that raced ahead of us (the checkout gave up) wins: give back what we just took.

@@ -5,7 +5,7 @@ import { createLoyaltyModels } from './model';
 import { loyaltyResolvers } from './resolvers';
 import { createLoyaltyService, type LoyaltyService } from './service';
 
-export type { LoyaltyService } from './service';
+export { PointsRefused, type LoyaltyService } from './service';
 
 /**
  * Points, growth and tiers, tasks, member day and birthdays. Reacts to paid orders (earn at the

@@ -126,7 +126,6 @@ export function createLoyaltyModels(db: Connection) {
     },
     { versionKey: false },
   );
-  tier.index({ 'outbox.occurredAt': 1 });
 
   const refund = new Schema<RefundEntryDoc>(
     { _id: String, accountId: String, seq: Number, op: String, amount: Number, cumulative: Number, at: Date },

@@ -66,6 +66,13 @@ export interface TierView {
   program: LoyaltyProgram;
 }
 
+/** A spend the balance does not cover: refused against the ledger's head, nothing taken. */
+export class PointsRefused extends AppError {
+  constructor(message: string) {
+    super('CONFLICT', message);
+  }
+}
+
 export function createLoyaltyService(deps: LoyaltyDeps) {
   const { models, now } = deps;
   const queue = keyedQueue();
@@ -85,6 +92,7 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
     accountId: string,
     operation: string,
     build: (lots: Lot[], head: LotEntryDoc | null) => EntryBody | null,
+    opts: { mayBeReplay?: boolean } = {},
   ): Promise<{ entry: LotEntryDoc; fresh: boolean } | null> {
     // One operation (an order's earn) moves several accounts (points and growth): unique per account.
     const op = `${accountId}:${operation}`;
@@ -113,6 +121,9 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
           );
           if (refusal) {
             // A replay of an op that is already in the ledger (below the head) is not refused.
+            // Finding it is a scan on FerretDB, so a caller that knows its op is new (it won the
+            // claim the op hangs on) skips it: refusals are the common case when a balance runs out.
+            if (opts.mayBeReplay === false) throw refusal;
             const done = await doneOp(op);
             if (done) return { entry: done, fresh: false };
             throw refusal;
@@ -403,23 +414,32 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
       if (g?.fresh) await evaluateTier(data.memberId, now(), { refundOf: order.paidAt });
     },
 
-    /** Debits points for a checkout (FIFO); CONFLICT when the balance no longer covers it. Idempotent. */
-    /** Returns the lots taken (what a release or refund gives back). */
-    async spend(memberId: string, checkoutId: string, n: number): Promise<Lot[]> {
-      const res = await append(pointsAccount(memberId), `spend:${checkoutId}`, (lots) => {
-        const res = takeFifo(lots, n, now());
-        if (!res) throw new AppError('CONFLICT', `Not enough points: ${available(lots, now())} available, ${n} asked`);
-        return {
-          kind: 'SPEND',
-          delta: -n,
-          balance: total(res.lots),
-          lots: res.lots,
-          at: now(),
-          reason: `Checkout ${checkoutId}`,
-          orderId: checkoutId,
-          taken: res.taken,
-        };
-      });
+    /**
+     * Debits `n` points for a checkout (FIFO), once; returns the lots taken (what a release or
+     * refund gives back). `PointsRefused` (CONFLICT) when the balance no longer covers it: then
+     * nothing was taken. `firstAttempt`: the caller just won the claim this spend hangs on, so it
+     * cannot be a replay and a refusal is final without a ledger search.
+     */
+    async spend(memberId: string, checkoutId: string, n: number, opts: { firstAttempt?: boolean } = {}): Promise<Lot[]> {
+      const res = await append(
+        pointsAccount(memberId),
+        `spend:${checkoutId}`,
+        (lots) => {
+          const res = takeFifo(lots, n, now());
+          if (!res) throw new PointsRefused(`Not enough points: ${available(lots, now())} available, ${n} asked`);
+          return {
+            kind: 'SPEND',
+            delta: -n,
+            balance: total(res.lots),
+            lots: res.lots,
+            at: now(),
+            reason: `Checkout ${checkoutId}`,
+            orderId: checkoutId,
+            taken: res.taken,
+          };
+        },
+        { mayBeReplay: !opts.firstAttempt },
+      );
       return res?.entry.taken ?? [];
     },
 

@@ -148,7 +148,6 @@ export function createRfmModels(db: Connection) {
     },
     { versionKey: false },
   );
-  segment.index({ 'outbox.occurredAt': 1 });
 
   const profile = new Schema<RfmProfileDoc>(
     {

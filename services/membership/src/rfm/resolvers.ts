@@ -28,7 +28,7 @@ export function createRfmResolvers(rfm: RfmService): Resolvers {
       rfm: (m, _, { viewer }) => (isStaff(viewer) ? rfm.profileOf(m._id.toHexString(), m.registeredAt ?? null) : null),
     },
     RfmProfile: {
-      history: (p, { first, after }) => rfm.history(p.memberId, { first, after }),
+      history: (p, { first, after }) => rfm.history(p.memberId, { first, after }, p.segmentSeq),
     },
     SegmentChange: {
       id: (e) => e._id,

@@ -40,6 +40,8 @@ export interface RfmProfileView {
   lastPaidAt: Date | null;
   /** When the current segment was entered (null when the member was never placed yet). */
   segmentSince: Date | null;
+  /** The history entry `segment` was read from (0: none yet): the history shown with it starts there. */
+  segmentSeq: number;
 }
 
 export interface Metrics {
@@ -379,14 +381,25 @@ export function createRfmService(deps: ModuleDeps) {
     const m = metricsOf(metricsHead);
     // Never placed yet (before the first sweep): what the rules say now.
     const segment = segHead?.to ?? segmentOf({ ...m, registeredAt }, await settings(), at);
-    return { memberId, segment, recencyDays: recencyDays(m.lastPaidAt, at), ...m, segmentSince: segHead?.at ?? null };
+    return {
+      memberId,
+      segment,
+      recencyDays: recencyDays(m.lastPaidAt, at),
+      ...m,
+      segmentSince: segHead?.at ?? null,
+      segmentSeq: segHead?.seq ?? 0,
+    };
   }
 
-  /** Segment changes of a member, newest first, paged by seq over `_id` reads. */
-  async function history(memberId: string, args: PageArgs): Promise<Page<RfmSegmentEntryDoc>> {
+  /**
+   * Segment changes of a member, newest first, paged by seq over `_id` reads. `fromSeq`: the head
+   * the caller already read (a profile's `segmentSeq`), so a profile and its history agree even
+   * while a change is being appended.
+   */
+  async function history(memberId: string, args: PageArgs, fromSeq?: number): Promise<Page<RfmSegmentEntryDoc>> {
     const first = args.first ?? 20;
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be 1..${MAX_PAGE}`, 'first');
-    const top = args.after ? decodeSeq(args.after) - 1 : ((await ledgerHead(RfmSegmentEntry, memberId))?.seq ?? 0);
+    const top = args.after ? decodeSeq(args.after) - 1 : (fromSeq ?? (await ledgerHead(RfmSegmentEntry, memberId))?.seq ?? 0);
     const seqs: number[] = [];
     for (let seq = top; seq >= 1 && seqs.length < first; seq--) seqs.push(seq);
     const docs = await findByIds<RfmSegmentEntryDoc>(

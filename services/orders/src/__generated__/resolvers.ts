@@ -180,8 +180,8 @@ export type MarkOrderDeliveredInput = {
 export type Member = {
   __typename?: 'Member';
   id: Scalars['ID']['output'];
-  /** Newest first. Only the member themselves or staff; anyone else is FORBIDDEN. */
-  orders: OrderConnection;
+  /** Newest first. Only the member themselves or staff; anyone else is FORBIDDEN. Null while orders is unavailable (the rest of the member still answers). */
+  orders: Maybe<OrderConnection>;
 };
 
 
@@ -578,8 +578,10 @@ export type ReceiveReturnInput = {
 export type RefundReason =
   /** The order had already been paid by another payment. */
   | 'ALREADY_PAID'
-  /** The provider captured a different amount than the order's total. */
+  /** The provider captured a different amount or currency than the payment intent asked for. */
   | 'AMOUNT_MISMATCH'
+  /** The provider reported the payment for another order than its payment intent's. */
+  | 'INTENT_MISMATCH'
   /** The payment arrived after the order was cancelled. */
   | 'ORDER_CANCELLED';
 
@@ -955,7 +957,7 @@ export interface LongScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
 export type MemberResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Member'] = ResolversParentTypes['Member'], FederationReferenceType extends FederationReferenceTypes['Member'] = FederationReferenceTypes['Member']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Member']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<MemberOrdersArgs, 'first'>>;
+  orders?: Resolver<Maybe<ResolversTypes['OrderConnection']>, ParentType, ContextType, RequireFields<MemberOrdersArgs, 'first'>>;
 }>;
 
 export type MoneyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = ResolversObject<{

@@ -172,6 +172,84 @@ describe('paying an order', () => {
     expect((await call(PAY, { id: order.id }, asMember(m))).data!.payOrder.status).toBe('CANCELLED');
   });
 
+  test('a callback naming an intent of another amount/currency, or of another order than the provider reports, is refunded, not applied', async () => {
+    const m = newMember();
+    const order = await place(m);
+    const intent = await intentFor(h, m, order.id);
+    // The provider captured the intent's amount, in another currency.
+    const usd = await h.svc.payments.capture(intent.id, { currency: 'USD' });
+    expect(JSON.parse((await h.svc.payments.deliver(usd)).body).outcome).toBe('REFUNDED');
+    expect(await read(order.id)).toMatchObject({
+      status: 'PENDING_PAYMENT',
+      payments: [{ status: 'REFUNDED', refundReason: 'AMOUNT_MISMATCH', amount: { amount: 16800 } }],
+    });
+    expect(await transitionEvents(h, order.id)).toEqual([]);
+
+    // Another order's intent, but the provider says the charge was for this order: not believed.
+    const n = newMember();
+    const other = await place(n);
+    const otherIntent = await intentFor(h, n, other.id);
+    const charge = await h.svc.payments.capture(otherIntent.id);
+    const crossed = await h.svc.payments.deliver({ ...charge, orderId: order.id });
+    expect(JSON.parse(crossed.body).outcome).toBe('REFUNDED');
+    // The genuine notification of that charge comes later: it is the same payment, already refunded.
+    expect(JSON.parse((await h.svc.payments.deliver(charge)).body).outcome).toBe('REFUNDED');
+    expect(await h.svc.payments.refundsOf(charge.txnId)).toEqual([{ refundId: expect.any(String), amount: 16800 }]);
+    expect(await read(other.id)).toMatchObject({
+      status: 'PENDING_PAYMENT',
+      payments: [{ status: 'REFUNDED', refundReason: 'INTENT_MISMATCH', amount: { amount: 16800 } }],
+    });
+    expect(await transitionEvents(h, other.id)).toEqual([]);
+  });
+
+  test('a payment whose callback never arrives is found by reconciliation and pays the order once, even if the callback then arrives too', async () => {
+    const m = newMember();
+    const order = await place(m);
+    const intent = await intentFor(h, m, order.id);
+    // The member paid at the provider; the notification is lost.
+    const charge = await h.svc.payments.capture(intent.id);
+    expect(await h.svc.service.reconcilePayments(new Date())).toMatchObject({ applied: 0 }); // too early to ask
+    expect((await read(order.id)).status).toBe('PENDING_PAYMENT');
+
+    // Reconciliation and the late callback at the same moment, then the callback once more.
+    const later = new Date(Date.now() + 120_000);
+    const [, delivery] = await Promise.all([h.svc.service.reconcilePayments(later), h.svc.payments.deliver(charge)]);
+    expect(JSON.parse(delivery.body).outcome).toBe('PAID');
+    expect(JSON.parse((await h.svc.payments.deliver(charge)).body).outcome).toBe('PAID');
+    expect(await read(order.id)).toMatchObject({ status: 'PAID', payments: [{ status: 'CAPTURED', refundReason: null }] });
+    expect(await count('payments', { orderId: order.id })).toBe(1);
+    expect(await transitionEvents(h, order.id)).toEqual(['orders.order.paid']);
+    expect(await h.svc.payments.refundsOf(charge.txnId)).toEqual([]);
+
+    // Without any callback at all: reconciliation alone pays the order.
+    const quiet = await place(m);
+    const quietIntent = await intentFor(h, m, quiet.id);
+    await h.svc.payments.capture(quietIntent.id);
+    expect(await h.svc.service.reconcilePayments(later)).toMatchObject({ applied: 1 });
+    expect(await read(quiet.id)).toMatchObject({ status: 'PAID', payments: [{ status: 'CAPTURED' }] });
+    expect((await h.svc.db.collection('payments').findOne({ orderId: quiet.id }))!.via).toBe('RECONCILIATION');
+    // Asked again later: nothing more to apply (the payment is recorded).
+    expect(await h.svc.service.reconcilePayments(new Date(later.getTime() + 600_000))).toMatchObject({ applied: 0 });
+    expect(await transitionEvents(h, quiet.id)).toEqual(['orders.order.paid']);
+  });
+
+  test('reconciliation finds a charge captured just before its order expired, and refunds it', async () => {
+    const m = newMember();
+    const order = await place(m);
+    const intent = await intentFor(h, m, order.id);
+    const charge = await h.svc.payments.capture(intent.id);
+    // The sweeper cancels the order before anything was heard of the payment.
+    const expiry = new Date(Date.now() + 901_000);
+    await h.svc.service.cancelUnpaid(expiry);
+    expect((await read(order.id)).status).toBe('CANCELLED');
+    await h.svc.service.reconcilePayments(expiry);
+    expect(await read(order.id)).toMatchObject({
+      status: 'CANCELLED',
+      payments: [{ status: 'REFUNDED', refundReason: 'ORDER_CANCELLED', amount: { amount: 16800 } }],
+    });
+    expect(await h.svc.payments.refundsOf(charge.txnId)).toEqual([{ refundId: expect.any(String), amount: 16800 }]);
+  });
+
   test('the callback route answers only POST, refuses oversize and malformed bodies, and 404s an unknown intent', async () => {
     expect((await post('', {}, 'GET')).status).toBe(405);
     expect((await post('x'.repeat(70 * 1024))).status).toBe(413);

@@ -10,9 +10,16 @@ export interface PaymentIntentDoc {
   currency: 'CNY';
   clientParams: string;
   createdAt: Date;
+  /** When reconciliation last asked the provider about it (it asks less often as the intent ages). */
+  askedAt?: Date;
 }
 
-export type PaymentVerdict = 'MATCHED' | 'AMOUNT_MISMATCH';
+/**
+ * MATCHED: the money is what the intent asked for, for the intent's order. AMOUNT_MISMATCH: another
+ * amount or currency than the intent's. INTENT_MISMATCH: the provider reports the charge for
+ * another order than the intent's. Only MATCHED can pay an order; the rest is refunded.
+ */
+export type PaymentVerdict = 'MATCHED' | 'AMOUNT_MISMATCH' | 'INTENT_MISMATCH';
 
 /**
  * Money the provider says it captured, claimed once per provider transaction
@@ -30,9 +37,11 @@ export interface PaymentDoc {
   currency: string;
   verdict: PaymentVerdict;
   receivedAt: Date;
+  /** How orders learned of it first: the provider's callback, or reconciliation asking the provider. Absent on older payments (callbacks). */
+  via?: 'CALLBACK' | 'RECONCILIATION';
 }
 
-export type RefundReason = 'ORDER_CANCELLED' | 'ALREADY_PAID' | 'AMOUNT_MISMATCH';
+export type RefundReason = 'ORDER_CANCELLED' | 'ALREADY_PAID' | 'AMOUNT_MISMATCH' | 'INTENT_MISMATCH';
 
 /**
  * A payment that did not pay its order goes back, claimed once per payment
@@ -60,10 +69,13 @@ export function createPaymentModels(db: Connection) {
       currency: { type: String, required: true },
       clientParams: { type: String, required: true },
       createdAt: { type: Date, required: true },
+      askedAt: { type: Date },
     },
     { versionKey: false },
   );
   intentSchema.index({ orderId: 1 }, { unique: true });
+  // Reconciliation's worklist: intents old enough to have had their callback.
+  intentSchema.index({ provider: 1, createdAt: 1 });
 
   const paymentSchema = new Schema<PaymentDoc>(
     {
@@ -76,10 +88,12 @@ export function createPaymentModels(db: Connection) {
       currency: { type: String, required: true },
       verdict: { type: String, required: true },
       receivedAt: { type: Date, required: true },
+      via: { type: String },
     },
     { versionKey: false },
   );
   paymentSchema.index({ orderId: 1, receivedAt: 1 });
+  paymentSchema.index({ intentId: 1 });
 
   const refundSchema = new Schema<RefundDoc>(
     {

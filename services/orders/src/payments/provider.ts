@@ -11,6 +11,9 @@ import type { IncomingHttpHeaders } from 'node:http';
  * - `verifyCallback` authenticates a notification from its raw bytes and headers (signature,
  *   timestamp) before anything in it is believed; it throws `CallbackRejected` otherwise.
  * - `refund` is idempotent per refund id: asking twice returns money once.
+ * - `queryIntent` asks the provider what it captured for an intent (WeChat Pay's order query,
+ *   Alipay's trade query): the reconciliation sweeper applies what it reports exactly as it
+ *   would the callback that should have brought it, so a lost callback never loses a payment.
  */
 export interface PaymentProvider {
   /** Lowercase; also the callback route: `POST /payments/<name>/callback`. */
@@ -18,6 +21,8 @@ export interface PaymentProvider {
   createIntent(req: { orderId: string; amount: number; currency: 'CNY' }): Promise<CreatedIntent>;
   verifyCallback(rawBody: string, headers: IncomingHttpHeaders): Promise<VerifiedCallback>;
   refund(req: { providerTxnId: string; amount: number; refundId: string }): Promise<{ providerRefundId: string }>;
+  /** The charge captured for an intent, as a callback would report it; null while nothing was captured. */
+  queryIntent(intentId: string): Promise<VerifiedCallback | null>;
 }
 
 export interface CreatedIntent {
@@ -28,6 +33,11 @@ export interface CreatedIntent {
 
 export interface VerifiedCallback {
   intentId: string;
+  /**
+   * The merchant order number the provider holds for the intent, when it reports one (WeChat
+   * Pay's out_trade_no): checked against the intent's order before anything is applied.
+   */
+  orderId?: string;
   /** The provider's id of the money movement: one per charge, repeated on every redelivery. */
   providerTxnId: string;
   /** Integer fen actually captured. */

@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson, type Logger, type Route } from '@flywheel/service-kit';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listen, sendJson, type Logger, type Route } from '@flywheel/service-kit';
 import type { CallbackAnswer } from './service';
 import type { TestPaymentProvider } from './test-provider';
 
@@ -83,5 +83,42 @@ export function testPaymentSimulateRoute(provider: TestPaymentProvider, logger: 
       sendJson(res, 500, { error: 'simulated payment failed' });
     }
     return true;
+  };
+}
+
+/**
+ * The provider's own way in (PAYMENT_CALLBACK_PORT): a listener that serves the callback route
+ * and nothing else — no GraphQL, no health or development routes. A NetworkPolicy is L4: a peer
+ * it admits to a port reaches everything served there, so whatever the policy opens to the
+ * ingress controller for the provider is this listener, never the GraphQL port.
+ */
+export async function startCallbackListener(opts: {
+  routes: Route[];
+  host: string;
+  port: number;
+  logger: Pick<Logger, 'error'>;
+}): Promise<{ port: number; stop(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    void (async () => {
+      for (const route of opts.routes) if (await route(req, res)) return;
+      sendJson(res, 404, { error: 'not found' });
+    })().catch((err: unknown) => {
+      opts.logger.error({ err }, 'payment callback listener failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.end();
+    });
+  });
+  // A slow sender cannot hold a socket open: notifications are small and providers retry.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  server.keepAliveTimeout = 65_000; // longer than typical proxy idle timeouts
+  const port = await listen(server, opts.port, opts.host);
+  return {
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
   };
 }

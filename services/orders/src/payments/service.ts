@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { AppError, claimOnce, notFound, requireRole, type Logger, type Viewer } from '@flywheel/service-kit';
 import type { OrderDoc, OrderStatus } from '../model';
 import { CURRENCY } from '../shared';
-import type { PaymentDoc, PaymentIntentDoc, PaymentModels, RefundDoc, RefundReason } from './model';
-import { CallbackRejected, type PaymentProvider } from './provider';
+import type { PaymentDoc, PaymentIntentDoc, PaymentModels, PaymentVerdict, RefundDoc, RefundReason } from './model';
+import { CallbackRejected, type PaymentProvider, type VerifiedCallback } from './provider';
 
 /** What payments needs from the order aggregate; the ledger decides, never this module. */
 export interface PayableOrders {
@@ -40,11 +40,20 @@ export interface PaymentDeps {
   provider: PaymentProvider;
   orders: PayableOrders;
   now: () => Date;
+  /** Reconciliation asks the provider about intents without a payment this old (60 s) … */
+  reconcileAfterSeconds?: number;
+  /** … and up to this old: past the payment window, so a charge captured at the deadline is found too. */
+  reconcileUntilSeconds?: number;
   logger?: Pick<Logger, 'warn' | 'error'>;
 }
 
 /** Refunds the provider has not confirmed after this long are asked for again. */
 const REFUND_RETRY_MS = 30_000;
+/** Intents read per reconciliation pass, and at most asked about (oldest first; the rest wait). */
+const RECONCILE_SCAN = 2000;
+const RECONCILE_ASK = 200;
+
+export type PaymentSource = 'CALLBACK' | 'RECONCILIATION';
 
 export function createPaymentService(deps: PaymentDeps) {
   const { models, provider, orders, now } = deps;
@@ -76,8 +85,8 @@ export function createPaymentService(deps: PaymentDeps) {
 
   /** Applies a recorded payment; safe to run again for the same payment (redelivery, crash). */
   async function apply(payment: PaymentDoc, order: OrderDoc): Promise<CallbackOutcome> {
-    if (payment.verdict === 'AMOUNT_MISMATCH') {
-      await refund(payment, 'AMOUNT_MISMATCH');
+    if (payment.verdict !== 'MATCHED') {
+      await refund(payment, payment.verdict);
       return 'REFUNDED';
     }
     if (await orders.markPaid(order, payment._id)) return 'PAID';
@@ -87,6 +96,57 @@ export function createPaymentService(deps: PaymentDeps) {
     if (paidBy === payment._id) return 'PAID';
     await refund(payment, paidBy ? 'ALREADY_PAID' : 'ORDER_CANCELLED');
     return 'REFUNDED';
+  }
+
+  /**
+   * A charge the provider reported (callback or query), checked against the intent it names:
+   * this provider's intent, the intent's order when the provider reports one, the intent's
+   * amount and currency. Claimed once per provider transaction — the first report decides the
+   * verdict every later one sees — then applied. Null for an intent we do not know.
+   */
+  async function record(cb: VerifiedCallback, via: PaymentSource): Promise<CallbackOutcome | null> {
+    const intent = await models.PaymentIntent.findOne({ _id: cb.intentId, provider: provider.name }).lean<PaymentIntentDoc>();
+    const order = intent && (await orders.find(intent.orderId));
+    if (!intent || !order) {
+      // Authentic, yet for nothing we know: answer non-2xx so the provider keeps it and alerts.
+      deps.logger?.error({ intentId: cb.intentId, txnId: cb.providerTxnId, via }, 'payment for an unknown intent');
+      return null;
+    }
+    const verdict: PaymentVerdict =
+      cb.orderId !== undefined && cb.orderId !== intent.orderId
+        ? 'INTENT_MISMATCH'
+        : cb.amount === intent.amount && cb.currency === intent.currency && intent.amount === order.total
+          ? 'MATCHED'
+          : 'AMOUNT_MISMATCH';
+    const paymentId = `${provider.name}:${cb.providerTxnId}`;
+    await claimOnce(models.Payment, {
+      _id: paymentId,
+      orderId: order._id,
+      intentId: intent._id,
+      provider: provider.name,
+      providerTxnId: cb.providerTxnId,
+      amount: cb.amount,
+      currency: cb.currency,
+      verdict,
+      receivedAt: now(),
+      via,
+    });
+    const payment = (await models.Payment.findById(paymentId).lean<PaymentDoc>())!;
+    if (payment.verdict !== 'MATCHED') {
+      deps.logger?.warn(
+        {
+          paymentId,
+          orderId: order._id,
+          verdict: payment.verdict,
+          amount: payment.amount,
+          currency: payment.currency,
+          intent: { amount: intent.amount, currency: intent.currency },
+          reportedOrderId: cb.orderId,
+        },
+        'payment does not match its intent; it is refunded',
+      );
+    }
+    return apply(payment, order);
   }
 
   return {
@@ -128,34 +188,60 @@ export function createPaymentService(deps: PaymentDeps) {
         throw err;
       }
       if (cb.status !== 'SUCCEEDED') return { status: 200, body: { received: true, outcome: 'IGNORED' } };
-      const intent = await models.PaymentIntent.findOne({ _id: cb.intentId, provider: provider.name }).lean<PaymentIntentDoc>();
-      const order = intent && (await orders.find(intent.orderId));
-      if (!intent || !order) {
-        // Authentic, yet for nothing we know: answer non-2xx so the provider keeps it and alerts.
-        deps.logger?.error({ intentId: cb.intentId, txnId: cb.providerTxnId }, 'payment callback for an unknown intent');
-        return { status: 404, body: { error: 'unknown intent' } };
-      }
-      const paymentId = `${provider.name}:${cb.providerTxnId}`;
-      await claimOnce(models.Payment, {
-        _id: paymentId,
-        orderId: order._id,
-        intentId: intent._id,
-        provider: provider.name,
-        providerTxnId: cb.providerTxnId,
-        amount: cb.amount,
-        currency: cb.currency,
-        verdict: cb.amount === order.total && cb.currency === order.currency ? 'MATCHED' : 'AMOUNT_MISMATCH',
-        receivedAt: now(),
-      });
-      const payment = (await models.Payment.findById(paymentId).lean<PaymentDoc>())!;
-      if (payment.verdict === 'AMOUNT_MISMATCH') {
-        deps.logger?.warn(
-          { paymentId, orderId: order._id, amount: payment.amount, total: order.total },
-          'payment amount does not match the order',
-        );
-      }
-      const outcome = await apply(payment, order);
+      const outcome = await record(cb, 'CALLBACK');
+      if (!outcome) return { status: 404, body: { error: 'unknown intent' } };
       return { status: 200, body: { received: true, outcome } };
+    },
+
+    /**
+     * The reconciliation pass: intents with no payment recorded, old enough that their callback
+     * should have come, are asked about at the provider; a charge it reports is applied exactly
+     * as its callback would be (one payment per provider transaction, so a callback arriving at
+     * the same time, or later, changes nothing). The window runs past the payment deadline: a
+     * charge captured just before the order was cancelled is found and refunded.
+     */
+    async reconcile(at: Date = now()): Promise<{ asked: number; applied: number }> {
+      const after = (deps.reconcileAfterSeconds ?? 60) * 1000;
+      const until = (deps.reconcileUntilSeconds ?? 3600) * 1000;
+      const intents = await models.PaymentIntent.find({
+        provider: provider.name,
+        createdAt: { $gte: new Date(at.getTime() - until), $lte: new Date(at.getTime() - after) },
+      })
+        .sort({ createdAt: 1 })
+        .limit(RECONCILE_SCAN)
+        .lean<PaymentIntentDoc[]>();
+      if (!intents.length) return { asked: 0, applied: 0 };
+      const paid = new Set(
+        (await models.Payment.find({ intentId: { $in: intents.map((i) => i._id) } }, { intentId: 1 }).lean<PaymentDoc[]>()).map(
+          (p) => p.intentId,
+        ),
+      );
+      // Asked less often as an intent ages (a quarter of its age apart): an abandoned intent costs
+      // a dozen queries over its window, not one per sweep.
+      const due = (i: PaymentIntentDoc) =>
+        !paid.has(i._id) &&
+        (!i.askedAt || at.getTime() - i.askedAt.getTime() >= Math.max(after, (at.getTime() - i.createdAt.getTime()) / 4));
+      const tally = { asked: 0, applied: 0 };
+      for (const intent of intents.filter(due).slice(0, RECONCILE_ASK)) {
+        try {
+          tally.asked++;
+          const found = await provider.queryIntent(intent._id);
+          await models.PaymentIntent.updateOne({ _id: intent._id }, { $set: { askedAt: at } });
+          if (found?.status !== 'SUCCEEDED') continue;
+          if (found.intentId !== intent._id) {
+            deps.logger?.error({ intentId: intent._id, reported: found.intentId }, 'provider answered a query with another intent');
+            continue;
+          }
+          deps.logger?.warn(
+            { intentId: intent._id, orderId: intent.orderId, txnId: found.providerTxnId },
+            'payment found by reconciliation: its callback never came',
+          );
+          if (await record(found, 'RECONCILIATION')) tally.applied++;
+        } catch (err) {
+          deps.logger?.warn({ err, intentId: intent._id }, 'payment reconciliation failed; will retry');
+        }
+      }
+      return tally;
     },
 
     /** Refunds whose provider call failed or was cut short are asked for again. */

@@ -40,6 +40,8 @@ interface RefundRecord {
 export interface CallbackPayload {
   type: 'payment.succeeded' | 'payment.failed';
   intentId: string;
+  /** The merchant order number the intent was created for (as real providers echo it). */
+  orderId: string;
   txnId: string;
   amount: number;
   currency: string;
@@ -54,10 +56,10 @@ export interface Delivery {
 export interface TestPaymentProvider extends PaymentProvider {
   /**
    * The member pays: the provider charges the intent (once, whatever the number of calls) and
-   * returns the notification it will send. `amount` makes a misbehaving provider capture a
-   * different amount than the intent's (tests of the amount rule).
+   * returns the notification it will send. `amount` and `currency` make a misbehaving provider
+   * capture something else than the intent's (tests of the amount rule).
    */
-  capture(intentId: string, opts?: { amount?: number }): Promise<CallbackPayload>;
+  capture(intentId: string, opts?: { amount?: number; currency?: string }): Promise<CallbackPayload>;
   /** A declined attempt's notification (no charge). */
   declined(intentId: string): Promise<CallbackPayload>;
   /** Signs `payload` now and POSTs it to the callback URL. */
@@ -101,6 +103,9 @@ export function createTestPaymentProvider(opts: { db: Connection; secret: string
     return `t=${t},v1=${hmac(`${t}.${rawBody}`)}`;
   };
 
+  /** One charge per intent: the provider captures an intent at most once. */
+  const txnIdOf = (intentId: string) => `txn_${sha256(`charge\0${intentId}`).slice(0, 24)}`;
+
   async function intent(intentId: string): Promise<IntentRecord> {
     const found = await Intent.findById(intentId).lean<IntentRecord>();
     if (!found) throw new Error(`test provider: no intent ${intentId}`);
@@ -141,6 +146,7 @@ export function createTestPaymentProvider(opts: { db: Connection; secret: string
         (p.type !== 'payment.succeeded' && p.type !== 'payment.failed') ||
         typeof p.intentId !== 'string' ||
         typeof p.txnId !== 'string' ||
+        (p.orderId !== undefined && typeof p.orderId !== 'string') ||
         !Number.isSafeInteger(p.amount) ||
         typeof p.currency !== 'string'
       ) {
@@ -148,6 +154,7 @@ export function createTestPaymentProvider(opts: { db: Connection; secret: string
       }
       return {
         intentId: p.intentId,
+        ...(p.orderId !== undefined ? { orderId: p.orderId } : {}),
         providerTxnId: p.txnId,
         amount: p.amount,
         currency: p.currency,
@@ -164,18 +171,49 @@ export function createTestPaymentProvider(opts: { db: Connection; secret: string
       return { providerRefundId: `tpr_${sha256(refundId).slice(0, 24)}` };
     },
 
+    async queryIntent(intentId) {
+      // From the provider's own records, as a real provider's query API answers.
+      const i = await Intent.findById(intentId).lean<IntentRecord>();
+      const charge = i && (await Charge.findById(txnIdOf(intentId)).lean<ChargeRecord>());
+      if (!i || !charge) return null;
+      return {
+        intentId,
+        orderId: i.orderId,
+        providerTxnId: charge._id,
+        amount: charge.amount,
+        currency: charge.currency,
+        status: 'SUCCEEDED',
+      };
+    },
+
     async capture(intentId, o = {}) {
       const i = await intent(intentId);
-      const txnId = `txn_${sha256(`charge\0${intentId}`).slice(0, 24)}`;
-      await insertOnce(Charge, { _id: txnId, intentId, amount: o.amount ?? i.amount, currency: i.currency, at: new Date() });
+      const txnId = txnIdOf(intentId);
+      await insertOnce(Charge, { _id: txnId, intentId, amount: o.amount ?? i.amount, currency: o.currency ?? i.currency, at: new Date() });
       const charge = (await Charge.findById(txnId).lean<ChargeRecord>())!;
-      return { type: 'payment.succeeded', intentId, txnId, amount: charge.amount, currency: charge.currency, at: charge.at.toISOString() };
+      return {
+        type: 'payment.succeeded',
+        intentId,
+        orderId: i.orderId,
+        txnId,
+        amount: charge.amount,
+        currency: charge.currency,
+        at: charge.at.toISOString(),
+      };
     },
 
     async declined(intentId) {
       const i = await intent(intentId);
       const txnId = `txn_declined_${sha256(`${intentId}\0${Date.now()}\0${Math.random()}`).slice(0, 16)}`;
-      return { type: 'payment.failed', intentId, txnId, amount: i.amount, currency: i.currency, at: new Date().toISOString() };
+      return {
+        type: 'payment.failed',
+        intentId,
+        orderId: i.orderId,
+        txnId,
+        amount: i.amount,
+        currency: i.currency,
+        at: new Date().toISOString(),
+      };
     },
 
     async deliver(payload) {
