@@ -7,8 +7,8 @@
 const { performance } = require('node:perf_hooks');
 const { randomUUID } = require('node:crypto');
 const { connect } = require('nats');
-const { envelope } = require('../packages/events/dist');
-const { benchStack, gql, must, percentile, round } = require('./lib');
+const { envelope, streamName } = require('../packages/events/dist');
+const { benchStack, commandsPerOp, gql, must, percentile, round } = require('./lib');
 
 const RATE = Number(process.env.RATE ?? 15); // paid events per second (about 20/s saturates 2 cores)
 const SECONDS = Number(process.env.DURATION_SECONDS ?? 30);
@@ -18,6 +18,35 @@ const POLLERS = Number(process.env.POLLERS ?? 2);
 const TIMEOUT_MS = Number(process.env.LAG_TIMEOUT_MS ?? 60_000);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** An `orders.order.paid` envelope as orders' outbox relay publishes it. */
+function paidEvent(memberId, totalFen) {
+  const orderId = randomUUID().replace(/-/g, '');
+  return envelope(
+    'orders.order.paid',
+    {
+      orderId,
+      memberId,
+      total: totalFen,
+      currency: 'CNY',
+      lines: [{ skuId: 'bench-sku', productId: 'bench-product', quantity: 1, unitPrice: totalFen, priceKind: 'LIST' }],
+      source: { kind: 'DIRECT' },
+      paymentId: `pay-${orderId}`,
+      paidAt: new Date().toISOString(),
+    },
+    { id: randomUUID() },
+  );
+}
+
+/** Until membership's consumer of paid events has nothing pending or unacknowledged. */
+async function drained(jsm) {
+  const durable = 'membership_orders-order-paid';
+  for (;;) {
+    const info = await jsm.consumers.info(streamName('orders'), durable);
+    if (info.num_pending === 0 && info.num_ack_pending === 0) return;
+    await sleep(50);
+  }
+}
 const ME = '{ me { points { balance } } }';
 
 async function main() {
@@ -102,21 +131,7 @@ async function main() {
       if (wait > 0) await sleep(wait);
       const m = members[n % members.length];
       const totalFen = 10_000 + ((n * 137) % 90_000); // ¥100–¥1,000: 1 point per yuan at REGULAR…
-      const orderId = randomUUID().replace(/-/g, '');
-      const env = envelope(
-        'orders.order.paid',
-        {
-          orderId,
-          memberId: m.id,
-          total: totalFen,
-          currency: 'CNY',
-          lines: [{ skuId: 'bench-sku', productId: 'bench-product', quantity: 1, unitPrice: totalFen, priceKind: 'LIST' }],
-          source: { kind: 'DIRECT' },
-          paymentId: `pay-${orderId}`,
-          paidAt: new Date().toISOString(),
-        },
-        { id: randomUUID() },
-      );
+      const env = paidEvent(m.id, totalFen);
       const publishedAt = performance.now();
       await js.publish('orders.order.paid', JSON.stringify(env), { msgID: env.id });
       // …and the tier multiplier once growth lifts the member: the balance only has to reach at
@@ -128,6 +143,18 @@ async function main() {
     const publishSeconds = (performance.now() - t0) / 1000;
     await Promise.all(pollers);
     const wallSeconds = (lastVisible - t0) / 1000;
+
+    // Database commands membership sends per paid event, on a batch with no one polling.
+    const BATCH = 50;
+    const jsm = await nc.jetstreamManager();
+    const paidEventCommands = await commandsPerOp(stack, async () => {
+      for (let n = 0; n < BATCH; n++) {
+        const env = paidEvent(members[n % members.length].id, 10_000);
+        await js.publish('orders.order.paid', JSON.stringify(env), { msgID: env.id });
+      }
+      await drained(jsm);
+      return BATCH;
+    });
     lags.sort((a, b) => a - b);
     const third = (from) =>
       byTime
@@ -150,6 +177,7 @@ async function main() {
         lagP50FirstThirdMs: round(percentile(third(0), 50)),
         lagP50LastThirdMs: round(percentile(third(total - Math.floor(total / 3)), 50)),
         drainSeconds: round(wallSeconds - publishSeconds),
+        dbCommandsPerOp: { paidEvent: paidEventCommands },
       }),
     );
   } finally {

@@ -3,7 +3,7 @@
 // SKU with UNITS units (default 100), all at the same moment, through the gateway. Prints one
 // JSON line: {"orders","oversold","ledgerBalanced","ordersPerSec","p50Ms","p99Ms",…}. Asserts nothing.
 const { performance } = require('node:perf_hooks');
-const { benchStack, token, objectId, gql, must, percentile, round } = require('./lib');
+const { benchStack, commandsPerOp, token, objectId, gql, must, percentile, round } = require('./lib');
 
 const BUYERS = Number(process.env.BUYERS ?? 1000);
 const UNITS = Number(process.env.UNITS ?? 100);
@@ -77,6 +77,32 @@ async function main() {
       await gql(url, 'query($id: ID!) { flashSale(id: $id) { remaining quota status } }', { id: flash.id }, staff),
       'flashSale',
     ).flashSale;
+    // Database commands of one ordinary checkout (list price, stock to spare), buyer by buyer.
+    const plain = must(
+      await gql(
+        url,
+        'mutation($i: CreateProductInput!) { createProduct(input: $i) { id skus { id } } }',
+        { i: { name: '燕麦片', status: 'ON_SALE', skus: [{ name: '500g', price: LIST_PRICE, stock: 1_000 }] } },
+        staff,
+      ),
+      'createProduct',
+    ).createProduct.skus[0].id;
+    const CHECKOUTS = 50;
+    const checkout = await commandsPerOp(stack, async () => {
+      for (let i = 0; i < CHECKOUTS; i++) {
+        must(
+          await gql(
+            url,
+            'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id } }',
+            { i: { lines: [{ skuId: plain, quantity: 1 }], idempotencyKey: `plain-${i}` } },
+            buyers[i],
+          ),
+          'placeOrder',
+        );
+      }
+      return CHECKOUTS;
+    });
+
     const orders = outcomes.ORDER ?? 0;
     latencies.sort((a, b) => a - b);
     console.log(
@@ -95,6 +121,7 @@ async function main() {
         requestsPerSec: round(BUYERS / (wallMs / 1000)),
         skuStock: stock,
         flashSale: flashNow,
+        dbCommandsPerOp: { checkout },
       }),
     );
   } finally {

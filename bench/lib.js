@@ -1,7 +1,7 @@
 // Shared by the bench scripts: a stack of its own (fresh FerretDB + NATS, the 7 subgraphs and
 // the gateway as separate processes from dist/), tokens, a GraphQL client and percentiles.
 // Set BENCH_GATEWAY_URL (+ BENCH_AUTH_TOKEN_SECRET, BENCH_INTERNAL_TOKEN_SECRET, BENCH_NATS_URL) to use a running stack.
-const { mkdtempSync, rmSync } = require('node:fs');
+const { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } = require('node:fs');
 const { performance } = require('node:perf_hooks');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
@@ -26,6 +26,10 @@ async function benchStack(extraEnv = {}) {
     };
   }
   const dir = mkdtempSync(join(tmpdir(), 'flywheel-bench-'));
+  // Every service sums its database commands into <profile>/<db>.json every few seconds (the
+  // kit's DB_PROFILE_DIR): what `commandsPerOp` reads.
+  const profileDir = join(dir, 'db-profile');
+  mkdirSync(profileDir);
   const [ferret, nats] = await Promise.all([startFerretDb(join(dir, 'ferret')), startNats(join(dir, 'nats'))]);
   const ports = { gateway: await freePort() };
   for (const s of STACK_SERVICES) ports[s] = await freePort();
@@ -42,6 +46,7 @@ async function benchStack(extraEnv = {}) {
       PII_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       PII_LOOKUP_KEY: randomBytes(32).toString('base64'),
       PAYMENT_TEST_SECRET: randomBytes(32).toString('hex'),
+      DB_PROFILE_DIR: profileDir,
       // A bench is a flood from one address: the per-identity limit would measure itself.
       RATE_LIMIT_PER_MINUTE: '100000000',
       SENSITIVE_CALLS_PER_MINUTE: '100000000',
@@ -59,9 +64,12 @@ async function benchStack(extraEnv = {}) {
     authSecret,
     internalSecret,
     processes: stack.processes,
+    profileDir,
     async stop() {
       await stack.stop();
       await Promise.all([ferret.stop(), nats.stop()]);
+      // BENCH_PROFILE_OUT=<dir> keeps the command profiles (which command, filter shape, how often).
+      if (process.env.BENCH_PROFILE_OUT) cpSync(profileDir, process.env.BENCH_PROFILE_OUT, { recursive: true });
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -106,6 +114,49 @@ function percentile(sorted, p) {
 }
 const round = (n) => (n === null ? null : Math.round(n * 10) / 10);
 
+/** Database commands each service has sent so far: `{ <service>: n }` from the profile files. */
+function dbCommands(profileDir) {
+  const out = {};
+  for (const f of readdirSync(profileDir).filter((n) => n.endsWith('.json'))) {
+    const service = f.replace(/^flywheel_/, '').replace(/\.json$/, '');
+    try {
+      out[service] = JSON.parse(readFileSync(join(profileDir, f), 'utf8')).reduce((sum, row) => sum + row.n, 0);
+    } catch {
+      out[service] = out[service] ?? 0; // caught mid-write: the next read has it
+    }
+  }
+  return out;
+}
+
+/** Services write their profile every 3 s (kit db-profile.ts). */
+const PROFILE_FLUSH_MS = 3_500;
+
+/**
+ * Database commands per operation of `run()` (which resolves with how many operations it made),
+ * per service and in all: the count after minus before, less what the same stack sends idle in
+ * as long (sweepers, the outbox relay). This is the figure that carries over to MongoDB.
+ */
+async function commandsPerOp(stack, run) {
+  if (!stack.profileDir) return null; // a stack this bench did not start
+  const idleFrom = (await sleep(PROFILE_FLUSH_MS), dbCommands(stack.profileDir));
+  const idleTo = (await sleep(PROFILE_FLUSH_MS), dbCommands(stack.profileDir));
+  const t0 = performance.now();
+  const ops = await run();
+  const ms = performance.now() - t0 + PROFILE_FLUSH_MS;
+  await sleep(PROFILE_FLUSH_MS);
+  const after = dbCommands(stack.profileDir);
+  const per = {};
+  let total = 0;
+  for (const service of Object.keys(after)) {
+    const idle = (((idleTo[service] ?? 0) - (idleFrom[service] ?? 0)) * ms) / PROFILE_FLUSH_MS;
+    const n = Math.max(0, (after[service] ?? 0) - (idleTo[service] ?? 0) - idle);
+    if (n / ops >= 0.05) per[service] = round(n / ops);
+    total += n;
+  }
+  return { ops, total: round(total / ops), ...per };
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 /**
  * A closed loop: `concurrency` clients send `total` requests between them, each as soon as its
  * previous one is answered. `send(i)` returns a GraphQL result (or null when the request failed);
@@ -132,4 +183,4 @@ async function closedLoop(total, concurrency, send) {
   return { latencies, wallMs, errors, rps: total / (wallMs / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-module.exports = { benchStack, token, objectId, gql, must, percentile, round, signInternalToken, closedLoop };
+module.exports = { benchStack, token, objectId, gql, must, percentile, round, signInternalToken, closedLoop, commandsPerOp };

@@ -2,7 +2,7 @@
 // Storefront: category list + product detail + cart view, through the gateway versus the same
 // queries sent straight to the subgraphs (with the internal token the gateway would sign), in
 // one process, alternating phases. Prints one JSON line with both rates, p50/p99 and the ratio.
-const { benchStack, closedLoop, token, objectId, gql, must, round, signInternalToken } = require('./lib');
+const { benchStack, closedLoop, commandsPerOp, token, objectId, gql, must, round, signInternalToken } = require('./lib');
 
 const REQUESTS = Number(process.env.REQUESTS ?? 1500); // per phase
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
@@ -90,6 +90,14 @@ async function main() {
       d.push(await phase(viaSubgraphs));
       g.push(await phase(viaGateway));
     }
+    // Database commands per storefront operation, each measured on its own through the gateway.
+    const OPS = 100;
+    const perOp = async (send) => commandsPerOp(stack, async () => (await closedLoop(OPS, CONCURRENCY, send), OPS));
+    const dbCommandsPerOp = {
+      categoryList: await perOp(viaGateway[0]),
+      productDetail: await perOp(viaGateway[1]),
+      cart: await perOp(viaGateway[2]),
+    };
     const avg = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
     const gateway = {
       rps: round(avg(g, 'rps')),
@@ -108,6 +116,7 @@ async function main() {
         gateway,
         direct: subgraphs,
         gatewayToDirectRpsRatio: Math.round((gateway.rps / subgraphs.rps) * 100) / 100,
+        dbCommandsPerOp,
         requestsPerPhase: REQUESTS,
         concurrency: CONCURRENCY,
         rounds: ROUNDS,

@@ -12,7 +12,10 @@ build() { # name package envvar
   local name=$1 pkg=$2 envvar=$3
   [ -n "${!envvar:-}" ] && return 0
   local stamp
-  stamp=$(sha256sum "tools/$name/go.sum" | cut -c1-16)
+  # The stamp covers the pinned versions and any patches applied to them.
+  local files=("tools/$name/go.sum")
+  if [ -d "tools/$name/patches" ]; then files+=(tools/"$name"/patches/*.patch); fi
+  stamp=$(cat "${files[@]}" | sha256sum | cut -c1-16)
   [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.stamp" 2>/dev/null)" = "$stamp" ] && return 0
   if ! command -v go >/dev/null 2>&1; then
     echo "flywheel: Go 1.24+ is needed to build $name (install it from go.dev/dl), or set $envvar to a server you already run." >&2
@@ -28,6 +31,11 @@ build() { # name package envvar
     local ver
     ver=$(grep -oE 'FerretDB/FerretDB v[0-9.]+' "tools/$name/go.mod" | cut -d' ' -f2)
     chmod -R u+w "$work/vendor" && echo "$ver" > "$work/vendor/github.com/FerretDB/FerretDB/build/version/version.txt"
+    # Small fixes of ours to the pinned source, each explained at the top of its file.
+    for p in "$ROOT"/tools/"$name"/patches/*.patch; do
+      [ -e "$p" ] || continue
+      (cd "$work/vendor/github.com/FerretDB/FerretDB" && git apply "$p") || { echo "flywheel: $p does not apply" >&2; exit 1; }
+    done
     (cd "$work" && CGO_ENABLED=0 go build -mod=vendor -trimpath -o "$BIN/$name" "$pkg")
     rm -rf "$work"
   else
