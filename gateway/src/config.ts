@@ -61,6 +61,14 @@ export const configSchema = z.object({
   TRUSTED_PROXY_HOPS: z.coerce.number().int().nonnegative().default(0),
   /** Bound on each gateway → subgraph request, connect to last byte; past it the fields are UNAVAILABLE. */
   SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /**
+   * A subgraph query identical to one still in flight (same subgraph, query, variables and
+   * viewer) shares that one's answer instead of being sent again. Never mutations; no caching.
+   */
+  SUBGRAPH_DEDUP: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   /** Comma-separated browser origins allowed to call the API; empty = same-origin only. */
   CORS_ORIGINS: z.string().default(''),
 });

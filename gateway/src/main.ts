@@ -6,7 +6,6 @@ import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import type { Fetcher } from '@apollo/utils.fetcher';
 import { SERVICES } from '@flywheel/events';
 import {
   createErrorFormatter,
@@ -21,15 +20,13 @@ import {
   runMain,
 } from '@flywheel/service-kit';
 import { shutdownTelemetry } from '@flywheel/service-kit/telemetry';
+import { Agent } from 'undici';
 import { authenticate, type GatewayContext } from './auth';
 import { loadGatewayConfig, subgraphUrl, type Config } from './config';
 import { ideRoute } from './ide';
 import { documentLimits } from './limits';
 import { clientAddress, createRateLimiter, identityKey, sensitiveCallsPlugin } from './limiter';
-import { boundedFetcher, SubgraphSource } from './subgraphs';
-
-// No type declarations ship with make-fetch-happen; it is the fetcher @apollo/gateway itself defaults to.
-const makeFetchHappen = require('make-fetch-happen') as { defaults(opts: object): Fetcher };
+import { boundedFetcher, keepAliveFetcher, SubgraphSource } from './subgraphs';
 
 export type { GatewayContext } from './auth';
 
@@ -47,20 +44,22 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
   const logger = createLogger('gateway', config.LOG_LEVEL);
   const production = config.NODE_ENV === 'production';
   const supergraphSdl = readFileSync(config.SUPERGRAPH_PATH ?? DEFAULT_SUPERGRAPH, 'utf8');
-  // One keep-alive connection pool to the subgraphs. It runs over node:http, so the HTTP
-  // instrumentation carries the trace context gateway → subgraph.
-  const fetcher = boundedFetcher(
-    makeFetchHappen.defaults({ keepAlive: true, maxSockets: 128, retry: false, cache: 'no-store' }),
-    config.SUBGRAPH_TIMEOUT_MS,
-  );
+  // One keep-alive pool to the subgraphs, at most 128 connections to each. undici does not use
+  // node:http; its own instrumentation (service-kit telemetry) carries the trace context
+  // gateway → subgraph.
+  const subgraphConnections = new Agent({ connections: 128 });
+  const fetcher = boundedFetcher(keepAliveFetcher(subgraphConnections), config.SUBGRAPH_TIMEOUT_MS);
   const known = new Set<string>(SERVICES);
   const gateway = new ApolloGateway({
     supergraphSdl,
     logger,
+    // Each fetch carries its subgraph document, so SubgraphSource reads the operation type
+    // from the document rather than from the query text.
+    queryPlannerConfig: { exposeDocumentNodeInFetchNode: true },
     buildService: ({ name }) => {
       if (!known.has(name)) throw new Error(`supergraph names unknown subgraph ${name}`);
       const url = subgraphUrl(config, name as (typeof SERVICES)[number]);
-      return new SubgraphSource(name, url, config.INTERNAL_TOKEN_SECRET, fetcher, logger);
+      return new SubgraphSource(name, url, config.INTERNAL_TOKEN_SECRET, fetcher, logger, config.SUBGRAPH_DEDUP);
     },
   });
 
@@ -139,7 +138,10 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
   const port = await listen(server, config.PORT, config.HOST);
   logger.info({ port }, 'gateway listening');
 
-  const steps = [{ name: 'http', run: () => apollo.stop() }];
+  const steps = [
+    { name: 'http', run: () => apollo.stop() },
+    { name: 'subgraph connections', run: () => subgraphConnections.close() },
+  ];
   let stop = async () => {
     for (const s of steps) await s.run();
   };

@@ -1,43 +1,23 @@
 // Hostile clients at the gateway (issue 10): documents that cost more than they look, calls
 // multiplied by aliases, a spoofed client address, and a subgraph that hangs or is down. The real
 // gateway in front of the real subgraphs; everything goes through the gateway's HTTP port.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { freePort, gql } from '@flywheel/testing';
-import { newCustomer, startInProcessStack, type InProcessStack } from './in-process-stack';
+import { newCustomer, type InProcessStack } from './in-process-stack';
+import { forwardable, readBody, useStackWithServers } from './proxies';
 
 jest.setTimeout(60_000);
 
+const { stack: currentStack, listen: listenOn } = useStackWithServers();
 let stack: InProcessStack;
-beforeAll(async () => {
-  stack = await startInProcessStack();
-}, 60_000);
-
-const servers: Server[] = [];
-afterAll(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
-  await stack?.stop();
+beforeAll(() => {
+  stack = currentStack();
 });
 
 const url = () => stack.gateway.url;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 let phoneSeq = 0;
 const newPhone = () => `136${String(Date.now() % 1e6).padStart(6, '0')}${String(phoneSeq++ % 100).padStart(2, '0')}`;
-
-async function listenOn(server: Server): Promise<string> {
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /** A pass-through in front of a subgraph that counts how often `field` is called through it. */
 async function countingProxy(target: string, field: string): Promise<{ url: string; calls: () => number }> {
@@ -47,11 +27,7 @@ async function countingProxy(target: string, field: string): Promise<{ url: stri
       const body = await readBody(req);
       const query = (JSON.parse(body) as { query: string }).query;
       calls += (query.match(new RegExp(`\\b${field}\\b`, 'g')) ?? []).length;
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) {
-        if (typeof v === 'string' && !['host', 'content-length', 'connection'].includes(k)) headers[k] = v;
-      }
-      const upstream = await fetch(target, { method: 'POST', headers, body });
+      const upstream = await fetch(target, { method: 'POST', headers: forwardable(req.headers), body });
       res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
       res.end(await upstream.text());
     })();

@@ -49,7 +49,12 @@ function hintsOf(model: object): Map<string, LedgerEntry> {
   if (!hints) headHints.set(model, (hints = new Map()));
   return hints;
 }
-function noteHead(model: object, entry: LedgerEntry): void {
+/**
+ * Records an entry this process just inserted as its account's newest known head, so the next
+ * `ledgerHead` costs one look-up (of seq + 1) instead of a gallop past it. For appends made
+ * without `appendToLedger` (which notes its own).
+ */
+export function noteLedgerHead(model: object, entry: LedgerEntry): void {
   const hints = hintsOf(model);
   const known = hints.get(entry.accountId);
   if (known && known.seq >= entry.seq) return;
@@ -94,7 +99,7 @@ export async function ledgerHead<E extends LedgerEntry>(model: Model<E>, account
       loDoc = doc;
     } else hi = mid;
   }
-  if (loDoc) noteHead(model, loDoc);
+  if (loDoc) noteLedgerHead(model, loDoc);
   return loDoc;
 }
 
@@ -126,7 +131,7 @@ export async function appendToLedger<E extends LedgerEntry>(
       if (!isDuplicateKey(err)) throw err;
       return null;
     }
-    noteHead(model, entry);
+    noteLedgerHead(model, entry);
     return entry;
   };
   // A head the caller just wrote (a hot account behind its gate) saves the head read: the insert

@@ -1,17 +1,29 @@
 // Loaded before anything else in every process (first import of main.ts), so node:http is
-// instrumented before Apollo, mongoose or NATS load it. Only the tracing parts of the SDK are
-// loaded: @opentelemetry/sdk-node pulls in every exporter (gRPC, metrics, logs) and cost each
-// process ~30 MiB and ~0.4 s at start (bench/startup.js). OTEL_* variables configure it.
+// instrumented before Apollo, mongoose or NATS load it. undici (the gateway's subgraph client,
+// and Node's fetch) bypasses node:http: its own instrumentation carries the trace context on
+// its requests. Only the tracing parts of the SDK are loaded: @opentelemetry/sdk-node pulls in
+// every exporter (gRPC, metrics, logs) and cost each process ~30 MiB and ~0.4 s at start
+// (bench/startup.js). OTEL_* variables configure it.
 import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider as TracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 const disabled = process.env.OTEL_SDK_DISABLED === 'true';
 const exporting = Boolean(process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+
+/**
+ * A request that already names its trace (a test or a client starting one) keeps it: undici's
+ * instrumentation would append a second traceparent, and a receiver ignores both.
+ */
+const carriesTraceContext = ({ headers }: { headers: string | (string | string[])[] }): boolean =>
+  typeof headers === 'string'
+    ? /(^|\r\n)traceparent:/i.test(headers)
+    : headers.some((h, i) => i % 2 === 0 && typeof h === 'string' && h.toLowerCase() === 'traceparent');
 
 let provider: TracerProvider | undefined;
 if (!disabled) {
@@ -40,6 +52,7 @@ if (!disabled) {
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req) => req.url === '/healthz' || req.url === '/readyz',
       }),
+      new UndiciInstrumentation({ ignoreRequestHook: carriesTraceContext }),
     ],
   });
 }

@@ -11,6 +11,19 @@ export const configSchema = z.object({
   RESERVATION_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
   /** How often the sweeper looks for expired reservations and ended flash sales. */
   STOCK_SWEEP_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
+  /**
+   * Customers' browse reads (listings, facets, product and SKU detail, categories) answered from
+   * an in-memory read model on every replica (storefront/); false reads the database every time.
+   * Quotes and reservations read the database either way.
+   */
+  CATALOG_READ_MODEL: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** Replicas announce themselves this often; a missed change is noticed within about one interval. */
+  CATALOG_READ_MODEL_HEARTBEAT_MS: z.coerce.number().int().min(50).default(1_000),
+  /** The safety net: the whole read model is read again this often. */
+  CATALOG_READ_MODEL_REFRESH_SECONDS: z.coerce.number().positive().default(60),
 });
 
 export type Config = z.infer<typeof configSchema>;

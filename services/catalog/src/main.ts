@@ -7,6 +7,8 @@ import { createProductProjection, type ProductProjection } from './browse/projec
 import { createBrowseService } from './browse/service';
 import { registerConsumers } from './events';
 import { createInventoryService, type InventoryService } from './inventory/service';
+import { createReadModelFeed, type ReadModelFeed } from './storefront/events';
+import { createReadModel, type ReadModel } from './storefront/service';
 import { createModels } from './model';
 import { resolvers } from './resolvers';
 import { createCatalogService, MAX_LONG_TEXT, MAX_URL, type CatalogService, type Context } from './service';
@@ -16,10 +18,13 @@ export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), '
 export async function start(
   config: Config,
   opts: { handleSignals?: boolean } = {},
-): Promise<RunningService & { service: CatalogService; inventory: InventoryService; projection: ProductProjection }> {
+): Promise<
+  RunningService & { service: CatalogService; inventory: InventoryService; projection: ProductProjection; readModel: ReadModel | null }
+> {
   let service!: CatalogService;
   let inventory!: InventoryService;
   let projection!: ProductProjection;
+  let readModel: ReadModel | null = null;
   const running = await runService<Context>({
     name: 'catalog',
     config,
@@ -37,35 +42,56 @@ export async function start(
     handleSignals: opts.handleSignals,
     async setup({ db, bus, logger, kick }) {
       const models = createModels(db);
-      projection = createProductProjection({ models, logger });
+      let feed: ReadModelFeed | null = null;
+      const model = config.CATALOG_READ_MODEL
+        ? createReadModel({ models, logger, announce: (change) => feed?.announce(change), live: () => feed?.live() ?? false })
+        : null;
+      if (model) {
+        feed = createReadModelFeed({
+          bus,
+          readModel: model,
+          logger,
+          heartbeatMs: config.CATALOG_READ_MODEL_HEARTBEAT_MS,
+          refreshMs: config.CATALOG_READ_MODEL_REFRESH_SECONDS * 1000,
+        });
+      }
+      readModel = model;
+      projection = createProductProjection({ models, logger, observe: model ? () => model.observeProjection() : undefined });
       inventory = createInventoryService({
         models,
         kick,
         logger,
         reservationTtlSeconds: config.RESERVATION_TTL_SECONDS,
-        onStockMoved: projection.stockMoved,
+        onStockMoved: (entry) => {
+          model?.stockMoved(entry);
+          projection.stockMoved(entry);
+        },
+        onFlashSaleCreated: (productId) => projection.refresh(productId),
       });
-      service = createCatalogService({ models, kick, inventory, projection });
-      const browse = createBrowseService({ models });
+      service = createCatalogService({ models, kick, inventory, projection, readModel: model });
+      const browse = createBrowseService({ models, readModel: model });
       const sweeper = inventory.sweeper(config.STOCK_SWEEP_INTERVAL_SECONDS * 1000, [() => projection.repairOnce()]);
       return {
         resolvers,
-        context: (base) => ({ ...base, service, inventory, browse, loaders: service.loaders() }),
+        context: (base) => ({ ...base, service, inventory, browse, loaders: service.loaders(base.viewer) }),
         // After the indexes exist: they are the claims that make a redelivery a no-op.
         init: async () => {
           await projection.backfill();
+          // Loaded before the server listens; until then (and whenever in doubt) reads use the database.
+          await feed?.start();
           await registerConsumers({ bus, service, inventory });
           sweeper.start();
         },
         stop: async () => {
           await sweeper.stop();
           await projection.drain();
+          await feed?.stop();
         },
         outboxSources: [models.Product, models.ProductStatusEntry, models.StockEntry],
       };
     },
   });
-  return { ...running, service, inventory, projection };
+  return { ...running, service, inventory, projection, readModel };
 }
 
 if (require.main === module) runMain('catalog', () => start(loadServiceConfig(), { handleSignals: true }));

@@ -5,7 +5,7 @@ import { money } from './service';
 export const resolvers: Resolvers = {
   ...scalarResolvers,
   Query: {
-    categories: (_, __, { service }) => service.rootCategories(),
+    categories: (_, __, { viewer, service }) => service.rootCategories(viewer),
     product: async (_, { id }, { viewer, service, loaders }) => service.visibleProduct(viewer, await loaders.product.load(id)),
     products: (_, args, { viewer, browse }) => browse.listProducts(viewer, args),
     productFacets: (_, args, { viewer, browse }) => browse.productFacets(viewer, args),

@@ -18,7 +18,9 @@ import {
 } from '@flywheel/service-kit';
 import { descriptionOf, pricesAndSpecs, type ProductProjection } from './browse/projection';
 import type { BrowseService } from './browse/service';
+import type { ReadModel } from './storefront/service';
 import { DEFAULT_LOW_STOCK_THRESHOLD, MAX_LINE_QUANTITY, MAX_STOCK } from './inventory/ledger';
+import type { StockEntryDoc } from './inventory/model';
 import type { FlashOffer, InventoryService } from './inventory/service';
 import type {
   CategoryDoc,
@@ -118,6 +120,8 @@ export interface CatalogDeps {
   projection: ProductProjection;
   /** Asks the outbox relay to publish now rather than at its next tick. */
   kick: () => void;
+  /** The storefront read model (storefront/), when enabled: customers' look-ups are answered from it. */
+  readModel?: ReadModel | null;
   now?: () => Date;
 }
 
@@ -220,11 +224,38 @@ function createLoaders(models: Models, inventory: InventoryService) {
     }),
   };
 }
+
+/**
+ * The same loaders answered from the read model, for a customer's request: what it does not hold
+ * is a draft or does not exist (null, as `visibleProduct` would make it), except stock accounts
+ * it does not know (an ended flash sale's quota), which are read from the ledger.
+ */
+function createReadModelLoaders(model: ReadModel, fromDb: CatalogLoaders): CatalogLoaders {
+  const sync = <V>(get: (id: string) => V) => new DataLoader<string, V>(async (ids) => ids.map(get), { cache: false });
+  return {
+    ...fromDb,
+    product: sync(model.product),
+    sku: sync(model.sku),
+    category: sync(model.category),
+    skusByProduct: sync(model.skusOf),
+    childrenOf: sync(model.childrenOf),
+    flashSalesBySku: sync(model.flashSalesOf),
+    stockHead: new DataLoader(async (accounts) => {
+      const known = accounts.map((a) => model.head(a));
+      const missing = accounts.filter((_, i) => !known[i]);
+      const read = new Map(missing.map((a) => [a, fromDb.stockHead.load(a)] as const));
+      return Promise.all(accounts.map((a, i) => (known[i] as StockEntryDoc | undefined) ?? read.get(a)!));
+    }),
+  };
+}
 export type CatalogLoaders = ReturnType<typeof createLoaders>;
 
 export function createCatalogService(deps: CatalogDeps) {
   const { models, inventory } = deps;
   const now = deps.now ?? (() => new Date());
+  /** Staff read the database: they see drafts and must see their own edits at once. */
+  const fromMemory = (viewer: Viewer | null): ReadModel | null =>
+    deps.readModel && !isStaff(viewer) && deps.readModel.ready() ? deps.readModel : null;
   /** SKUs as quotes read them (see hot-docs); `updateSku` drops its copy. */
   const hotSkus = createHotDocs<SkuDoc>(models.Sku, HOT_DOC_MS);
   // Parents of categories, for the category path a quote gives (category-scoped coupons match
@@ -339,7 +370,9 @@ export function createCatalogService(deps: CatalogDeps) {
       return { min: money(minPrice), max: money(maxPrice) };
     },
 
-    rootCategories(): Promise<CategoryDoc[]> {
+    async rootCategories(viewer: Viewer | null): Promise<CategoryDoc[]> {
+      const model = fromMemory(viewer);
+      if (model) return model.rootCategories();
       return models.Category.find({ parentId: null }).sort({ _id: 1 }).lean<CategoryDoc[]>().exec();
     },
 
@@ -360,6 +393,7 @@ export function createCatalogService(deps: CatalogDeps) {
         if (isDuplicateKey(err)) throw new AppError('CONFLICT', `A category named ${name} already exists here`);
         throw err;
       }
+      await deps.readModel?.categoriesChanged();
       return doc;
     },
 
@@ -404,6 +438,8 @@ export function createCatalogService(deps: CatalogDeps) {
         throw err;
       }
       deps.kick();
+      // Projected once more so that the read models (this replica's at once) learn of it.
+      if (deps.readModel && status !== 'DRAFT') await deps.projection.refresh(_id.toHexString());
       return product;
     },
 
@@ -539,7 +575,12 @@ export function createCatalogService(deps: CatalogDeps) {
       return { lines, total, currency: CURRENCY };
     },
 
-    loaders: () => createLoaders(models, inventory),
+    /** A request's loaders: from the read model for customers while it is ready, else from the database. */
+    loaders(viewer: Viewer | null = null): CatalogLoaders {
+      const fromDb = createLoaders(models, inventory);
+      const model = fromMemory(viewer);
+      return model ? createReadModelLoaders(model, fromDb) : fromDb;
+    },
   };
   return service;
 }

@@ -2,6 +2,7 @@ import { isDuplicateKey, type Logger, ledgerHead } from '@flywheel/service-kit';
 import { availableOf, flashAccount, totalsOf, type StockTotals } from '../inventory/ledger';
 import type { FlashSaleDoc, StockEntryDoc } from '../inventory/model';
 import { createHotDocs, HOT_DOC_MS } from '../hot-docs';
+import type { ProductSnapshot } from '../storefront/service';
 import type {
   Models,
   ProductDescription,
@@ -94,6 +95,12 @@ const OBJECT_ID = /^[0-9a-f]{24}$/i;
 export interface ProjectionDeps {
   models: Models;
   logger: Logger;
+  /**
+   * Told when a projection starts reading (the storefront read model takes its read clock then);
+   * the function returned receives the product as projected, with the SKUs, flash sales and stock
+   * heads it was computed from, so this replica's read model follows without reading them again.
+   */
+  observe?: () => (snapshot: ProductSnapshot) => void;
   now?: () => Date;
 }
 
@@ -106,6 +113,7 @@ export function createProductProjection(deps: ProjectionDeps) {
 
   async function project(productId: string): Promise<ProductDoc | null> {
     if (!OBJECT_ID.test(productId)) return null;
+    const observed = deps.observe?.();
     const product = await models.Product.findById(productId).lean<ProductDoc>();
     if (!product) return null;
     const [status, revision, skus] = await Promise.all([
@@ -113,9 +121,7 @@ export function createProductProjection(deps: ProjectionDeps) {
       ledgerHead(models.ProductRevision, productId) as Promise<ProductRevisionDoc | null>,
       models.Sku.find({ productId: product._id }).lean<SkuDoc[]>(),
     ]);
-    const flashes = skus.length
-      ? await models.FlashSale.find({ skuId: { $in: skus.map((s) => s._id) } }, { _id: 1 }).lean<Pick<FlashSaleDoc, '_id'>[]>()
-      : [];
+    const flashes = skus.length ? await models.FlashSale.find({ skuId: { $in: skus.map((s) => s._id) } }).lean<FlashSaleDoc[]>() : [];
     const [skuHeads, flashHeads] = await Promise.all([
       Promise.all(skus.map((s) => headOf(s._id.toHexString()))),
       Promise.all(flashes.map((f) => headOf(flashAccount(f._id.toHexString())))),
@@ -130,7 +136,17 @@ export function createProductProjection(deps: ProjectionDeps) {
       await models.Product.updateOne({ _id: product._id }, { $set: next });
       hotProducts.drop(productId);
     }
-    return { ...product, ...next };
+    const projected = { ...product, ...next };
+    observed?.({
+      product: projected,
+      skus,
+      flashes,
+      heads: [
+        ...skus.map((s, i) => ({ accountId: s._id.toHexString(), head: skuHeads[i] ?? null })),
+        ...flashes.map((f, i) => ({ accountId: flashAccount(f._id.toHexString()), head: flashHeads[i] ?? null })),
+      ],
+    });
+    return projected;
   }
 
   // Coalescing per product: at most one projection running and one waiting. A request made while

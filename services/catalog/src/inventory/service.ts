@@ -70,6 +70,8 @@ export interface InventoryDeps {
    * Called synchronously after the append and never awaited: a reservation never waits for it.
    */
   onStockMoved?: (entry: StockEntryDoc) => void;
+  /** Told when a flash sale of the product was created (its listing and read models follow). */
+  onFlashSaleCreated?: (productId: string) => Promise<unknown>;
   now?: () => Date;
 }
 
@@ -1028,6 +1030,7 @@ export function createInventoryService(deps: InventoryDeps) {
       try {
         await models.FlashSale.create(doc);
         flashCache.delete(input.skuId);
+        await deps.onFlashSaleCreated?.(sku.productId.toHexString());
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         return (await models.FlashSale.findOne({ key }).lean<FlashSaleDoc>()) ?? doc;

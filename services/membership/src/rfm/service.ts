@@ -8,6 +8,7 @@ import {
   isDuplicateKey,
   LedgerContentionError,
   ledgerHead,
+  noteLedgerHead,
   outboxRecord,
   paginate,
   type Connection as Page,
@@ -89,6 +90,7 @@ async function appendOnce<E extends OpEntry>(
     const entry = { ...build(head), _id: `${accountId}:${seq}`, accountId, seq, op } as unknown as E;
     try {
       await model.create(entry);
+      noteLedgerHead(model, entry);
       return entry;
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
