@@ -18,9 +18,8 @@ import {
 } from '@flywheel/service-kit';
 import { descriptionOf, pricesAndSpecs, type ProductProjection } from './browse/projection';
 import type { BrowseService } from './browse/service';
-import type { ReadModel } from './storefront/service';
+import { readModelLoaders, type ReadModel } from './storefront/service';
 import { DEFAULT_LOW_STOCK_THRESHOLD, MAX_LINE_QUANTITY, MAX_STOCK } from './inventory/ledger';
-import type { StockEntryDoc } from './inventory/model';
 import type { FlashOffer, InventoryService } from './inventory/service';
 import type {
   CategoryDoc,
@@ -225,29 +224,6 @@ function createLoaders(models: Models, inventory: InventoryService) {
   };
 }
 
-/**
- * The same loaders answered from the read model, for a customer's request: what it does not hold
- * is a draft or does not exist (null, as `visibleProduct` would make it), except stock accounts
- * it does not know (an ended flash sale's quota), which are read from the ledger.
- */
-function createReadModelLoaders(model: ReadModel, fromDb: CatalogLoaders): CatalogLoaders {
-  const sync = <V>(get: (id: string) => V) => new DataLoader<string, V>(async (ids) => ids.map(get), { cache: false });
-  return {
-    ...fromDb,
-    product: sync(model.product),
-    sku: sync(model.sku),
-    category: sync(model.category),
-    skusByProduct: sync(model.skusOf),
-    childrenOf: sync(model.childrenOf),
-    flashSalesBySku: sync(model.flashSalesOf),
-    stockHead: new DataLoader(async (accounts) => {
-      const known = accounts.map((a) => model.head(a));
-      const missing = accounts.filter((_, i) => !known[i]);
-      const read = new Map(missing.map((a) => [a, fromDb.stockHead.load(a)] as const));
-      return Promise.all(accounts.map((a, i) => (known[i] as StockEntryDoc | undefined) ?? read.get(a)!));
-    }),
-  };
-}
 export type CatalogLoaders = ReturnType<typeof createLoaders>;
 
 export function createCatalogService(deps: CatalogDeps) {
@@ -579,7 +555,7 @@ export function createCatalogService(deps: CatalogDeps) {
     loaders(viewer: Viewer | null = null): CatalogLoaders {
       const fromDb = createLoaders(models, inventory);
       const model = fromMemory(viewer);
-      return model ? createReadModelLoaders(model, fromDb) : fromDb;
+      return model ? readModelLoaders(model, fromDb) : fromDb;
     },
   };
   return service;

@@ -86,7 +86,6 @@ export function createModels(db: Connection) {
     },
     { versionKey: false },
   );
-  loginCodeSchema.index({ phoneHash: 1, createdAt: -1 });
   loginCodeSchema.index({ accountId: 1, seq: -1 });
 
   return {

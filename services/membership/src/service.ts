@@ -9,6 +9,7 @@ import {
   claimOnce,
   decryptPii,
   encryptPii,
+  findByIds,
   forbidden,
   isDuplicateKey,
   ledgerHead,
@@ -23,7 +24,7 @@ import {
   type Role,
   type Viewer,
 } from '@flywheel/service-kit';
-import type { MemberDoc, Models, StaffDoc } from './model';
+import type { LoginCodeDoc, MemberDoc, Models, StaffDoc } from './model';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>;
 
@@ -84,6 +85,9 @@ export function defaultNickname(memberId: string): string {
 }
 /** The default nickname of members registered before it stopped carrying the phone's last four digits. */
 const PHONE_NICKNAME = '^会员[0-9]{4}$';
+
+/** The per-phone, per-UTC-day ledger of login codes a code belongs to. */
+const codeDay = (phoneHash: string, t: Date) => `${phoneHash}:${t.toISOString().slice(0, 10)}`;
 
 /** Mainland mobile numbers, with or without +86 / 0086 and separators; null when not one. */
 export function normalizePhone(raw: string): string | null {
@@ -221,6 +225,32 @@ export function createMembershipService(deps: MembershipDeps) {
     }
   }
 
+  /**
+   * The phone's unexpired codes, newest first, at most MAX_LIVE_CODES: read by `_id` down from the
+   * head of today's code ledger (and yesterday's, for a code sent just before midnight), never by
+   * a filter on `phoneHash` — the collection keeps every code ever sent, and FerretDB would scan it.
+   */
+  async function liveCodes(phoneHash: string, at: Date): Promise<LoginCodeDoc[]> {
+    const live: LoginCodeDoc[] = [];
+    // Today, and yesterday only while a code sent before midnight can still be live.
+    const days = new Set([at, new Date(at.getTime() - deps.codeTtlSeconds * 1000)].map((t) => codeDay(phoneHash, t)));
+    for (const accountId of days) {
+      const head = await ledgerHead(models.LoginCode, accountId);
+      const seqs: number[] = [];
+      for (let seq = head?.seq ?? 0; seq >= 1 && seqs.length < MAX_LIVE_CODES - live.length; seq--) seqs.push(seq);
+      const entries = await findByIds<LoginCodeDoc>(
+        models.LoginCode,
+        seqs.map((n) => `${accountId}:${n}`),
+      );
+      // Newest first; a code is live until it expires, and codes of one day expire in order.
+      for (const e of entries.sort((a, b) => b.seq - a.seq)) {
+        if (e.expiresAt <= at) break;
+        live.push(e);
+      }
+    }
+    return live;
+  }
+
   return {
     /**
      * Sends a code to the phone. Anyone may ask for any phone, so nothing a request does may
@@ -233,12 +263,12 @@ export function createMembershipService(deps: MembershipDeps) {
       const phone = parsePhone(rawPhone);
       const phoneHash = lookupHash(pii, phone);
       const at = now();
-      const dayOf = (t: Date) => `${phoneHash}:${t.toISOString().slice(0, 10)}`;
-      const accountId = dayOf(at);
+      const accountId = codeDay(phoneHash, at);
       // Just after midnight the wait runs from yesterday's last code (at the base interval), so
       // the day boundary is not a free extra code.
       const previous =
-        (await ledgerHead(models.LoginCode, accountId)) ?? (await ledgerHead(models.LoginCode, dayOf(new Date(at.getTime() - 86_400_000))));
+        (await ledgerHead(models.LoginCode, accountId)) ??
+        (await ledgerHead(models.LoginCode, codeDay(phoneHash, new Date(at.getTime() - 86_400_000))));
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
       let waitMs = 0;
       // The code entry is the claim: of concurrent requests one inserts `seq + 1`, the others
@@ -275,10 +305,7 @@ export function createMembershipService(deps: MembershipDeps) {
       const phone = parsePhone(input.phone);
       if (!/^\d{6}$/.test(input.code)) throw badInput('The login code is 6 digits', 'code');
       const phoneHash = lookupHash(pii, phone);
-      const live = await models.LoginCode.find({ phoneHash, expiresAt: { $gt: now() } })
-        .sort({ createdAt: -1 })
-        .limit(MAX_LIVE_CODES)
-        .lean();
+      const live = await liveCodes(phoneHash, now());
       const given = Buffer.from(sha256(`${phoneHash}:${input.code}`));
       let compared = false;
       for (const candidate of live) {

@@ -1,7 +1,9 @@
+import DataLoader from 'dataloader';
 import { findByIds, ledgerHead, type Logger } from '@flywheel/service-kit';
 import { flashAccount, type StockTotals } from '../inventory/ledger';
 import type { FlashSaleDoc, StockEntryDoc } from '../inventory/model';
 import type { CategoryDoc, Models, ProductDoc, SkuDoc } from '../model';
+import type { CatalogLoaders } from '../service';
 
 // The storefront read model (DESIGN §3 "Reads at scale"): what shoppers read — products that are
 // not drafts, their SKUs and prices, categories, stock heads (available / inStock), flash sales
@@ -345,3 +347,27 @@ export function createReadModel(deps: ReadModelDeps) {
 }
 
 export type ReadModel = ReturnType<typeof createReadModel>;
+
+/**
+ * The same loaders answered from the read model, for a customer's request: what it does not hold
+ * is a draft or does not exist (null, as `visibleProduct` would make it), except stock accounts
+ * it does not know (an ended flash sale's quota), which are read from the ledger.
+ */
+export function readModelLoaders(model: ReadModel, fromDb: CatalogLoaders): CatalogLoaders {
+  const sync = <V>(get: (id: string) => V) => new DataLoader<string, V>(async (ids) => ids.map(get), { cache: false });
+  return {
+    ...fromDb,
+    product: sync(model.product),
+    sku: sync(model.sku),
+    category: sync(model.category),
+    skusByProduct: sync(model.skusOf),
+    childrenOf: sync(model.childrenOf),
+    flashSalesBySku: sync(model.flashSalesOf),
+    stockHead: new DataLoader(async (accounts) => {
+      const known = accounts.map((a) => model.head(a));
+      const missing = accounts.filter((_, i) => !known[i]);
+      const read = new Map(missing.map((a) => [a, fromDb.stockHead.load(a)] as const));
+      return Promise.all(accounts.map((a, i) => (known[i] as StockEntryDoc | undefined) ?? read.get(a)!));
+    }),
+  };
+}
