@@ -4,6 +4,8 @@
 // random findById reads from CLIENTS concurrent clients against each. A look-up through the
 // `_id` index costs about the same at any size; a scan grows with the collection.
 // Prints one JSON line: {"small":{docs,mean,p50,p99 (ms)},"large":{…},"ratioLargeToSmall"}.
+// FLYWHEEL_DB=postgres: FerretDB's PostgreSQL handler on a fresh database, with the GIN indexes a
+// service creates at start (service-kit ferretdb-pg.ts) made before the collections are filled.
 const { mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
@@ -12,6 +14,7 @@ const { performance } = require('node:perf_hooks');
 const mongoose = require('mongoose');
 const { closedLoop, round } = require('./lib');
 const { ensureTools, startFerretDb } = require('../packages/testing/dist/infra');
+const { ensureFerretGinIndexes } = require('../packages/service-kit/dist/ferretdb-pg');
 
 const SMALL = Number(process.env.SMALL ?? 1_000);
 const LARGE = Number(process.env.LARGE ?? 50_000);
@@ -47,9 +50,15 @@ async function main() {
     ferret = await startFerretDb(join(dir, 'ferretdb'));
     url = ferret.url;
   }
-  const conn = await mongoose.createConnection(url, { dbName: `bench_db_${Date.now()}` }).asPromise();
+  const dbName = `bench_db_${Date.now()}`;
+  const conn = await mongoose.createConnection(url, { dbName }).asPromise();
   try {
     const db = conn.db;
+    if (ferret?.pgUrl) {
+      await db.createCollection('small');
+      await db.createCollection('large');
+      await ensureFerretGinIndexes(ferret.pgUrl, dbName);
+    }
     const t0 = performance.now();
     await fill(db.collection('small'), SMALL);
     await fill(db.collection('large'), LARGE);
@@ -64,7 +73,11 @@ async function main() {
     const small = best(runs.small);
     const large = best(runs.large);
     const result = {
-      database: ferret ? 'ferretdb (sqlite, as built by the project)' : 'MONGO_URL',
+      database: !ferret
+        ? 'MONGO_URL'
+        : ferret.pgUrl
+          ? 'ferretdb (postgresql handler, GIN indexes, custom plans)'
+          : 'ferretdb (sqlite, as built by the project)',
       clients: CLIENTS,
       reads: READS,
       fillSeconds,

@@ -146,8 +146,10 @@ if (process.argv[2]?.startsWith('serve-')) {
   const WARMUP = Number(process.env.WARMUP ?? Math.min(REQUESTS, 200)); // per (gateway, query)
   // Registering a member needs the development login codes (the bench cannot receive an SMS),
   // which membership refuses in production; the whole stack runs as development, as in
-  // bench/events.js, and the peers get the same NODE_ENV.
-  const STACK_ENV = { NODE_ENV: 'development', DEV_LOGIN_CODES: 'true' };
+  // bench/events.js, and the peers get the same NODE_ENV. Our response cache is off: the peers
+  // have none, and (a) and (c) are anonymous, so it would compare a cache with two gateways
+  // (bench:storefront measures the cache).
+  const STACK_ENV = { NODE_ENV: 'development', DEV_LOGIN_CODES: 'true', RESPONSE_CACHE: 'false' };
 
   const PRICE = 'price { amount currency }';
   const QUERIES = {

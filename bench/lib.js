@@ -1,7 +1,9 @@
 // Shared by the bench scripts: a stack of its own (fresh FerretDB + NATS, the 7 subgraphs and
 // the gateway as separate processes from dist/), tokens, a GraphQL client and percentiles.
+// FLYWHEEL_DB=postgres runs that FerretDB on the machine's PostgreSQL (a fresh database, dropped after).
 // Set BENCH_GATEWAY_URL (+ BENCH_AUTH_TOKEN_SECRET, BENCH_INTERNAL_TOKEN_SECRET, BENCH_NATS_URL) to use a running stack.
-const { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } = require('node:fs');
+const { spawn } = require('node:child_process');
+const { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } = require('node:fs');
 const { performance } = require('node:perf_hooks');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
@@ -35,37 +37,62 @@ async function benchStack(extraEnv = {}) {
   for (const s of STACK_SERVICES) ports[s] = await freePort();
   const authSecret = randomBytes(32).toString('hex');
   const internalSecret = randomBytes(32).toString('hex');
-  const stack = await startStack({
-    env: {
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      MONGO_URL: ferret.url,
-      NATS_URL: nats.url,
-      INTERNAL_TOKEN_SECRET: internalSecret,
-      AUTH_TOKEN_SECRET: authSecret,
-      PII_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-      PII_LOOKUP_KEY: randomBytes(32).toString('base64'),
-      PAYMENT_TEST_SECRET: randomBytes(32).toString('hex'),
-      DB_PROFILE_DIR: profileDir,
-      // A bench is a flood from one address: the per-identity limit would measure itself.
-      RATE_LIMIT_PER_MINUTE: '100000000',
-      SENSITIVE_CALLS_PER_MINUTE: '100000000',
-      // A flash sale queues a thousand checkouts behind one SKU: measure the queue, not the bound.
-      SUBGRAPH_TIMEOUT_MS: '60000',
-      ...extraEnv,
-    },
-    ports,
-    logDir: join(dir, 'logs'),
-  });
+  const env = {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    MONGO_URL: ferret.url,
+    ...(ferret.pgUrl ? { FERRETDB_PG_URL: ferret.pgUrl } : {}),
+    NATS_URL: nats.url,
+    INTERNAL_TOKEN_SECRET: internalSecret,
+    AUTH_TOKEN_SECRET: authSecret,
+    PII_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    PII_LOOKUP_KEY: randomBytes(32).toString('base64'),
+    PAYMENT_TEST_SECRET: randomBytes(32).toString('hex'),
+    DB_PROFILE_DIR: profileDir,
+    // A bench is a flood from one address: the per-identity limit would measure itself.
+    RATE_LIMIT_PER_MINUTE: '100000000',
+    SENSITIVE_CALLS_PER_MINUTE: '100000000',
+    // A flash sale queues a thousand checkouts behind one SKU: measure the queue, not the bound.
+    SUBGRAPH_TIMEOUT_MS: '60000',
+    ...extraEnv,
+  };
+  const stack = await startStack({ env, ports, logDir: join(dir, 'logs') });
+  const subgraphUrl = (name) => `http://127.0.0.1:${ports[name]}/graphql`;
+  const gateways = [];
   return {
     gatewayUrl: stack.gatewayUrl,
     natsUrl: nats.url,
-    subgraphUrl: (name) => `http://127.0.0.1:${ports[name]}/graphql`,
+    subgraphUrl,
     authSecret,
     internalSecret,
     processes: stack.processes,
     profileDir,
+    /** Another gateway process on the same subgraphs, with `moreEnv` over the stack's environment; its URL once ready. */
+    async startGateway(moreEnv = {}) {
+      const port = await freePort();
+      const log = openSync(join(dir, 'logs', `gateway-${port}.log`), 'a');
+      const proc = spawn(process.execPath, ['--enable-source-maps', join(__dirname, '../gateway/dist/main.js')], {
+        env: {
+          ...process.env,
+          ...env,
+          ...Object.fromEntries(STACK_SERVICES.map((s) => [`${s.toUpperCase()}_URL`, subgraphUrl(s)])),
+          PORT: String(port),
+          OTEL_SERVICE_NAME: 'gateway',
+          ...moreEnv,
+        },
+        stdio: ['ignore', log, log],
+      });
+      closeSync(log);
+      gateways.push(proc);
+      for (const deadline = Date.now() + 30_000; ; await sleep(150)) {
+        if (proc.exitCode !== null) throw new Error(`extra gateway exited with code ${proc.exitCode} (see gateway-${port}.log)`);
+        if (await isReady(port)) break;
+        if (Date.now() > deadline) throw new Error('extra gateway not ready in time');
+      }
+      return `http://127.0.0.1:${port}/graphql`;
+    },
     async stop() {
+      await Promise.all(gateways.filter((p) => p.exitCode === null).map((p) => new Promise((r) => (p.once('exit', r), p.kill('SIGTERM')))));
       await stack.stop();
       await Promise.all([ferret.stop(), nats.stop()]);
       // BENCH_PROFILE_OUT=<dir> keeps the command profiles (which command, filter shape, how often).
@@ -74,6 +101,11 @@ async function benchStack(extraEnv = {}) {
     },
   };
 }
+
+const isReady = (port) =>
+  fetch(`http://127.0.0.1:${port}/readyz`)
+    .then((r) => r.ok)
+    .catch(() => false);
 
 const token = (secret, sub, roles) =>
   signJwt({ iss: 'flywheel-membership', aud: 'flywheel-gateway', sub, roles, typ: 'access' }, secret, 3600);

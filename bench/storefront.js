@@ -2,6 +2,9 @@
 // Storefront: category list + product detail + cart view, through the gateway versus the same
 // queries sent straight to the subgraphs (with the internal token the gateway would sign), in
 // one process, alternating phases. Prints one JSON line with both rates, p50/p99 and the ratio.
+// Then an anonymous visitor's category page through the stack's gateway (response cache on, the
+// default) and through a second gateway process on the same subgraphs with RESPONSE_CACHE=false,
+// alternating phases too: `anonymousCategory` in the same line, with the cached/uncached ratio.
 const { benchStack, closedLoop, commandsPerOp, token, objectId, gql, must, round, signInternalToken } = require('./lib');
 
 const REQUESTS = Number(process.env.REQUESTS ?? 1500); // per phase
@@ -17,6 +20,45 @@ const CART = '{ cart { itemCount total { amount } lines { quantity status subtot
 async function phase(requests) {
   const { rps, p50, p99, errors } = await closedLoop(REQUESTS, CONCURRENCY, (i) => requests[i % requests.length]());
   return { rps, p50, p99, errors };
+}
+
+/** Phases of one kind: mean rate and percentiles, errors summed. */
+function summary(phases) {
+  const mean = (k) => round(phases.reduce((s, x) => s + x[k], 0) / phases.length);
+  return { rps: mean('rps'), p50Ms: mean('p50'), p99Ms: mean('p99'), errors: phases.reduce((s, x) => s + x.errors, 0) };
+}
+
+/**
+ * The same anonymous category page through a gateway with the response cache and through one
+ * without, on the same subgraphs; null on a running stack (BENCH_GATEWAY_URL), where this script
+ * cannot start a gateway of its own.
+ */
+async function anonymousCategoryPage(stack, category) {
+  if (!stack.startGateway) return null;
+  const cachedUrl = stack.gatewayUrl;
+  const uncachedUrl = await stack.startGateway({ RESPONSE_CACHE: 'false' });
+  const page = (url) => () => gql(url, CATEGORY, { c: category });
+  // Same answer both ways, and the cached one really from the cache, or the figures mean nothing.
+  const [a, b] = [await page(cachedUrl)(), await page(uncachedUrl)()];
+  if (JSON.stringify(a) !== JSON.stringify(b))
+    throw new Error(`anonymous category page differs: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+  const hit = await fetch(cachedUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: CATEGORY, variables: { c: category } }),
+  });
+  if (!hit.headers.get('age'))
+    throw new Error(`the anonymous category page was not answered from the cache (cache-control: ${hit.headers.get('cache-control')})`);
+  await phase([page(uncachedUrl)]); // warm-up
+  await phase([page(cachedUrl)]);
+  const cached = [];
+  const uncached = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    uncached.push(await phase([page(uncachedUrl)]));
+    cached.push(await phase([page(cachedUrl)]));
+  }
+  const result = { cached: summary(cached), uncached: summary(uncached) };
+  return { ...result, cachedToUncachedRpsRatio: Math.round((result.cached.rps / result.uncached.rps) * 100) / 100 };
 }
 
 async function main() {
@@ -98,25 +140,16 @@ async function main() {
       productDetail: await perOp(viaGateway[1]),
       cart: await perOp(viaGateway[2]),
     };
-    const avg = (xs, k) => xs.reduce((s, x) => s + x[k], 0) / xs.length;
-    const gateway = {
-      rps: round(avg(g, 'rps')),
-      p50Ms: round(avg(g, 'p50')),
-      p99Ms: round(avg(g, 'p99')),
-      errors: g.reduce((s, x) => s + x.errors, 0),
-    };
-    const subgraphs = {
-      rps: round(avg(d, 'rps')),
-      p50Ms: round(avg(d, 'p50')),
-      p99Ms: round(avg(d, 'p99')),
-      errors: d.reduce((s, x) => s + x.errors, 0),
-    };
+    const gateway = summary(g);
+    const subgraphs = summary(d);
+    const anonymousCategory = await anonymousCategoryPage(stack, category);
     console.log(
       JSON.stringify({
         gateway,
         direct: subgraphs,
         gatewayToDirectRpsRatio: Math.round((gateway.rps / subgraphs.rps) * 100) / 100,
         dbCommandsPerOp,
+        anonymousCategory,
         requestsPerPhase: REQUESTS,
         concurrency: CONCURRENCY,
         rounds: ROUNDS,

@@ -2,6 +2,8 @@
 // `npm start`: the whole stack locally, from nothing. Installs what is missing, starts FerretDB
 // and NATS (unless MONGO_URL / NATS_URL are set), the seven subgraphs and the gateway as
 // separate processes, seeds demo data once, prints how to use it. Ctrl-C stops everything.
+// FLYWHEEL_DB=postgres runs FerretDB on the machine's PostgreSQL (database `flywheel`) instead
+// of SQLite files under .data/ferretdb.
 const { execSync } = require('node:child_process');
 const { existsSync, mkdirSync, readFileSync, writeFileSync } = require('node:fs');
 const { randomBytes } = require('node:crypto');
@@ -43,7 +45,7 @@ async function main() {
   say('building…');
   run('npx tsc -b');
 
-  const { startFerretDb, startNats } = require('../packages/testing/dist/infra');
+  const { dbProfile, startFerretDb, startNats } = require('../packages/testing/dist/infra');
   const { startStack, DEFAULT_PORTS } = require('../packages/testing/dist/stack');
   const { seedDemo } = require('../packages/testing/dist/seed');
 
@@ -54,11 +56,22 @@ async function main() {
   };
   let mongoUrl = process.env.MONGO_URL;
   let natsUrl = process.env.NATS_URL;
+  let ferretPgUrl;
   if (!mongoUrl) {
-    const f = await startFerretDb(join(DATA, 'ferretdb'), Number(process.env.FLYWHEEL_MONGO_PORT ?? 27117));
-    infra.push(f);
-    mongoUrl = f.url;
-    say(`FerretDB on ${mongoUrl} (data in .data/ferretdb)`);
+    const port = Number(process.env.FLYWHEEL_MONGO_PORT ?? 27117);
+    if (dbProfile() === 'postgres') {
+      // A fixed database, kept between runs like .data/ferretdb is (the seed is reused).
+      const f = await startFerretDb(join(DATA, 'ferretdb-postgres'), port, { db: 'postgres', pgDatabase: 'flywheel' });
+      infra.push(f);
+      mongoUrl = f.url;
+      ferretPgUrl = f.pgUrl;
+      say(`FerretDB (PostgreSQL handler) on ${mongoUrl} (data in ${ferretPgUrl.replace(/:[^:@/]*@/, ':***@')})`);
+    } else {
+      const f = await startFerretDb(join(DATA, 'ferretdb'), port, { db: 'sqlite' });
+      infra.push(f);
+      mongoUrl = f.url;
+      say(`FerretDB on ${mongoUrl} (data in .data/ferretdb)`);
+    }
   }
   if (!natsUrl) {
     const n = await startNats(join(DATA, 'nats'), Number(process.env.FLYWHEEL_NATS_PORT ?? 4333));
@@ -89,6 +102,8 @@ async function main() {
         NODE_ENV: 'development',
         LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
         MONGO_URL: mongoUrl,
+        // The services add GIN indexes for their indexed fields there (service-kit ferretdb-pg.ts).
+        ...(ferretPgUrl ? { FERRETDB_PG_URL: ferretPgUrl } : {}),
         NATS_URL: natsUrl,
         INTERNAL_TOKEN_SECRET: s.INTERNAL_TOKEN_SECRET,
         AUTH_TOKEN_SECRET: s.AUTH_TOKEN_SECRET,

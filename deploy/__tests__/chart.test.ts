@@ -251,6 +251,7 @@ describe.each(VALUE_SETS)('chart with %s values', (_label, valuesFiles) => {
       if (name === 'gateway' || name === 'membership') expected.push('AUTH_TOKEN_SECRET');
       if (name === 'membership') expected.push('PII_ENCRYPTION_KEY', 'PII_LOOKUP_KEY', 'BOOTSTRAP_STAFF_EMAIL', 'BOOTSTRAP_STAFF_PASSWORD');
       if (name === 'orders') expected.push('PAYMENT_TEST_SECRET');
+      if (name === 'catalog') expected.push('REDIS_URL');
       expect({ name, fromSecret }).toEqual({ name, fromSecret: expected.sort() });
       for (const v of Object.values(e) as Obj[]) {
         if (/SECRET|_KEY$|PASSWORD|MONGO_URL|NATS_URL/.test(v.name))
@@ -388,6 +389,9 @@ describe('chart values', () => {
       'BOOTSTRAP_STAFF_EMAIL',
       'BOOTSTRAP_STAFF_PASSWORD',
       'PAYMENT_TEST_SECRET',
+      'REDIS_URL',
+      // The local FerretDB-on-PostgreSQL profile only: a cluster runs a real MongoDB.
+      'FERRETDB_PG_URL',
     ]);
     const missing = [...read].filter((v) => !accepted.has(v) && !chartOwned.has(v));
     const stale = [...accepted].filter((v) => !read.has(v));

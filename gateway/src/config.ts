@@ -63,12 +63,31 @@ export const configSchema = z.object({
   SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /**
    * A subgraph query identical to one still in flight (same subgraph, query, variables and
-   * viewer) shares that one's answer instead of being sent again. Never mutations; no caching.
+   * viewer) shares that one's answer instead of being sent again. Never mutations; nothing is kept
+   * afterwards (that is RESPONSE_CACHE).
    */
   SUBGRAPH_DEDUP: z
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
+  /**
+   * Anonymous queries whose every field the subgraphs hint as public (@cacheControl) are answered
+   * from memory until the shortest hint, at most RESPONSE_CACHE_MAX_AGE_SECONDS, runs out
+   * (cache.ts). Never a request with a viewer, never a mutation. false turns the cache off; the
+   * cache-control headers stay.
+   */
+  RESPONSE_CACHE: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** The longest any answer is reused, here or by clients (cache-control max-age); 0 caches nothing. */
+  RESPONSE_CACHE_MAX_AGE_SECONDS: z.coerce.number().int().nonnegative().default(5),
+  /** Memory for cached answers, per replica (measured as characters of their JSON); least recently used go first. */
+  RESPONSE_CACHE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(32 * 1024 * 1024),
   /** Comma-separated browser origins allowed to call the API; empty = same-origin only. */
   CORS_ORIGINS: z.string().default(''),
 });

@@ -22,6 +22,7 @@ import {
 import { shutdownTelemetry } from '@flywheel/service-kit/telemetry';
 import { Agent } from 'undici';
 import { authenticate, type GatewayContext } from './auth';
+import { responseCachePlugins } from './cache';
 import { loadGatewayConfig, subgraphUrl, type Config } from './config';
 import { ideRoute } from './ide';
 import { documentLimits } from './limits';
@@ -131,6 +132,11 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       sensitiveCallsPlugin({ fields: config.SENSITIVE_FIELDS, perMinute: config.SENSITIVE_CALLS_PER_MINUTE, logger }),
+      ...responseCachePlugins({
+        enabled: config.RESPONSE_CACHE,
+        maxAgeSeconds: config.RESPONSE_CACHE_MAX_AGE_SECONDS,
+        maxBytes: config.RESPONSE_CACHE_MAX_BYTES,
+      }),
     ],
   });
   await apollo.start();

@@ -236,7 +236,16 @@ export const requests = {
    */
   'catalog.price.quote': request(
     'catalog',
-    z.object({ lines: z.array(stockLine).min(1).max(100), memberId: id.optional() }),
+    z.object({
+      lines: z.array(stockLine).min(1).max(100),
+      memberId: id.optional(),
+      /**
+       * The checkout's order, when the quote is for placing it: a live flash line is then decided
+       * at catalog's flash gate and, admitted, holds its units for this order until it reserves
+       * (or the hold expires). Without it (previews, carts) nothing is held.
+       */
+      orderId: id.optional(),
+    }),
     z.object({
       lines: z.array(
         pricedLine.extend({
@@ -275,6 +284,15 @@ export const requests = {
   ),
   /** Releases an order's reservation exactly once (a checkout that failed after reserving). */
   'catalog.stock.release': request('catalog', z.object({ orderId: id }), z.object({ orderId: id, released: z.boolean() })),
+  /**
+   * A checkout quoted for an order (flash lines held at catalog's gate) stopped before reserving
+   * (a cap, a coupon, a member limit): its holds go back now rather than when they expire.
+   */
+  'catalog.flash.unhold': request(
+    'catalog',
+    z.object({ orderId: id, flashSaleIds: z.array(id).min(1).max(100) }),
+    z.object({ orderId: id }),
+  ),
   /**
    * Membership's part of a checkout price, without side effects: the tier discount, a coupon
    * (the one asked for, or the best applicable one) and a points deduction, applied in that

@@ -38,7 +38,7 @@ import {
   type RequestSubject,
   type ServiceName,
 } from '@flywheel/events';
-import { isDuplicateKey } from './claims';
+import { insertDoc, isDuplicateKey } from './claims';
 import type { Logger } from './logger';
 
 const tracer = trace.getTracer('flywheel-bus');
@@ -72,6 +72,13 @@ export interface ConsumeOptions {
    * must be safe against itself, as it already is against other replicas (claims, ledgers).
    */
   concurrency?: number;
+  /**
+   * When the processed-event record is looked up before the handler runs: on every delivery
+   * (default), or only on a redelivery — for a hot consumer whose handlers already make a repeated
+   * event a no-op by their own claims (a first delivery can still repeat an event: a re-publish
+   * after the stream's duplicate window). The record is written after the handler either way.
+   */
+  processedLookup?: 'always' | 'redelivered';
 }
 
 export interface Bus {
@@ -193,6 +200,7 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
 
     async consume(subject, handler, o = {}) {
       const maxAttempts = o.maxAttempts ?? 5;
+      const lookupAlways = (o.processedLookup ?? 'always') === 'always';
       const backoff = o.backoffMs ?? [1_000, 5_000, 15_000, 60_000];
       const publisher = subject.split('.')[0] as ServiceName;
       if (!SERVICES.includes(publisher)) throw new Error(`unknown publisher for ${subject}`);
@@ -230,14 +238,16 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
                 env = parseEnvelope(subject, JSON.parse(dec.decode(m.data)));
                 span.setAttribute('messaging.message.id', env.id);
                 const key = `${durable}:${env.id}`;
-                if (await processed.exists({ _id: key })) {
+                // The driver directly (records of two fixed fields): no mongoose machinery per event.
+                const lookUp = lookupAlways || m.info.deliveryCount > 1;
+                if (lookUp && (await processed.collection.findOne({ _id: key } as never, { projection: { _id: 1 } }))) {
                   m.ack();
                   return;
                 }
                 await handler(env);
                 // Recorded after the effect: handlers key their own writes on the event id, so a
                 // crash between effect and record replays into a no-op, and this makes it cheap.
-                await processed.create({ _id: key, at: new Date() }).catch((e: unknown) => {
+                await insertDoc(processed, { _id: key, at: new Date() }, { raw: true }).catch((e: unknown) => {
                   if (!isDuplicateKey(e)) throw e;
                 });
                 m.ack();

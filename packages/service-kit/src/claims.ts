@@ -23,10 +23,76 @@ export async function replaceById<T>(model: Model<T>, doc: T & { _id: unknown })
   }
 }
 
-/** Inserts `doc`; true if this caller won the claim, false if it was already taken. */
-export async function claimOnce<T>(model: Model<T>, doc: Partial<T> & Record<string, unknown>): Promise<boolean> {
+export interface InsertOptions {
+  /**
+   * Insert the document exactly as built, through the driver: no mongoose casting, defaults or
+   * validation (undefined fields are left out), about 0.6 ms of CPU less per insert. Raw inserts
+   * into one collection are group-committed: while one `insertMany` is in flight the next ones
+   * wait and go together in the following one (never delayed otherwise), each with its own
+   * outcome — a duplicate key fails that document alone. For hot paths whose documents are built
+   * complete and typed in code; under load, one write instead of many (one SQLite transaction on
+   * FerretDB, whose writes to a database are serialised).
+   */
+  raw?: boolean;
+}
+
+interface PendingInsert {
+  doc: object;
+  done: (err?: unknown) => void;
+}
+/** Per collection: raw inserts waiting for the next group, and whether one is being written. */
+const insertGroups = new WeakMap<object, { waiting: PendingInsert[]; writing: boolean }>();
+const MAX_GROUP = 256;
+
+async function writeGroups(collection: Model<unknown>['collection'], group: { waiting: PendingInsert[]; writing: boolean }) {
+  group.writing = true;
   try {
-    await model.create(doc);
+    while (group.waiting.length) {
+      const batch = group.waiting.splice(0, MAX_GROUP);
+      try {
+        await collection.insertMany(
+          batch.map((b) => b.doc as never),
+          { ordered: false, ignoreUndefined: true },
+        );
+        for (const b of batch) b.done();
+      } catch (err) {
+        const failed = (err as { writeErrors?: { index: number; code?: number; errmsg?: string }[] }).writeErrors;
+        if (!Array.isArray(failed)) {
+          for (const b of batch) b.done(err);
+          continue;
+        }
+        const byIndex = new Map(failed.map((w) => [w.index, w]));
+        batch.forEach((b, i) => {
+          const w = byIndex.get(i);
+          b.done(w ? Object.assign(new Error(w.errmsg ?? 'write error'), { code: w.code }) : undefined);
+        });
+      }
+    }
+  } finally {
+    group.writing = false;
+  }
+}
+
+function groupInsert(collection: Model<unknown>['collection'], doc: object): Promise<void> {
+  let group = insertGroups.get(collection);
+  if (!group) insertGroups.set(collection, (group = { waiting: [], writing: false }));
+  const g = group;
+  return new Promise<void>((resolve, reject) => {
+    g.waiting.push({ doc, done: (err) => (err === undefined ? resolve() : reject(err)) });
+    if (!g.writing) void writeGroups(collection, g);
+  });
+}
+
+/** Inserts one document, through mongoose or (`raw`) the driver. */
+export async function insertDoc<T>(model: Model<T>, doc: object, opts: InsertOptions = {}): Promise<void> {
+  if (opts.raw) await groupInsert(model.collection, doc);
+  else await model.create(doc);
+}
+
+/** Inserts `doc`; true if this caller won the claim, false if it was already taken. */
+export async function claimOnce<T>(model: Model<T>, doc: Partial<T> & Record<string, unknown>, opts: InsertOptions = {}): Promise<boolean> {
+  try {
+    await insertDoc(model, doc, opts);
     return true;
   } catch (err) {
     if (isDuplicateKey(err)) return false;
@@ -62,6 +128,15 @@ export function noteLedgerHead(model: object, entry: LedgerEntry): void {
   hints.set(entry.accountId, entry);
 }
 
+/**
+ * The newest entry of an account this process wrote or read, if any: a head to try as
+ * `appendToLedger`'s `knownHead` (its insert at seq + 1 proves it current; a stale one only costs
+ * the duplicate and a read). Never a source of truth on its own: other replicas append too.
+ */
+export function knownLedgerHead<E extends LedgerEntry>(model: Model<E>, accountId: string): E | undefined {
+  return headHints.get(model)?.get(accountId) as E | undefined;
+}
+
 /** Drops what this process remembers of an account's head (for an account whose entries were deleted). */
 export function forgetLedgerHead(model: object, accountId: string): void {
   headHints.get(model)?.delete(accountId);
@@ -77,7 +152,9 @@ export function forgetLedgerHead(model: object, accountId: string): void {
  * absent seq + 1) when nothing was appended elsewhere since.
  */
 export async function ledgerHead<E extends LedgerEntry>(model: Model<E>, accountId: string): Promise<E | null> {
-  const get = (seq: number) => model.findById(`${accountId}:${seq}`).lean() as unknown as Promise<E | null>;
+  // The driver's own look-up: what `findById(…).lean()` returns for a string `_id`, without
+  // mongoose's query machinery (about half the CPU of the read).
+  const get = (seq: number) => model.collection.findOne({ _id: `${accountId}:${seq}` } as never) as unknown as Promise<E | null>;
   const hint = hintsOf(model).get(accountId) as E | undefined;
   let lo = hint?.seq ?? 0;
   let loDoc: E | null = hint ?? null;
@@ -119,14 +196,14 @@ export async function appendToLedger<E extends LedgerEntry>(
   model: Model<E>,
   accountId: string,
   next: (head: E | null) => Omit<E, '_id' | 'accountId' | 'seq'> | null,
-  opts: { maxAttempts?: number; knownHead?: E } = {},
+  opts: { maxAttempts?: number; knownHead?: E } & InsertOptions = {},
 ): Promise<E | null> {
   const maxAttempts = opts.maxAttempts ?? 50;
   /** The entry at `seq`, or null when that seq (or a unique field of the body) is taken. */
   const insertAt = async (seq: number, body: Omit<E, '_id' | 'accountId' | 'seq'>): Promise<E | null> => {
     const entry = { ...body, _id: `${accountId}:${seq}`, accountId, seq } as unknown as E;
     try {
-      await model.create(entry);
+      await insertDoc(model, entry, opts);
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       return null;

@@ -19,6 +19,14 @@ export const serviceConfigShape = {
   MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// URL'),
   /** Database name; defaults to flywheel_<service>. */
   MONGO_DB: z.string().optional(),
+  /**
+   * Set when MONGO_URL is FerretDB on its PostgreSQL handler (FLYWHEEL_DB=postgres): that
+   * PostgreSQL database, where the service adds GIN indexes for its indexed fields at start.
+   */
+  FERRETDB_PG_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
   NATS_URL: z.string().min(1),
 };
 

@@ -4,6 +4,7 @@ export * from './claims';
 export * from './config';
 export * from './connections';
 export * from './errors';
+export * from './ferretdb-pg';
 export * from './http';
 export * from './input-bounds';
 export * from './lifecycle';

@@ -2,6 +2,7 @@ import type { Connection } from 'mongoose';
 import type { DocumentNode } from 'graphql';
 import type { ServiceName } from '@flywheel/events';
 import { connectBus, type Bus } from './bus';
+import { ensureFerretGinIndexes } from './ferretdb-pg';
 import { onShutdown } from './lifecycle';
 import { createLogger, type Logger } from './logger';
 import { connectMongo, ensureIndexes, mongoReady } from './mongo';
@@ -21,6 +22,7 @@ export interface ServiceRuntimeConfig {
   SHUTDOWN_TIMEOUT_MS: number;
   MONGO_URL: string;
   MONGO_DB?: string;
+  FERRETDB_PG_URL?: string;
   NATS_URL: string;
 }
 
@@ -69,6 +71,11 @@ export async function runService<C extends BaseContext>(opts: {
   let relay: OutboxRelay | null = null;
   const parts = await opts.setup({ db, bus, logger, kick: () => relay?.kick() });
   await ensureIndexes(db);
+  if (config.FERRETDB_PG_URL) {
+    // FerretDB on PostgreSQL: its own btree indexes cannot serve its equality look-ups (ferretdb-pg.ts).
+    const created = await ensureFerretGinIndexes(config.FERRETDB_PG_URL, db.name);
+    if (created.length) logger.info({ gin: created.map((g) => `${g.collection}.${g.field}`) }, 'GIN indexes created');
+  }
   await parts.init?.();
   if (parts.outboxSources?.length) relay = createOutboxRelay({ db, bus, sources: parts.outboxSources, logger });
   const subgraph = await startSubgraph<C>({

@@ -1,12 +1,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
 import { dirname, join } from 'node:path';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
-import { parse, type DocumentNode } from 'graphql';
+import { OperationTypeNode, parse, type DocumentNode } from 'graphql';
 import { AppError, createErrorFormatter } from './errors';
 import { createHttpServer, listen, type Route } from './http';
 import { boundInputs, type InputBounds } from './input-bounds';
@@ -64,7 +64,7 @@ export async function startSubgraph<C extends BaseContext>(opts: SubgraphOptions
     hideSchemaDetailsFromClientErrors: true,
     formatError: createErrorFormatter(opts.logger),
     csrfPrevention: true,
-    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer: server })],
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer: server }), viewerAnswersArePrivate],
     logger: opts.logger,
   });
   await apollo.start();
@@ -90,6 +90,26 @@ export async function startSubgraph<C extends BaseContext>(opts: SubgraphOptions
     }
   }
 }
+
+/**
+ * The schema's @cacheControl hints say what anyone may see. An answer computed for a viewer (staff
+ * see drafts) is theirs alone, and a mutation's is never reused: Apollo's cache control plugin
+ * (on by default) puts both so in the cache-control header the gateway reads.
+ */
+const viewerAnswersArePrivate: ApolloServerPlugin<BaseContext> = {
+  async requestDidStart() {
+    return {
+      async executionDidStart({ operation, contextValue, overallCachePolicy }) {
+        return {
+          async executionDidEnd() {
+            if (operation.operation !== OperationTypeNode.QUERY) overallCachePolicy.restrict({ maxAge: 0 });
+            else if (contextValue.viewer) overallCachePolicy.restrict({ scope: 'PRIVATE' });
+          },
+        };
+      },
+    };
+  },
+};
 
 /**
  * A subgraph's SDL from its core `schema.graphql` and the `schema.graphql` of each module folder

@@ -15,9 +15,11 @@ export default async function globalSetup(): Promise<void> {
   process.env.FLYWHEEL_TEST_DIR = dir;
   if (!process.env.MONGO_URL || !process.env.NATS_URL) ensureTools();
   if (!process.env.MONGO_URL) {
+    // FLYWHEEL_DB=postgres: the PostgreSQL handler on a fresh database, dropped by the teardown.
     const f = await startFerretDb(join(dir, 'ferretdb'));
     started.push(f);
     process.env.MONGO_URL = f.url;
+    if (f.pgUrl) process.env.FERRETDB_PG_URL = f.pgUrl;
   }
   if (!process.env.NATS_URL) {
     const n = await startNats(join(dir, 'nats'));

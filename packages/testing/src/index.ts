@@ -99,6 +99,7 @@ export function serviceEnv(name: string, nats: string, extra: Record<string, str
     HOST: '127.0.0.1',
     MONGO_URL: mongoUrl(),
     MONGO_DB: uniqueDbName(name),
+    ...(process.env.FERRETDB_PG_URL ? { FERRETDB_PG_URL: process.env.FERRETDB_PG_URL } : {}),
     NATS_URL: nats,
     INTERNAL_TOKEN_SECRET: TEST_INTERNAL_SECRET,
     AUTH_TOKEN_SECRET: TEST_AUTH_SECRET,

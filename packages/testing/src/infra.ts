@@ -1,7 +1,9 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { join, resolve } from 'node:path';
+import { Client, escapeIdentifier } from 'pg';
 
 /** Repository root (this file lives in packages/testing/{src,dist}). */
 export const ROOT = resolve(__dirname, '../../..');
@@ -77,25 +79,115 @@ async function launch(bin: string, args: string[], port: number, url: string, lo
   return { url, port, proc, stop: () => stopProc(proc) };
 }
 
-/** FerretDB v1 (SQLite handler, telemetry off) on `port`, data under `dataDir`. */
-export async function startFerretDb(dataDir: string, port?: number): Promise<InfraProcess> {
+/** Which FerretDB handler the launcher, the benches and the test run start: FLYWHEEL_DB, default sqlite. */
+export type DbProfile = 'sqlite' | 'postgres';
+
+export function dbProfile(env: NodeJS.ProcessEnv = process.env): DbProfile {
+  const v = env.FLYWHEEL_DB || 'sqlite';
+  if (v !== 'sqlite' && v !== 'postgres') throw new Error(`FLYWHEEL_DB must be sqlite or postgres, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+/**
+ * The PostgreSQL server of the postgres profile: FLYWHEEL_PG_URL, else PG_URL, else the machine's.
+ * Its database is only where CREATE/DROP DATABASE are sent from; FerretDB gets a database of its own.
+ */
+export function pgServerUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return env.FLYWHEEL_PG_URL || env.PG_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+}
+
+async function withPg<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(`FLYWHEEL_DB=postgres: cannot reach PostgreSQL at ${url.replace(/:[^:@/]*@/, ':***@')} (${String(err)})`);
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Creates `database` on the PostgreSQL server unless it exists, and makes every session on it plan
+ * with the parameters' values (`plan_cache_mode = force_custom_plan`): FerretDB prepares its
+ * queries with the field name as a parameter, and a generic plan cannot match the GIN indexes
+ * the services add (service-kit ferretdb-pg.ts), so it would scan. Returns the database's URL.
+ */
+export async function createFerretPgDatabase(database: string, serverUrl = pgServerUrl()): Promise<string> {
+  await withPg(serverUrl, async (c) => {
+    const found = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    // UTF8 and the C locale: what FerretDB accepts, whatever the server's template says.
+    if (!found.rowCount) {
+      await c.query(`CREATE DATABASE ${escapeIdentifier(database)} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
+    }
+    await c.query(`ALTER DATABASE ${escapeIdentifier(database)} SET plan_cache_mode = force_custom_plan`);
+  });
+  const url = new URL(serverUrl);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return url.toString();
+}
+
+export async function dropFerretPgDatabase(database: string, serverUrl = pgServerUrl()): Promise<void> {
+  await withPg(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${escapeIdentifier(database)} WITH (FORCE)`));
+}
+
+export interface FerretDbOptions {
+  /** The handler; FLYWHEEL_DB when not given. */
+  db?: DbProfile;
+  /**
+   * postgres only: the PostgreSQL database to use (created if missing, kept by stop()). Without
+   * it, a fresh `flywheel_ferret_<random>` that stop() drops.
+   */
+  pgDatabase?: string;
+}
+
+export interface FerretDbProcess extends InfraProcess {
+  handler: 'sqlite' | 'postgresql';
+  /** postgres profile: FerretDB's PostgreSQL database (services get it as FERRETDB_PG_URL). */
+  pgUrl?: string;
+}
+
+/**
+ * FerretDB v1 on `port`, telemetry off: the SQLite handler with its data under `dataDir`, or with
+ * the postgres profile the PostgreSQL handler on a database of its own (`dataDir` keeps its state file).
+ */
+export async function startFerretDb(dataDir: string, port?: number, opts: FerretDbOptions = {}): Promise<FerretDbProcess> {
   mkdirSync(dataDir, { recursive: true });
   const p = port ?? (await freePort());
-  return launch(
-    'ferretdb',
-    [
-      '--handler=sqlite',
-      `--sqlite-url=file:${dataDir}/`,
-      `--state-dir=${dataDir}`,
-      `--listen-addr=127.0.0.1:${p}`,
-      '--debug-addr=-',
-      '--telemetry=disable',
-      '--log-level=warn',
-    ],
-    p,
-    `mongodb://127.0.0.1:${p}/`,
-    'ferretdb',
-  );
+  const common = [`--state-dir=${dataDir}`, `--listen-addr=127.0.0.1:${p}`, '--debug-addr=-', '--telemetry=disable', '--log-level=warn'];
+  if ((opts.db ?? dbProfile()) === 'sqlite') {
+    const f = await launch(
+      'ferretdb',
+      ['--handler=sqlite', `--sqlite-url=file:${dataDir}/`, ...common],
+      p,
+      `mongodb://127.0.0.1:${p}/`,
+      'ferretdb',
+    );
+    return { ...f, handler: 'sqlite' };
+  }
+  const database = opts.pgDatabase ?? `flywheel_ferret_${randomBytes(4).toString('hex')}`;
+  const pgUrl = await createFerretPgDatabase(database);
+  let f: InfraProcess;
+  try {
+    f = await launch(
+      'ferretdb',
+      ['--handler=postgresql', `--postgresql-url=${pgUrl}`, ...common],
+      p,
+      `mongodb://127.0.0.1:${p}/`,
+      'ferretdb',
+    );
+  } catch (err) {
+    if (!opts.pgDatabase) await dropFerretPgDatabase(database);
+    throw err;
+  }
+  const stop = async () => {
+    await f.stop();
+    if (!opts.pgDatabase) await dropFerretPgDatabase(database);
+  };
+  return { ...f, stop, handler: 'postgresql', pgUrl };
 }
 
 /** nats-server with JetStream, its own store under `dataDir`. */

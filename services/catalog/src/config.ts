@@ -24,6 +24,19 @@ export const configSchema = z.object({
   CATALOG_READ_MODEL_HEARTBEAT_MS: z.coerce.number().int().min(50).default(1_000),
   /** The safety net: the whole read model is read again this often. */
   CATALOG_READ_MODEL_REFRESH_SECONDS: z.coerce.number().positive().default(60),
+  /**
+   * The flash-sale gate shared by every replica (inventory/flash-gate.ts). Unset: each replica
+   * keeps its own gate in memory (exact for one replica; with several, the ledger turns away what
+   * the gates let through).
+   */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  /** Keys of the shared gate start with this (one Redis may serve several deployments). */
+  FLASH_GATE_KEY_PREFIX: z.string().min(1).default('flywheel:flash:'),
+  /** A checkout's flash hold goes back to the gate if its reservation has not come by then. */
+  FLASH_GATE_HOLD_SECONDS: z.coerce.number().positive().default(30),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -22,6 +22,7 @@ export async function registerConsumers({
   bus.reply('catalog.price.quote', (request) => service.quote(request));
   bus.reply('catalog.stock.reserve', (request) => inventory.reserve(request));
   bus.reply('catalog.stock.release', (request) => inventory.release(request.orderId));
+  bus.reply('catalog.flash.unhold', (request) => inventory.unhold(request.orderId, request.flashSaleIds));
   await bus.consume('orders.order.paid', (env) => inventory.orderPaid(env.data, env.id));
   await bus.consume('orders.order.cancelled', (env) => inventory.orderCancelled(env.data, env.id));
   await bus.consume('orders.order.refunded', (env) => inventory.orderRefunded(env.data, env.id));

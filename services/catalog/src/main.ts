@@ -6,6 +6,7 @@ import { loadServiceConfig, type Config } from './config';
 import { createProductProjection, type ProductProjection } from './browse/projection';
 import { createBrowseService } from './browse/service';
 import { registerConsumers } from './events';
+import { createMemoryFlashGate, createRedisFlashGate, shareGateChanges } from './inventory/flash-gate';
 import { createInventoryService, type InventoryService } from './inventory/service';
 import { createReadModelFeed, type ReadModelFeed } from './storefront/events';
 import { createReadModel, type ReadModel } from './storefront/service';
@@ -56,11 +57,22 @@ export async function start(
         });
       }
       readModel = model;
-      projection = createProductProjection({ models, logger, observe: model ? () => model.observeProjection() : undefined });
+      projection = createProductProjection({
+        models,
+        logger,
+        observe: model ? () => model.observeProjection() : undefined,
+        holdings: model ? (productId) => model.holdings(productId) : undefined,
+      });
+      const holdMs = config.FLASH_GATE_HOLD_SECONDS * 1000;
+      const flashGate = config.REDIS_URL
+        ? createRedisFlashGate({ url: config.REDIS_URL, holdMs, keyPrefix: config.FLASH_GATE_KEY_PREFIX })
+        : shareGateChanges(createMemoryFlashGate({ holdMs }), bus.nc, (err) => logger.warn({ err }, 'flash gate message ignored'));
+      logger.info({ flashGate: flashGate.kind }, 'flash gate');
       inventory = createInventoryService({
         models,
         kick,
         logger,
+        flashGate,
         reservationTtlSeconds: config.RESERVATION_TTL_SECONDS,
         onStockMoved: (entry) => {
           model?.stockMoved(entry);
@@ -86,6 +98,7 @@ export async function start(
           await sweeper.stop();
           await projection.drain();
           await feed?.stop();
+          await flashGate.close();
         },
         outboxSources: [models.Product, models.ProductStatusEntry, models.StockEntry],
       };

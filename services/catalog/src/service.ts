@@ -518,7 +518,7 @@ export function createCatalogService(deps: CatalogDeps) {
         ...new Set([...products.values()].map((p) => p.categoryId?.toHexString()).filter((c): c is string => Boolean(c))),
       ];
       const [offers, available, paths] = await Promise.all([
-        request.memberId ? inventory.flashOffers(request.memberId, request.lines) : new Map<string, FlashOffer>(),
+        request.memberId ? inventory.flashOffers(request.memberId, request.lines, request.orderId) : new Map<string, FlashOffer>(),
         inventory.availableOf(ids),
         Promise.all(categoryIds.map(async (c) => [c, await categoryPath(c)] as const)).then((e) => new Map(e)),
       ]);

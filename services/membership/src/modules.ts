@@ -26,8 +26,8 @@ export interface MembershipModule {
   /** Merged over the core resolvers (a module may replace a core field, e.g. `Member.tier`). */
   resolvers: Resolvers;
   /**
-   * Consumed events. One durable consumer per subject calls every module's handler in turn and
-   * redelivers when any throws, so each handler must be idempotent on `env.id` by itself.
+   * Consumed events. One durable consumer per subject calls every module's handler (side by side)
+   * and redelivers when any throws, so each handler must be idempotent on `env.id` by itself.
    */
   on?: EventHandlers;
   /** Collections whose entries carry an `outbox` event. */
@@ -50,5 +50,21 @@ export function keyedQueue() {
       if (tails.get(key) === tail) tails.delete(key);
     });
     return result;
+  };
+}
+
+/**
+ * `fn` at most once per `ms`, on the trailing edge: calls within the window share one. For the
+ * outbox relay's kick, whose every pass reads the recent entries of every source: a burst of
+ * changes (a new member's first orders move tier and segment together) is published by one pass
+ * instead of a pass per change.
+ */
+export function coalesced(fn: () => void, ms: number): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  return () => {
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      fn();
+    }, ms);
   };
 }

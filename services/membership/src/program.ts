@@ -134,9 +134,18 @@ export function parseProgram<T>(schema: z.ZodType<T>, value: unknown): T {
   return parsed.data;
 }
 
+// A formatter per zone: building one costs far more than formatting (every paid event asks).
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+
 /** The calendar date (YYYY-MM-DD) of an instant in the program's time zone. */
 export function localDate(at: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(at);
+  let f = dateFormats.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    if (dateFormats.size > 100) dateFormats.clear();
+    dateFormats.set(timeZone, f);
+  }
+  return f.format(at);
 }
 
 /** Whether an instant falls on the configured member day. */

@@ -14,9 +14,13 @@ export interface StockLine {
  */
 export function createCatalogClient(bus: Pick<Bus, 'request'>, timeoutMs?: number) {
   return {
-    /** Prices come only from catalog, never from the client. */
-    async quote(lines: StockLine[], memberId?: string): Promise<CatalogQuote> {
-      const quote = await bus.request('catalog.price.quote', { lines, memberId }, { timeoutMs }).catch(fromBus);
+    /**
+     * Prices come only from catalog, never from the client. `orderId` when the quote is for
+     * placing that order: catalog's flash gate then holds the flash lines' units for it.
+     */
+    async quote(lines: StockLine[], memberId?: string, orderId?: string): Promise<CatalogQuote> {
+      const request = { lines, memberId, ...(orderId ? { orderId } : {}) };
+      const quote = await bus.request('catalog.price.quote', request, { timeoutMs }).catch(fromBus);
       const asked = new Map(lines.map((l) => [l.skuId, l.quantity]));
       const consistent =
         quote.lines.length === lines.length &&
@@ -29,6 +33,11 @@ export function createCatalogClient(bus: Pick<Bus, 'request'>, timeoutMs?: numbe
     /** All lines or none; idempotent per order id (a replay answers with the first result). */
     async reserve(orderId: string, memberId: string, lines: (StockLine & { flashSaleId?: string })[]): Promise<void> {
       await bus.request('catalog.stock.reserve', { orderId, memberId, lines }, { timeoutMs }).catch(fromBus);
+    },
+
+    /** Gives back what a checkout's quote holds at the flash gate (it stopped before reserving). */
+    async unhold(orderId: string, flashSaleIds: string[]): Promise<void> {
+      await bus.request('catalog.flash.unhold', { orderId, flashSaleIds }, { timeoutMs }).catch(fromBus);
     },
 
     /** Gives back an order's reservation; catalog releases it at most once. */

@@ -326,19 +326,34 @@ export function createCheckout(deps: CheckoutDeps) {
 
       // Nothing is written before catalog has priced every line: a refusal or an outage here
       // leaves no trace, and a retry with the same key starts afresh.
-      const quote = await catalog.quote(lines, memberId);
+      // Named for this order: a flash line is decided at catalog's gate now, so a buyer it turns
+      // away in a rush is refused below having written nothing.
+      const quote = await catalog.quote(lines, memberId, checkoutId);
       // Known short at quote time (a sold-out flash SKU in a rush): refuse before writing or
       // reserving anything. Catalog's reservation stays the authority for every unit taken.
-      const short = quote.lines.find((l) => l.available !== undefined && l.available < l.quantity);
-      if (short) throw new AppError('OUT_OF_STOCK', `SKU ${short.skuId} is out of stock`, { skuId: short.skuId });
-      const priced = await priceCheckout(adjusters, { checkoutId, memberId, source: req.source, quote, benefits: req.benefits });
-      // The member's unpaid allowance, before anything is held for them: over a cap the checkout
-      // is refused having written and reserved nothing (a retry once they paid can succeed).
-      await deps.unpaid.hold(
-        memberId,
-        checkoutId,
-        quote.lines.map((l) => ({ skuId: l.skuId, quantity: l.quantity, flash: Boolean(l.flashSaleId) })),
-      );
+      const flashSaleIds = quote.lines.flatMap((l) => (l.flashSaleId ? [l.flashSaleId] : []));
+      let priced: Awaited<ReturnType<typeof priceCheckout>>;
+      try {
+        const short = quote.lines.find((l) => l.available !== undefined && l.available < l.quantity);
+        if (short) throw new AppError('OUT_OF_STOCK', `SKU ${short.skuId} is out of stock`, { skuId: short.skuId });
+        priced = await priceCheckout(adjusters, { checkoutId, memberId, source: req.source, quote, benefits: req.benefits });
+        // The member's unpaid allowance, before anything is held for them: over a cap the checkout
+        // is refused having written and reserved nothing (a retry once they paid can succeed).
+        await deps.unpaid.hold(
+          memberId,
+          checkoutId,
+          quote.lines.map((l) => ({ skuId: l.skuId, quantity: l.quantity, flash: Boolean(l.flashSaleId) })),
+        );
+      } catch (err) {
+        // Refused before reserving: the flash units the quote holds go back to the gate now (they
+        // would anyway when the hold expires).
+        if (flashSaleIds.length) {
+          await catalog
+            .unhold(checkoutId, flashSaleIds)
+            .catch((e: unknown) => deps.logger?.warn({ err: e, checkoutId }, 'flash unhold failed'));
+        }
+        throw err;
+      }
 
       // From here on the checkout may hold stock: record it first, so a crash leaves a trace.
       const recorded: CheckoutDoc = { _id: checkoutId, memberId, requestHash, createdAt: now(), settledAt: null };

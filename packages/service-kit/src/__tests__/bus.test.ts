@@ -199,6 +199,38 @@ describe('consume', () => {
     expect(info.num_pending).toBe(0);
   });
 
+  test("processedLookup 'redelivered': a first delivery runs without the look-up, a redelivery already recorded is only acknowledged", async () => {
+    const catalog = await bus('catalog');
+    const content = await bus('content');
+    const durable = 'content_catalog-product-changed';
+    const calls: string[] = [];
+    await content.consume(
+      'catalog.product.changed',
+      async (env) => {
+        calls.push(env.id);
+        if (env.id === 'evt-lookup-2') {
+          // Recorded (by a replica whose acknowledgement was then lost), yet this attempt fails.
+          await db.collection('processed_events').insertOne({ _id: `${durable}:${env.id}`, at: new Date() } as any);
+          throw new Error('lost after recording');
+        }
+      },
+      { maxAttempts: 5, backoffMs: [50], processedLookup: 'redelivered' },
+    );
+    // Recorded before it was ever delivered (a re-publish): the handler runs, it is a no-op by its own claims.
+    await db.collection('processed_events').insertOne({ _id: `${durable}:evt-lookup-1`, at: new Date() } as any);
+    await catalog.publish('catalog.product.changed', { productId: 'p-l1', status: 'ACTIVE' }, { id: 'evt-lookup-1' });
+    await catalog.publish('catalog.product.changed', { productId: 'p-l2', status: 'ACTIVE' }, { id: 'evt-lookup-2' });
+    await catalog.publish('catalog.product.changed', { productId: 'p-l3', status: 'ACTIVE' }, { id: 'evt-lookup-3' });
+    await eventually(async () => {
+      const info = await content.jsm.consumers.info(streamName('catalog'), durable);
+      return info.num_pending === 0 && info.num_ack_pending === 0 && calls.includes('evt-lookup-3');
+    });
+    await sleep(300);
+    // The redelivery of evt-lookup-2 found its record and never reached the handler.
+    expect(calls.filter((id) => id.startsWith('evt-lookup-')).sort()).toEqual(['evt-lookup-1', 'evt-lookup-2', 'evt-lookup-3']);
+    expect(await db.collection('processed_events').findOne({ _id: `${durable}:evt-lookup-3` as any })).not.toBeNull();
+  });
+
   test('a malformed message goes to the dead-letter subject at once without calling the handler', async () => {
     const orders = await bus('orders');
     const membership = await bus('membership');

@@ -5,6 +5,8 @@ import {
   claimOnce,
   connectMongo,
   forgetLedgerHead,
+  insertDoc,
+  knownLedgerHead,
   ledgerHead,
   ledgerIndexes,
   LedgerContentionError,
@@ -153,6 +155,35 @@ test('claimOnce: true once, false for every other claimant', async () => {
   expect(outcomes[winner!.by - 1]).toBe(true);
   // A different key is a different claim.
   expect(await claimOnce(Claim, { _id: 'order-7:cancelled', by: 1, note: 'x' })).toBe(true);
+});
+
+test('raw claims are written in groups, each with its own outcome: one winner per id, nothing else lost', async () => {
+  // 60 claims of 12 ids at once: they share insertMany commands, a duplicate fails its own claim only.
+  const outcomes = await Promise.all(
+    range(1, 60).map((by) => claimOnce(Claim, { _id: `raw-${by % 12}`, by, note: 'race' }, { raw: true })),
+  );
+  expect(outcomes.filter((o) => o)).toHaveLength(12);
+  const stored = await Claim.find({ _id: { $regex: '^raw-' } } as never).lean();
+  expect(stored).toHaveLength(12);
+  for (const doc of stored) expect(outcomes[doc.by - 1]).toBe(true);
+  // Exactly as built: no casting, undefined fields left out.
+  await insertDoc(Claim, { _id: 'raw-plain', by: 1, note: 'x', extra: undefined }, { raw: true });
+  expect(await db.collection('claims').findOne({ _id: 'raw-plain' } as never)).toEqual({ _id: 'raw-plain', by: 1, note: 'x' });
+});
+
+test('raw appends on the head this process knows: 30 at once stay contiguous, and a stale known head forks nothing', async () => {
+  const acc = 'acct-raw';
+  const results = await Promise.all(
+    range(1, 30).map(() => appendToLedger(Ledger, acc, deposit(1), { raw: true, knownHead: knownLedgerHead(Ledger, acc) })),
+  );
+  expect(results.map((r) => r!.seq).sort((a, b) => a - b)).toEqual(range(1, 30));
+  const known = knownLedgerHead(Ledger, acc)!;
+  expect(known.seq).toBe(30);
+  // Another replica appends behind this process's back: its known head (30) is stale.
+  await db.collection('moves').insertOne({ _id: `${acc}:31`, accountId: acc, seq: 31, delta: 1, balance: 31 } as never);
+  const next = await appendToLedger(Ledger, acc, deposit(1), { raw: true, knownHead: known });
+  expect(next).toMatchObject({ seq: 32, balance: 32 });
+  expect((await entries(acc)).map((e) => e.balance)).toEqual(range(1, 32));
 });
 
 test('claimOnce does not swallow errors other than a duplicate key', async () => {

@@ -38,6 +38,10 @@ export type AdjustStockPayload = {
   sku: Sku;
 };
 
+export type CacheControlScope =
+  | 'PRIVATE'
+  | 'PUBLIC';
+
 /** A node of the category tree (商品分类). */
 export type Category = {
   __typename?: 'Category';
@@ -640,9 +644,9 @@ export type FederationReferenceTypes = ResolversObject<{
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
   AdjustStockInput: AdjustStockInput;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   AdjustStockPayload: ResolverTypeWrapper<Omit<AdjustStockPayload, 'sku'> & { sku: ResolversTypes['Sku'] }>;
+  CacheControlScope: CacheControlScope;
   Category: ResolverTypeWrapper<CategoryDocModel>;
   CreateCategoryInput: CreateCategoryInput;
   CreateFlashSaleInput: CreateFlashSaleInput;
@@ -657,7 +661,6 @@ export type ResolversTypes = ResolversObject<{
   Money: ResolverTypeWrapper<Money>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   PriceRange: ResolverTypeWrapper<PriceRange>;
   Product: ResolverTypeWrapper<ProductDocModel>;
   ProductConnection: ResolverTypeWrapper<Omit<ProductConnection, 'edges'> & { edges: Array<ResolversTypes['ProductEdge']> }>;
@@ -687,13 +690,14 @@ export type ResolversTypes = ResolversObject<{
   UpdateSkuPayload: ResolverTypeWrapper<Omit<UpdateSkuPayload, 'sku'> & { sku: ResolversTypes['Sku'] }>;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
   link__Purpose: Link__Purpose;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
   AdjustStockInput: AdjustStockInput;
-  Int: Scalars['Int']['output'];
   ID: Scalars['ID']['output'];
   AdjustStockPayload: Omit<AdjustStockPayload, 'sku'> & { sku: ResolversParentTypes['Sku'] };
   Category: CategoryDocModel;
@@ -709,7 +713,6 @@ export type ResolversParentTypes = ResolversObject<{
   Money: Money;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
-  Boolean: Scalars['Boolean']['output'];
   PriceRange: PriceRange;
   Product: ProductDocModel;
   ProductConnection: Omit<ProductConnection, 'edges'> & { edges: Array<ResolversParentTypes['ProductEdge']> };
@@ -735,8 +738,18 @@ export type ResolversParentTypes = ResolversObject<{
   UpdateSkuInput: UpdateSkuInput;
   UpdateSkuPayload: Omit<UpdateSkuPayload, 'sku'> & { sku: ResolversParentTypes['Sku'] };
   link__Import: Scalars['link__Import']['output'];
+  Boolean: Scalars['Boolean']['output'];
+  Int: Scalars['Int']['output'];
   String: Scalars['String']['output'];
 }>;
+
+export type CacheControlDirectiveArgs = {
+  inheritMaxAge?: Maybe<Scalars['Boolean']['input']>;
+  maxAge?: Maybe<Scalars['Int']['input']>;
+  scope?: Maybe<CacheControlScope>;
+};
+
+export type CacheControlDirectiveResolver<Result, Parent, ContextType = Context, Args = CacheControlDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type InaccessibleDirectiveArgs = { };
 
@@ -998,6 +1011,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
 }>;
 
 export type DirectiveResolvers<ContextType = Context> = ResolversObject<{
+  cacheControl?: CacheControlDirectiveResolver<any, any, ContextType>;
   inaccessible?: InaccessibleDirectiveResolver<any, any, ContextType>;
   link?: LinkDirectiveResolver<any, any, ContextType>;
   override?: OverrideDirectiveResolver<any, any, ContextType>;

@@ -1,4 +1,4 @@
-import { applyMove, availableOf, createGate, crossesLow, EMPTY, flashStatusAt, type StockTotals } from '../inventory/ledger';
+import { applyMove, availableOf, createKeyQueue, crossesLow, EMPTY, flashStatusAt, type StockTotals } from '../inventory/ledger';
 
 const t = (onHand: number, reserved = 0, sold = 0): StockTotals => ({ onHand, reserved, sold });
 
@@ -59,7 +59,7 @@ describe('stock moves (pure)', () => {
 
 describe('the per-key gate', () => {
   test('runs one task at a time per key, keys in parallel, and survives a failing task', async () => {
-    const gate = createGate();
+    const gate = createKeyQueue();
     const log: string[] = [];
     let inA = 0;
     let maxInA = 0;

@@ -101,6 +101,12 @@ export interface ProjectionDeps {
    * heads it was computed from, so this replica's read model follows without reading them again.
    */
   observe?: () => (snapshot: ProductSnapshot) => void;
+  /**
+   * The SKUs and flash sales this replica's read model holds for a product, or null. With them a
+   * reservation's stock move re-counts only `available` (the product and its SKUs' heads: a few
+   * reads) instead of projecting the whole product.
+   */
+  holdings?: (productId: string) => { skus: SkuDoc[]; flashes: FlashSaleDoc[] } | null;
   now?: () => Date;
 }
 
@@ -149,25 +155,60 @@ export function createProductProjection(deps: ProjectionDeps) {
     return projected;
   }
 
+  /**
+   * A reservation or its release moves only regular stock held, so of the listing only `available`
+   * and `inStock` change: re-counted from the SKUs' heads, the rest of the product left as it is
+   * (the full projection and the repair pass own it). Falls back to `project` when this replica's
+   * read model does not hold the product.
+   */
+  async function recountAvailable(productId: string): Promise<ProductDoc | null> {
+    const held = deps.holdings?.(productId);
+    if (!held) return project(productId);
+    const observed = deps.observe?.();
+    const product = await models.Product.findById(productId).lean<ProductDoc>();
+    if (!product) return null;
+    const skuHeads = await Promise.all(held.skus.map((s) => headOf(s._id.toHexString())));
+    const available = skuHeads.reduce((sum, h) => sum + availableOf(totalsOf(h)), 0);
+    const next = { available, inStock: available > 0 };
+    if (product.available !== next.available || product.inStock !== next.inStock) {
+      await models.Product.updateOne({ _id: product._id }, { $set: next });
+      hotProducts.drop(productId);
+    }
+    const projected = { ...product, ...next };
+    observed?.({
+      product: projected,
+      skus: held.skus,
+      flashes: held.flashes,
+      heads: held.skus.map((s, i) => ({ accountId: s._id.toHexString(), head: skuHeads[i] ?? null })),
+    });
+    return projected;
+  }
+
   // Coalescing per product: at most one projection running and one waiting. A request made while
-  // one waits is covered by it (its reads have not started); one made while a projection runs
-  // queues the next. So a burst of stock moves costs a few projections, not one each, and within
-  // a process no two projections of one product write at once.
-  const waiting = new Map<string, Promise<ProductDoc | null>>();
+  // one waits is covered by it (its reads have not started; a full request makes a waiting recount
+  // a full projection); one made while a projection runs queues the next. So a burst of stock
+  // moves costs a few projections, not one each, and within a process no two projections of one
+  // product write at once.
+  const waiting = new Map<string, { run: Promise<ProductDoc | null>; full: boolean }>();
   const running = new Map<string, Promise<unknown>>();
   const background = new Set<Promise<unknown>>();
   let stopped = false;
 
-  function refresh(productId: string): Promise<ProductDoc | null> {
+  function refresh(productId: string, full = true): Promise<ProductDoc | null> {
     const queued = waiting.get(productId);
-    if (queued) return queued;
+    if (queued) {
+      queued.full ||= full;
+      return queued.run;
+    }
     const before = running.get(productId);
+    const entry = { run: null as unknown as Promise<ProductDoc | null>, full };
     const run: Promise<ProductDoc | null> = (before ? before.catch(() => undefined) : Promise.resolve()).then(() => {
       waiting.delete(productId);
       running.set(productId, run);
-      return project(productId);
+      return entry.full ? project(productId) : recountAvailable(productId);
     });
-    waiting.set(productId, run);
+    entry.run = run;
+    waiting.set(productId, entry);
     const settled = run.then(
       () => undefined,
       () => undefined,
@@ -231,7 +272,8 @@ export function createProductProjection(deps: ProjectionDeps) {
     stockMoved(entry: Pick<StockEntryDoc, 'accountId' | 'kind'>): void {
       if (stopped) return;
       if (entry.accountId.startsWith('flash:') && entry.kind !== 'SELL') return;
-      inBackground(productOfAccount(entry.accountId).then((id) => (id ? refresh(id) : null)));
+      const recount = entry.kind === 'RESERVE' || entry.kind === 'RELEASE';
+      inBackground(productOfAccount(entry.accountId).then((id) => (id ? refresh(id, !recount) : null)));
     },
 
     /**

@@ -99,12 +99,12 @@ export const DEFAULT_LOW_STOCK_THRESHOLD = 5;
 export const MAX_PER_MEMBER_LIMIT = 20;
 
 /**
- * An in-process gate per key (a promise chain): one catalog process runs its own appends to a
+ * An in-process queue per key (a promise chain): one catalog process runs its own appends to a
  * hot account one at a time instead of letting them collide on the ledger's next `seq` and
  * retry (the seeds' recipe: queue the orders). It is an optimisation, not the guarantee: across
  * replicas the ledger's unique `seq` is what keeps stock exact.
  */
-export function createGate() {
+export function createKeyQueue() {
   const tails = new Map<string, Promise<void>>();
   return {
     run<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -123,4 +123,4 @@ export function createGate() {
     size: () => tails.size,
   };
 }
-export type Gate = ReturnType<typeof createGate>;
+export type KeyQueue = ReturnType<typeof createKeyQueue>;

@@ -30,7 +30,7 @@ import { money, type Money } from '../money';
 import {
   applyMove,
   availableOf,
-  createGate,
+  createKeyQueue,
   crossesLow,
   flashAccount,
   flashStatusAt,
@@ -53,6 +53,7 @@ import type {
   ReservationResultDoc,
   StockEntryDoc,
 } from './model';
+import { createMemoryFlashGate, type FlashGate, type GateSale } from './flash-gate';
 
 export type ReserveRequest = RequestData<'catalog.stock.reserve'>;
 export type ReserveReply = ReplyData<'catalog.stock.reserve'>;
@@ -72,8 +73,13 @@ export interface InventoryDeps {
   onStockMoved?: (entry: StockEntryDoc) => void;
   /** Told when a flash sale of the product was created (its listing and read models follow). */
   onFlashSaleCreated?: (productId: string) => Promise<unknown>;
+  /** Decides flash-sale buyers before anything is written (flash-gate.ts); in-process by default. */
+  flashGate?: FlashGate;
   now?: () => Date;
 }
+
+/** How long a checkout's flash hold waits for its reservation before the units go back. */
+export const DEFAULT_HOLD_MS = 30_000;
 
 export interface StockView {
   available: number;
@@ -188,7 +194,8 @@ const objectIdFrom = (hash: string) => new Types.ObjectId(hash.slice(0, 24));
 export function createInventoryService(deps: InventoryDeps) {
   const { models, logger } = deps;
   const now = deps.now ?? (() => new Date());
-  const gate = createGate();
+  const queue = createKeyQueue();
+  const gate = deps.flashGate ?? createMemoryFlashGate({ holdMs: DEFAULT_HOLD_MS });
   /**
    * The seeds' other recipe for a hot item, "cache the hot item": the last available count this
    * process saw per account. When it shows too little, a reservation is refused before any write
@@ -199,7 +206,7 @@ export function createInventoryService(deps: InventoryDeps) {
   const lastSeen = new Map<string, { available: number; at: number }>();
   const HOT_CACHE_MS = 500;
   /**
-   * The entry this replica last appended per account: behind the gate, the next append of a hot
+   * The entry this replica last appended per account: behind the queue, the next append of a hot
    * account tries seq + 1 on it without reading the head (appendToLedger's knownHead).
    */
   const lastWritten = new Map<string, { entry: StockEntryDoc; at: number }>();
@@ -211,16 +218,26 @@ export function createInventoryService(deps: InventoryDeps) {
 
   const headOf = (accountId: string) => ledgerHead(models.StockEntry, accountId) as Promise<StockEntryDoc | null>;
   /** What an account has available, as this replica recently saw it or read now. */
-  const available = async (accountId: string): Promise<number> => {
+  const reading = new Map<string, Promise<number>>();
+  const available = (accountId: string): Promise<number> => {
     const seen = lastSeen.get(accountId);
-    if (seen && Date.now() - seen.at < HOT_CACHE_MS) return seen.available;
-    const totals = totalsOf(await headOf(accountId));
-    observe(accountId, totals);
-    return availableOf(totals);
+    if (seen && Date.now() - seen.at < HOT_CACHE_MS) return Promise.resolve(seen.available);
+    // A rush asks at once: one head read in flight per account, shared.
+    const running = reading.get(accountId);
+    if (running) return running;
+    const read = headOf(accountId)
+      .then((head) => {
+        const totals = totalsOf(head);
+        observe(accountId, totals);
+        return availableOf(totals);
+      })
+      .finally(() => reading.delete(accountId));
+    reading.set(accountId, read);
+    return read;
   };
 
   /**
-   * Appends to one account's ledger behind the in-process gate (DESIGN §3: queue the orders of a
+   * Appends to one account's ledger behind the in-process queue (DESIGN §3: queue the orders of a
    * hot SKU instead of letting them collide). `op`, when given, makes the step idempotent: an
    * entry already holding it is returned instead of applying the move again — which is how a
    * half-finished release, sale or restock is safely re-run after a crash or a redelivery.
@@ -231,7 +248,7 @@ export function createInventoryService(deps: InventoryDeps) {
     op: string | null,
     build: (t: StockTotals, head: StockEntryDoc | null) => EntryBody | null,
   ): Promise<{ entry: StockEntryDoc; fresh: boolean } | null> {
-    return gate.run(accountId, async () => {
+    return queue.run(accountId, async () => {
       for (let round = 1; ; round++) {
         if (op) {
           const done = await models.StockEntry.findOne({ op }).lean<StockEntryDoc>();
@@ -389,18 +406,29 @@ export function createInventoryService(deps: InventoryDeps) {
    */
   const FLASH_CACHE_MS = 1_000;
   const flashCache = new Map<string, { at: number; sales: FlashSaleDoc[] }>();
+  const flashReads = new Map<string, Promise<unknown>>();
   async function pendingFlashSales(skuIds: string[], at: Date): Promise<FlashSaleDoc[]> {
     const fresh = (id: string) => {
       const c = flashCache.get(id);
       return c && Date.now() - c.at < FLASH_CACHE_MS ? c : null;
     };
-    const missing = skuIds.filter((id) => !fresh(id));
+    const stale = skuIds.filter((id) => !fresh(id));
+    // One read in flight per SKU: a rush's quotes wait for it instead of each reading.
+    const missing = stale.filter((id) => !flashReads.has(id));
     if (missing.length) {
-      const read = Date.now();
-      const found = await models.FlashSale.find({ skuId: { $in: missing }, endsAt: { $gt: at } }).lean<FlashSaleDoc[]>();
-      if (flashCache.size > 10_000) flashCache.clear();
-      for (const id of missing) flashCache.set(id, { at: read, sales: found.filter((f) => f.skuId.toHexString() === id) });
+      const started = Date.now();
+      const read = models.FlashSale.find({ skuId: { $in: missing }, endsAt: { $gt: at } })
+        .lean<FlashSaleDoc[]>()
+        .then((found) => {
+          if (flashCache.size > 10_000) flashCache.clear();
+          for (const id of missing) flashCache.set(id, { at: started, sales: found.filter((f) => f.skuId.toHexString() === id) });
+        })
+        .finally(() => {
+          for (const id of missing) if (flashReads.get(id) === read) flashReads.delete(id);
+        });
+      for (const id of missing) flashReads.set(id, read);
     }
+    await Promise.all([...new Set(stale.map((id) => flashReads.get(id)))]);
     return skuIds.flatMap((id) => flashCache.get(id)?.sales ?? []);
   }
 
@@ -416,6 +444,57 @@ export function createInventoryService(deps: InventoryDeps) {
       }
     }
     return got === quantity;
+  }
+
+  /** The gate's view of a flash sale, and how it reads the quota's ledger when it must. */
+  const gateSale = (flash: FlashSaleDoc): GateSale => ({
+    id: flash._id.toHexString(),
+    perMemberLimit: flash.perMemberLimit,
+    endsAt: flash.endsAt,
+  });
+  const admit = (flash: FlashSaleDoc, orderId: string, memberId: string, quantity: number) => {
+    const id = flash._id.toHexString();
+    return gate.admit(gateSale(flash), orderId, memberId, quantity, async () => {
+      lastSeen.delete(flashAccount(id));
+      return available(flashAccount(id));
+    });
+  };
+  /** Gives back (or drops, when the ledger refused them) what the order's flash lines hold at the gate. */
+  async function releaseHolds(lines: ReservationLineDoc[], orderId: string, giveBack: boolean) {
+    for (const l of lines) {
+      if (!l.flashSaleId) continue;
+      await gate
+        .release(l.flashSaleId, orderId, giveBack)
+        .catch((err: unknown) => logger.warn({ err, orderId }, 'flash gate release failed'));
+    }
+  }
+
+  /**
+   * A checkout's quote (it names its order): each flash line is decided at the gate, in memory or
+   * one Redis script. Admitted, the order holds the units and is quoted the flash price; refused
+   * (sold out, or the member at the limit), the line is quoted like any other and nothing was
+   * read or written for it.
+   */
+  async function admitOffers(live: FlashSaleDoc[], memberId: string, lines: { skuId: string; quantity: number }[], orderId: string) {
+    const offers = new Map<string, FlashOffer>();
+    for (const line of lines) {
+      for (const flash of live) {
+        if (flash.skuId.toHexString() !== line.skuId || line.quantity > flash.perMemberLimit) continue;
+        const admitted = await admit(flash, orderId, memberId, line.quantity).catch((err: unknown) => {
+          // A gate that cannot answer (Redis down) lets the ledger decide, as before the gate.
+          logger.warn({ err, flashSaleId: flash._id.toHexString() }, 'flash gate unavailable; the ledger decides');
+          return { ok: true as const, ticket: 0, left: line.quantity };
+        });
+        if (!admitted.ok) continue;
+        offers.set(line.skuId, {
+          flashSaleId: flash._id.toHexString(),
+          unitPrice: flash.flashPrice,
+          remaining: admitted.left + line.quantity,
+        });
+        break;
+      }
+    }
+    return offers;
   }
 
   /**
@@ -438,15 +517,29 @@ export function createInventoryService(deps: InventoryDeps) {
       return;
     }
     const flashSaleId = flash._id.toHexString();
-    const held = new Set((await slotsOf(flash, memberId)).map((s) => s.n));
-    if (held.size + line.quantity > flash.perMemberLimit) throw flashLimit(line.skuId, flash);
-    await append(line.account, null, (t) => {
-      // Decided against the head: a reservation cannot land after the quota went back to the SKU.
-      if (now() >= flash.endsAt) throw new AppError('BAD_USER_INPUT', `Flash sale ${flashSaleId} has ended`, { skuId: line.skuId });
-      const body = move(t, 'RESERVE', line.quantity, { orderId, flashSaleId }, () => outOfStock(line.skuId, { flashSaleId }));
-      return { ...body, op };
-    });
+    // Normally the order's hold from its quote; the ledger decides either way (a gate on another
+    // replica, or none at all, must not cost a sale the ledger can make).
+    await admit(flash, orderId, memberId, line.quantity).catch(() => null);
+    let ledgerShort = false;
+    let held = new Set<number>();
+    try {
+      held = new Set((await slotsOf(flash, memberId)).map((s) => s.n));
+      if (held.size + line.quantity > flash.perMemberLimit) throw flashLimit(line.skuId, flash);
+      await append(line.account, null, (t) => {
+        // Decided against the head: a reservation cannot land after the quota went back to the SKU.
+        if (now() >= flash.endsAt) throw new AppError('BAD_USER_INPUT', `Flash sale ${flashSaleId} has ended`, { skuId: line.skuId });
+        const body = move(t, 'RESERVE', line.quantity, { orderId, flashSaleId }, () => {
+          ledgerShort = true;
+          return outOfStock(line.skuId, { flashSaleId });
+        });
+        return { ...body, op };
+      });
+    } catch (err) {
+      await releaseHolds([line], orderId, !ledgerShort);
+      throw err;
+    }
     took();
+    await gate.confirm(flashSaleId, orderId).catch((err: unknown) => logger.warn({ err, orderId }, 'flash gate confirm failed'));
     if (!(await takeSlots(flash, memberId, orderId, line.quantity, held, took))) throw flashLimit(line.skuId, flash);
   }
 
@@ -511,6 +604,7 @@ export function createInventoryService(deps: InventoryDeps) {
     }
     const flashLines = reservation.lines.filter((l) => l.flashSaleId);
     if (final.outcome === 'RELEASED' && flashLines.length) {
+      await releaseHolds(flashLines, orderId, true);
       await models.FlashSlot.deleteMany({ orderId });
       for (const line of flashLines) {
         const flash = await models.FlashSale.findById(line.flashSaleId).lean<FlashSaleDoc>();
@@ -858,10 +952,11 @@ export function createInventoryService(deps: InventoryDeps) {
         return replay(first, memberId, lines);
       }
 
-      // Known short (the hot-item cache): refuse without queueing behind the SKU's gate. The
+      // Known short (the hot-item cache): refuse without queueing behind the SKU's queue. The
       // refusal is stored like any other answer, so a replay of this order answers the same.
       const short = lines.find((l) => knownShort(l.account, l.quantity));
       if (short) {
+        await releaseHolds(lines, orderId, false);
         const refused = {
           _id: orderId,
           ...failure(outOfStock(short.skuId, short.flashSaleId ? { flashSaleId: short.flashSaleId } : {})),
@@ -903,6 +998,20 @@ export function createInventoryService(deps: InventoryDeps) {
         ? stored
         : ((await models.ReservationResult.findById(orderId).lean<ReservationResultDoc>()) ?? stored);
       return answer(orderId, first);
+    },
+
+    /**
+     * catalog.flash.unhold: the checkout stopped before reserving; what its quote holds at the gate
+     * goes back. An order that did reserve keeps its units (its release is catalog.stock.release).
+     */
+    async unhold(orderId: string, flashSaleIds: string[]): Promise<{ orderId: string }> {
+      if (await models.Reservation.exists({ _id: orderId })) return { orderId };
+      await releaseHolds(
+        flashSaleIds.map((flashSaleId) => ({ skuId: '', quantity: 0, account: flashAccount(flashSaleId), flashSaleId })),
+        orderId,
+        true,
+      );
+      return { orderId };
     },
 
     /** catalog.stock.release: idempotent; `released` is false only when the order was already sold. */
@@ -1083,7 +1192,7 @@ export function createInventoryService(deps: InventoryDeps) {
      * has the quantity left and the member stays within the limit (as of now; the reservation
      * decides for real).
      */
-    async flashOffers(memberId: string, lines: { skuId: string; quantity: number }[]): Promise<Map<string, FlashOffer>> {
+    async flashOffers(memberId: string, lines: { skuId: string; quantity: number }[], orderId?: string): Promise<Map<string, FlashOffer>> {
       const at = now();
       const skuIds = [...new Set(lines.map((l) => l.skuId).filter(isObjectId))];
       const live = (await pendingFlashSales(skuIds, at))
@@ -1091,6 +1200,7 @@ export function createInventoryService(deps: InventoryDeps) {
         .sort((a, b) => a.endsAt.getTime() - b.endsAt.getTime() || a._id.toHexString().localeCompare(b._id.toHexString()));
       const offers = new Map<string, FlashOffer>();
       if (!live.length) return offers;
+      if (orderId) return admitOffers(live, memberId, lines, orderId);
       const ids = live.map((f) => f._id.toHexString());
       // A sold-out quota (usually known without a read: the hot-item cache) needs no slot reads.
       const remainders = await Promise.all(ids.map((id) => available(flashAccount(id))));

@@ -262,9 +262,12 @@ export function createReadModel(deps: ReadModelDeps) {
     return docs;
   }
 
+  /** True when reads may be answered from here: loaded, no doubt pending, the feed alive. */
+  const isReady = (): boolean => loaded && trusted && (deps.live?.() ?? true);
+
   return {
     /** True when reads may be answered from here: loaded, no doubt pending, the feed alive. */
-    ready: (): boolean => loaded && trusted && (deps.live?.() ?? true),
+    ready: isReady,
 
     /** At start-up, before serving; also the periodic safety net and the repair after a doubt. */
     reloadAll,
@@ -317,6 +320,11 @@ export function createReadModel(deps: ReadModelDeps) {
     product: (id: string): ProductDoc | null => products.get(id)?.doc ?? null,
     sku: (id: string): SkuDoc | null => skus.get(id) ?? null,
     skusOf: (productId: string): SkuDoc[] => products.get(productId)?.skus ?? [],
+    /** The product's SKUs and flash sales still to end, while this model holds it and is ready. */
+    holdings(productId: string): { skus: SkuDoc[]; flashes: FlashSaleDoc[] } | null {
+      const held = products.get(productId);
+      return held && isReady() ? { skus: held.skus, flashes: held.flashes } : null;
+    },
     /** Undefined when this model does not hold the account (callers read the ledger). */
     head: (accountId: string): StockHead | undefined => heads.get(accountId),
     /** The SKU's flash sales that have not ended, earliest start first (as the database loader). */

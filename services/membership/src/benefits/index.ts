@@ -228,7 +228,9 @@ function createBenefits(deps: ModuleDeps & { coupons: CouponService; loyalty: Lo
 
     /** Payment consumes the coupon (the points were debited at lock); once. */
     async orderPaid(data: EventData<'orders.order.paid'>): Promise<void> {
-      const lock = await Lock.findById(data.orderId).lean<BenefitLockDoc>();
+      // Every paid order asks, few had benefits locked: the driver's own look-up (what
+      // `findById(…).lean()` returns) without mongoose's query machinery.
+      const lock = (await Lock.collection.findOne({ _id: data.orderId } as never)) as BenefitLockDoc | null;
       if (!lock) return;
       const won = await claimOnce(Final, { _id: data.orderId, outcome: 'CONSUMED', total: data.total, at: now() });
       const final = won ? { outcome: 'CONSUMED' } : await Final.findById(data.orderId).lean();

@@ -5,6 +5,7 @@ import {
   badInput,
   claimOnce,
   findByIds,
+  knownLedgerHead,
   replaceById,
   LedgerContentionError,
   ledgerHead,
@@ -105,6 +106,9 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
             models.LotEntry,
             accountId,
             (head) => {
+              // Decided afresh on each head tried (a known head first, then the real one).
+              refusal = null;
+              atHead = null;
               if (head?.op === op) {
                 atHead = head;
                 return null;
@@ -117,7 +121,9 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
                 return null;
               }
             },
-            { maxAttempts: 12 },
+            // The head this replica wrote last: the insert of seq + 1 proves it current, so an
+            // account appended to only here (its events are handled one at a time) is never read.
+            { maxAttempts: 12, knownHead: knownLedgerHead(models.LotEntry, accountId), raw: true },
           );
           if (refusal) {
             // A replay of an op that is already in the ledger (below the head) is not refused.
@@ -166,15 +172,23 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
     };
   }
 
+  // Nothing to credit appends nothing (`credit` builds no entry): no need to look at the account.
   async function creditPoints(memberId: string, op: string, n: number, kind: LotKind, reason: string, extra: Partial<EntryBody> = {}) {
+    if (n <= 0) return null;
     const p = await program();
     return append(pointsAccount(memberId), op, credit(kind, n, expiryOf(now(), p.pointsLifetimeDays), reason, extra));
   }
 
-  async function creditGrowth(memberId: string, op: string, n: number, reason: string, extra: Partial<EntryBody> = {}) {
+  /** Growth only: the caller evaluates the tier (see `evaluateTier` for why the order matters). */
+  async function appendGrowth(memberId: string, op: string, n: number, reason: string, extra: Partial<EntryBody> = {}) {
+    if (n <= 0) return null;
     const p = await program();
-    const res = await append(growthAccount(memberId), op, credit('EARN', n, expiryOf(now(), p.growthWindowDays), reason, extra));
-    if (res?.fresh) await evaluateTier(memberId, now());
+    return append(growthAccount(memberId), op, credit('EARN', n, expiryOf(now(), p.growthWindowDays), reason, extra));
+  }
+
+  async function creditGrowth(memberId: string, op: string, n: number, reason: string, extra: Partial<EntryBody> = {}) {
+    const res = await appendGrowth(memberId, op, n, reason, extra);
+    if (res?.fresh) await evaluateTier(memberId, now(), { growthHead: res.entry });
     return res;
   }
 
@@ -197,59 +211,98 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
    * been below the current tier for the retention period (the first evaluation below it starts
    * the clock, one that finds growth recovered stops it). Each change is a tier entry carrying
    * `membership.tier.changed`; concurrent evaluations append at most one entry per head.
-   */
-  /**
+   *
    * `refundOf`: the paid time of an order whose refund just took growth back. If the member
    * reached their tier after paying that order, the order paid for the upgrade: it is undone at
    * once. Otherwise (and when growth ages out of its window) the retention period applies.
+   *
+   * Exact across replicas by one rule: whoever appends a tier entry reads the growth head again
+   * afterwards and, if growth moved meanwhile, decides again on the newer figure. So a decision of
+   * "no change" made on a tier head read after a growth entry was written (`tierHead`, read by the
+   * caller) stands without reading the tier again: any tier entry appended since that read was
+   * decided by an evaluator that re-checks growth after appending, and sees that growth entry.
+   * `growthHead`: the growth entry the caller just wrote (the head when it was written).
    */
-  async function evaluateTier(memberId: string, at: Date, opts: { refundOf?: Date } = {}): Promise<TierEntryDoc | null> {
+  async function evaluateTier(
+    memberId: string,
+    at: Date,
+    opts: { refundOf?: Date; growthHead?: LotEntryDoc | null; tierHead?: TierEntryDoc | null } = {},
+  ): Promise<TierEntryDoc | null> {
     const p = await program();
     return queue(`tier:${memberId}`, async () => {
       // Read inside the queue: a growth figure taken before it could be older than the tier head.
-      const growth = await growthOf(memberId, at);
-      const entry = await appendToLedger(models.TierEntry, memberId, (head) => {
-        const current: TierName = head?.tier ?? 'REGULAR';
-        const earned = tierFor(p, growth);
-        const base = { growth, at, tierSince: head?.tierSince ?? head?.at ?? at };
-        const move = (direction: 'UP' | 'DOWN') => ({
-          ...base,
-          tier: earned,
-          belowSince: null,
-          tierSince: at,
-          direction,
-          outbox: changed(current, earned, direction),
-        });
-        if (rank(earned) > rank(current)) return move('UP');
-        if (rank(earned) === rank(current)) return head?.belowSince ? { ...base, tier: current, belowSince: null } : null;
-        // A refund of the order that paid for this tier takes it back at once.
-        if (opts.refundOf && head && base.tierSince.getTime() >= opts.refundOf.getTime()) return move('DOWN');
-        // Below the current tier: start the retention clock, or downgrade once it has run out.
-        if (!head?.belowSince) return { ...base, tier: current, belowSince: at };
-        if (at.getTime() - head.belowSince.getTime() < p.tierRetentionDays * DAY_MS) return null;
-        return move('DOWN');
-      });
-      if (entry?.outbox) deps.kick();
-      return entry;
-
-      function changed(from: TierName, to: TierName, direction: 'UP' | 'DOWN') {
-        // The relay finds entries by when they were written (the wall clock), whatever `at` says.
-        return outboxRecord(
-          'membership.tier.changed',
-          { memberId, from, to, direction, growth, changedAt: at.toISOString() },
-          randomUUID(),
-          new Date(),
-        );
+      let growthHead = opts.growthHead !== undefined ? opts.growthHead : await headOf(growthAccount(memberId));
+      let known = opts.tierHead;
+      let last: TierEntryDoc | null = null;
+      for (let round = 1; ; round++) {
+        const growth = available(growthHead?.lots ?? [], at);
+        const decide = (head: TierEntryDoc | null) => decideTier(p, memberId, at, growth, head, opts.refundOf);
+        // A known head (or knowing there is none yet) saves the read unless the tier moves.
+        const entry =
+          known !== undefined && decide(known) === null
+            ? null
+            : await appendToLedger(models.TierEntry, memberId, decide, known ? { knownHead: known } : {});
+        if (!entry) return last;
+        last = entry;
+        if (entry.outbox) deps.kick();
+        const latest = await headOf(growthAccount(memberId));
+        if ((latest?.seq ?? 0) === (growthHead?.seq ?? 0) || round >= 5) return last;
+        growthHead = latest;
+        known = entry;
       }
     });
+  }
+
+  /** The tier entry `head` leads to at `growth` (null: none, the tier stands as it is). */
+  function decideTier(p: LoyaltyProgram, memberId: string, at: Date, growth: number, head: TierEntryDoc | null, refundOf?: Date) {
+    const current: TierName = head?.tier ?? 'REGULAR';
+    const earned = tierFor(p, growth);
+    const base = { growth, at, tierSince: head?.tierSince ?? head?.at ?? at };
+    const move = (direction: 'UP' | 'DOWN') => ({
+      ...base,
+      tier: earned,
+      belowSince: null,
+      tierSince: at,
+      direction,
+      // The relay finds entries by when they were written (the wall clock), whatever `at` says.
+      outbox: outboxRecord(
+        'membership.tier.changed',
+        { memberId, from: current, to: earned, direction, growth, changedAt: at.toISOString() },
+        randomUUID(),
+        new Date(),
+      ),
+    });
+    if (rank(earned) > rank(current)) return move('UP');
+    if (rank(earned) === rank(current)) return head?.belowSince ? { ...base, tier: current, belowSince: null } : null;
+    // A refund of the order that paid for this tier takes it back at once.
+    if (refundOf && head && base.tierSince.getTime() >= refundOf.getTime()) return move('DOWN');
+    // Below the current tier: start the retention clock, or downgrade once it has run out.
+    if (!head?.belowSince) return { ...base, tier: current, belowSince: at };
+    if (at.getTime() - head.belowSince.getTime() < p.tierRetentionDays * DAY_MS) return null;
+    return move('DOWN');
   }
 
   async function tierOf(memberId: string): Promise<TierName> {
     return (await ledgerHead(models.TierEntry, memberId))?.tier ?? 'REGULAR';
   }
 
-  /** The refund's place among the order's refunds: the running total before and after it. */
-  async function refundShare(orderId: string, refundId: string, amount: number): Promise<{ before: number; after: number }> {
+  /**
+   * The refund's place among the order's refunds: the running total before and after it. Loyalty
+   * and benefits both ask for one refund's share at once (the event's handlers run side by side):
+   * they share one look-up and append.
+   */
+  const sharing = new Map<string, Promise<{ before: number; after: number }>>();
+  function refundShare(orderId: string, refundId: string, amount: number): Promise<{ before: number; after: number }> {
+    const key = `${orderId}:${refundId}`;
+    let share = sharing.get(key);
+    if (!share) {
+      share = findRefundShare(orderId, refundId, amount).finally(() => sharing.delete(key));
+      sharing.set(key, share);
+    }
+    return share;
+  }
+
+  async function findRefundShare(orderId: string, refundId: string, amount: number): Promise<{ before: number; after: number }> {
     const found = await models.RefundEntry.findOne({ op: refundId }).lean();
     const entry =
       found ??
@@ -359,25 +412,35 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
       };
     },
 
-    /** Points and growth for a paid order at the member's tier rate (× member day); once per order. */
+    /**
+     * Points and growth for a paid order at the member's tier rate (× member day); once per order.
+     * Growth goes first so that the tier read after it can settle the tier without a second read
+     * (see `evaluateTier`); the points use that tier, the one before this order's own upgrade.
+     * Steady state, one replica: four commands (growth insert, tier read, order claim, points insert).
+     */
     async orderPaid(data: EventData<'orders.order.paid'>): Promise<void> {
       const p = await program();
+      const { memberId, orderId } = data;
       const paidAt = new Date(data.paidAt);
-      const tier = await tierOf(data.memberId);
       const yuan = Math.floor(data.total / 100);
       const memberDay = p.memberDay && Number(localDate(paidAt, p.timeZone).slice(8, 10)) === p.memberDay.dayOfMonth;
+      const reason = memberDay ? `Order ${orderId} (member day)` : `Order ${orderId}`;
+      const op = `earn:${orderId}`;
+      const earned = await appendGrowth(memberId, op, yuan * p.growthPerYuan, reason, { orderId });
+      const tierHead = await ledgerHead(models.TierEntry, memberId);
+      const tier = tierHead?.tier ?? 'REGULAR';
       const multiplier = p.tiers[tier].pointsMultiplierPercent * (memberDay ? p.memberDay!.pointsMultiplierPercent : 100);
       const points = Math.floor((yuan * p.pointsPerYuan * multiplier) / 10_000);
-      const growth = yuan * p.growthPerYuan;
-      // The order's record first: a refund needs what it earned, and its insert is the claim.
-      const record = { _id: data.orderId, memberId: data.memberId, total: data.total, points, growth, paidAt };
-      if (!(await claimOnce(models.LoyaltyOrder, record))) {
-        const first = await models.LoyaltyOrder.findById(data.orderId).lean();
+      // What the order earned, for refunds; its insert is the claim that fixes the points once.
+      // Growth is what the ledger holds for the order (a replay finds the first delivery's).
+      const record = { _id: orderId, memberId, total: data.total, points, growth: earned?.entry.delta ?? 0, paidAt };
+      if (!(await claimOnce(models.LoyaltyOrder, record, { raw: true }))) {
+        const first = await models.LoyaltyOrder.findById(orderId).lean();
         if (first) Object.assign(record, first);
       }
-      const reason = memberDay ? `Order ${data.orderId} (member day)` : `Order ${data.orderId}`;
-      await creditPoints(data.memberId, `earn:${data.orderId}`, record.points, 'EARN', reason, { orderId: data.orderId });
-      await creditGrowth(data.memberId, `earn:${data.orderId}`, record.growth, reason, { orderId: data.orderId });
+      await creditPoints(memberId, op, record.points, 'EARN', reason, { orderId });
+      // A replay evaluates too (reading both heads): its first delivery may have stopped short of it.
+      if (earned) await evaluateTier(memberId, now(), earned.fresh ? { growthHead: earned.entry, tierHead } : {});
     },
 
     /**
@@ -411,7 +474,7 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
       };
       await append(pointsAccount(data.memberId), `clawback:${data.refundId}`, claw(points));
       const g = await append(growthAccount(data.memberId), `clawback:${data.refundId}`, claw(growth));
-      if (g?.fresh) await evaluateTier(data.memberId, now(), { refundOf: order.paidAt });
+      if (g?.fresh) await evaluateTier(data.memberId, now(), { refundOf: order.paidAt, growthHead: g.entry });
     },
 
     /**

@@ -76,7 +76,8 @@ export interface RfmSegmentEntryDoc {
 
 /**
  * Read model (`_id = memberId`) of the current placement, for segment sizes and listings: written
- * after each evaluation and rewritten by the sweep from the ledgers, which stay the authority.
+ * with each change of placement (its metrics are the ones that placement was decided on) and
+ * rewritten by the sweep from the ledgers, which stay the authority (`Member.rfm` reads those).
  */
 export interface RfmProfileDoc {
   _id: string;

@@ -4,8 +4,10 @@ import {
   appendToLedger,
   badInput,
   findByIds,
+  insertDoc,
   replaceById,
   isDuplicateKey,
+  knownLedgerHead,
   LedgerContentionError,
   ledgerHead,
   noteLedgerHead,
@@ -75,7 +77,8 @@ type OpEntry = LedgerEntry & { op: string };
  * only (a filter on `op` would scan on FerretDB). A duplicate key is either a lost race for the
  * seq (the entry at that seq exists with another op: retry on the new head) or the op already
  * applied (no entry at that seq: nothing to do). Returns the entry written now, or null when the
- * op was already there.
+ * op was already there. The first try builds on the head this replica saw last, unread: its
+ * insert at seq + 1 proves it current, and a stale one is a duplicate like any lost race.
  */
 async function appendOnce<E extends OpEntry>(
   model: Model<E>,
@@ -84,12 +87,13 @@ async function appendOnce<E extends OpEntry>(
   build: (head: E | null) => Omit<E, '_id' | 'accountId' | 'seq' | 'op'>,
   maxAttempts = 50,
 ): Promise<E | null> {
+  const known = knownLedgerHead(model, accountId);
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const head = await ledgerHead(model, accountId);
+    const head = attempt === 1 && known ? known : await ledgerHead(model, accountId);
     const seq = (head?.seq ?? 0) + 1;
     const entry = { ...build(head), _id: `${accountId}:${seq}`, accountId, seq, op } as unknown as E;
     try {
-      await model.create(entry);
+      await insertDoc(model, entry, { raw: true });
       noteLedgerHead(model, entry);
       return entry;
     } catch (err) {
@@ -148,9 +152,9 @@ export function createRfmService(deps: ModuleDeps) {
     return m?.registeredAt ?? null;
   }
 
-  /** Moves the member's metrics by one order entry, once (op = the order entry's id). */
-  async function applyToMember(o: RfmOrderEntryDoc): Promise<void> {
-    await appendOnce(RfmEntry, o.memberId, o._id, (head) => {
+  /** Moves the member's metrics by one order entry, once (op = the order entry's id): the new head, or null when already applied. */
+  async function applyToMember(o: RfmOrderEntryDoc): Promise<RfmEntryDoc | null> {
+    return appendOnce(RfmEntry, o.memberId, o._id, (head) => {
       const t = {
         orders: head?.orders ?? 0,
         fullyRefunded: head?.fullyRefunded ?? 0,
@@ -199,7 +203,7 @@ export function createRfmService(deps: ModuleDeps) {
       eventId: env.id,
     };
     try {
-      await RfmOrderEntry.create(entry);
+      await insertDoc(RfmOrderEntry, entry, { raw: true });
       return entry;
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
@@ -209,11 +213,12 @@ export function createRfmService(deps: ModuleDeps) {
     }
   }
 
+  /** Steady state, one replica: three commands (order entry insert, metrics insert, segment head read). */
   async function onPaid(env: EventEnvelope<'orders.order.paid'>): Promise<void> {
     await queue(env.data.memberId, async () => {
       const paid = await recordPaidOrder(env);
-      await applyToMember(paid);
-      await evaluate(paid.memberId, now());
+      const metrics = await applyToMember(paid);
+      await evaluate(paid.memberId, now(), metrics ? { metricsHead: metrics } : {});
     });
   }
 
@@ -242,8 +247,8 @@ export function createRfmService(deps: ModuleDeps) {
           };
         })) ?? (await findOp(RfmOrderEntry, orderId, op));
       if (!refund) throw new Error(`refund ${refundId} of order ${orderId}: entry not found after a duplicate`);
-      await applyToMember(refund);
-      await evaluate(paid.memberId, now());
+      const metrics = await applyToMember(refund);
+      await evaluate(paid.memberId, now(), metrics ? { metricsHead: metrics } : {});
     });
   }
 
@@ -257,13 +262,19 @@ export function createRfmService(deps: ModuleDeps) {
    * entry (carrying `membership.segment.changed`) only when it differs from the current one. The
    * decision is made against the real history head inside the append, so concurrent evaluators
    * (two replicas, a sweep and an event) emit a change once; a decision on metrics older than the
-   * head's (or on the same metrics at an earlier instant) is dropped. If the metrics moved while
-   * deciding, it decides again on the newer ones.
+   * head's (or on the same metrics at an earlier instant) is dropped. An evaluator that appended
+   * reads the metrics again and, if they moved while it decided, decides again on the newer ones;
+   * one that changed nothing cannot have misled anyone, and whoever moved the metrics evaluates
+   * after doing so. `metricsHead`: the metrics entry the caller just wrote (the head then).
    */
-  async function evaluate(memberId: string, at: Date, opts: { registeredAt?: Date | null } = {}): Promise<{ changed: number }> {
+  async function evaluate(
+    memberId: string,
+    at: Date,
+    opts: { registeredAt?: Date | null; metricsHead?: RfmEntryDoc; refreshProfile?: boolean } = {},
+  ): Promise<{ changed: number }> {
     const s = await settings();
     let changed = 0;
-    let metricsHead = await ledgerHead(RfmEntry, memberId);
+    let metricsHead = opts.metricsHead ?? (await ledgerHead(RfmEntry, memberId));
     // The registration date only places a member who never paid (NEW, or DORMANT after a long
     // while); a member with a paid order keeps one, so their events skip the read.
     const registeredAt =
@@ -294,14 +305,17 @@ export function createRfmService(deps: ModuleDeps) {
       if (appended) {
         changed++;
         deps.kick();
+        const latest = await ledgerHead(RfmEntry, memberId);
+        if ((latest?.seq ?? 0) !== basis && round < 5) {
+          metricsHead = latest;
+          continue;
+        }
       }
+      // The read model follows placements: whoever appends the history head writes it, and the
+      // sweep rewrites every one from the ledgers (what repairs one a crash left behind), so an
+      // event that changed no placement leaves it alone.
       const current = appended ?? seen.head;
-      const latest = await ledgerHead(RfmEntry, memberId);
-      if ((latest?.seq ?? 0) !== basis && round < 5) {
-        metricsHead = latest;
-        continue;
-      }
-      if (current) await writeProfile(memberId, m, basis, current, at);
+      if (current && (changed > 0 || opts.refreshProfile)) await writeProfile(memberId, m, basis, current, at);
       return { changed };
     }
   }
@@ -340,13 +354,13 @@ export function createRfmService(deps: ModuleDeps) {
       const m = doc as unknown as Pick<MemberDoc, '_id' | 'registeredAt'>;
       const id = m._id.toHexString();
       seen.add(id);
-      changed += (await queue(id, () => evaluate(id, at, { registeredAt: m.registeredAt ?? null }))).changed;
+      changed += (await queue(id, () => evaluate(id, at, { registeredAt: m.registeredAt ?? null, refreshProfile: true }))).changed;
       evaluated++;
     }
     for await (const doc of RfmProfile.find({}, { _id: 1 }).lean().cursor()) {
       const id = String((doc as { _id: string })._id);
       if (seen.has(id)) continue;
-      changed += (await queue(id, () => evaluate(id, at))).changed;
+      changed += (await queue(id, () => evaluate(id, at, { refreshProfile: true }))).changed;
       evaluated++;
     }
     return { evaluated, changed };

@@ -43,15 +43,20 @@ export interface Harness {
   reserves: Watcher;
   releases: Watcher;
   seed(status: 'ON_SALE' | 'DRAFT', skus: { price: number; stock?: number }[]): Promise<Seeded>;
+  /** Another catalog replica on the same database and NATS (stopped with the harness unless stopped first). */
+  catalogReplica(env?: Record<string, string>): Promise<RunningService & { service: CatalogService }>;
   /** Units of a SKU that can still be reserved. */
   available(skuId: string): Promise<number>;
   stopCatalog(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startHarness(opts: { env?: Record<string, string>; start?: StartOptions } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { env?: Record<string, string>; catalogEnv?: Record<string, string>; start?: StartOptions } = {},
+): Promise<Harness> {
   const nats = await privateNats();
-  let catalog: Harness['catalog'] = await startCatalog(loadCatalogConfig(serviceEnv('catalog', nats.url)));
+  let catalog: Harness['catalog'] = await startCatalog(loadCatalogConfig(serviceEnv('catalog', nats.url, opts.catalogEnv)));
+  const replicas: RunningService[] = [];
   const hooks: CheckoutHooks = {};
   const svc = await start(loadServiceConfig(serviceEnv('orders', nats.url, opts.env)), {
     sweepers: false,
@@ -73,6 +78,13 @@ export async function startHarness(opts: { env?: Record<string, string>; start?:
     hooks,
     reserves,
     releases,
+    async catalogReplica(env = {}) {
+      const replica = await startCatalog(
+        loadCatalogConfig(serviceEnv('catalog', nats.url, { ...opts.catalogEnv, ...env, MONGO_DB: catalog!.db.name })),
+      );
+      replicas.push(replica);
+      return replica;
+    },
     async seed(status, skus) {
       const product = await catalog!.service.createProduct(staff(), {
         name: `测试商品 ${new Types.ObjectId().toHexString().slice(-6)}`,
@@ -102,6 +114,7 @@ export async function startHarness(opts: { env?: Record<string, string>; start?:
       await nc.close();
       await svc.db.dropDatabase();
       await svc.stop();
+      await Promise.all(replicas.map((r) => r.stop().catch(() => undefined)));
       if (catalog) {
         await catalog.db.dropDatabase();
         await catalog.stop();
