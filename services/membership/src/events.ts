@@ -20,6 +20,15 @@ import { keyedQueue, type MembershipModule } from './modules';
  */
 const CONSUMER_CONCURRENCY = 32;
 
+/**
+ * Subjects whose module handlers touch disjoint state run them side by side (a paid order: the
+ * earn ledgers, RFM's ledgers, the coupon's consumption), so the event waits for its slowest
+ * module's round trips rather than for their sum. The others keep module order: a refund's
+ * claw-back and its points give-back both move the points ledger, and which goes first decides
+ * what a short balance can still take back.
+ */
+const SIDE_BY_SIDE: ReadonlySet<EventSubject> = new Set(['orders.order.paid']);
+
 /** The member an event is about (every event membership consumes names one). */
 const memberOf = (env: EventEnvelope) => (env.data as { memberId?: unknown }).memberId;
 
@@ -37,13 +46,16 @@ export async function registerConsumers({ bus, modules }: { bus: Bus; modules: M
       .map((m) => m.on?.[subject] as ((env: EventEnvelope) => Promise<void>) | undefined)
       .filter((h): h is (env: EventEnvelope) => Promise<void> => Boolean(h));
     // Handlers are safe against themselves as against other replicas (claims, ledgers, per-account
-    // queues), so a replica works on several events at once. The modules' handlers are independent (each writes its own collections and is safe against
-    // any other writer), so they run side by side: an event waits for its slowest module's round
-    // trips, not for their sum. All of them settle before the event is acknowledged or redelivered.
-    const handle = async (env: EventEnvelope) => {
-      const failed = (await Promise.allSettled(handlers.map((h) => h(env)))).find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
-    };
+    // queues), so a replica works on several events at once. Side by side, every handler settles
+    // before the event is acknowledged or redelivered.
+    const handle = SIDE_BY_SIDE.has(subject)
+      ? async (env: EventEnvelope) => {
+          const failed = (await Promise.allSettled(handlers.map((h) => h(env)))).find((r) => r.status === 'rejected');
+          if (failed) throw failed.reason;
+        }
+      : async (env: EventEnvelope) => {
+          for (const h of handlers) await h(env);
+        };
     await bus.consume(
       subject,
       (env) => {

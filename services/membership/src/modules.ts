@@ -26,8 +26,9 @@ export interface MembershipModule {
   /** Merged over the core resolvers (a module may replace a core field, e.g. `Member.tier`). */
   resolvers: Resolvers;
   /**
-   * Consumed events. One durable consumer per subject calls every module's handler (side by side)
-   * and redelivers when any throws, so each handler must be idempotent on `env.id` by itself.
+   * Consumed events. One durable consumer per subject calls every module's handler (in module
+   * order, or side by side where they touch disjoint state: see events.ts) and redelivers when
+   * any throws, so each handler must be idempotent on `env.id` by itself.
    */
   on?: EventHandlers;
   /** Collections whose entries carry an `outbox` event. */

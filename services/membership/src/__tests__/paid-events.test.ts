@@ -171,3 +171,24 @@ test('a paid event delivered again after a restart (by the bus and by hand) chan
     await restarted.stop();
   }
 });
+
+test('a spend the head this replica knows cannot cover is decided again on the real head, and taken once', async () => {
+  const memberId = new Types.ObjectId().toHexString();
+  const [a, b] = replicas as [RunningMembership, RunningMembership];
+  await a.modules.loyalty.loyalty.grantPoints(memberId, `grant-a:${memberId}`, 100, 'test');
+  // Granted by the other replica: a still knows the head of 100 points.
+  await b.modules.loyalty.loyalty.grantPoints(memberId, `grant-b:${memberId}`, 400, 'test');
+  const taken = await a.modules.loyalty.loyalty.spend(memberId, `checkout-${memberId}`, 300, { firstAttempt: true });
+  expect(taken.reduce((s, l) => s + l.n, 0)).toBe(300);
+  const stored = await entries(`p:${memberId}`);
+  expect(stored.map((e) => [e.seq, e.delta, e.balance])).toEqual([
+    [1, 100, 100],
+    [2, 400, 500],
+    [3, -300, 200],
+  ]);
+  // What a cannot cover against the real head is refused, and nothing is written.
+  await expect(a.modules.loyalty.loyalty.spend(memberId, `checkout-2-${memberId}`, 201, { firstAttempt: true })).rejects.toThrow(
+    /Not enough points/,
+  );
+  expect(await entries(`p:${memberId}`)).toHaveLength(3);
+});

@@ -286,23 +286,8 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
     return (await ledgerHead(models.TierEntry, memberId))?.tier ?? 'REGULAR';
   }
 
-  /**
-   * The refund's place among the order's refunds: the running total before and after it. Loyalty
-   * and benefits both ask for one refund's share at once (the event's handlers run side by side):
-   * they share one look-up and append.
-   */
-  const sharing = new Map<string, Promise<{ before: number; after: number }>>();
-  function refundShare(orderId: string, refundId: string, amount: number): Promise<{ before: number; after: number }> {
-    const key = `${orderId}:${refundId}`;
-    let share = sharing.get(key);
-    if (!share) {
-      share = findRefundShare(orderId, refundId, amount).finally(() => sharing.delete(key));
-      sharing.set(key, share);
-    }
-    return share;
-  }
-
-  async function findRefundShare(orderId: string, refundId: string, amount: number): Promise<{ before: number; after: number }> {
+  /** The refund's place among the order's refunds: the running total before and after it. */
+  async function refundShare(orderId: string, refundId: string, amount: number): Promise<{ before: number; after: number }> {
     const found = await models.RefundEntry.findOne({ op: refundId }).lean();
     const entry =
       found ??
