@@ -63,6 +63,8 @@ interface SaleState {
   syncedAt: number;
   stale: boolean;
   endsAt: number;
+  /** Holds confirmed so far: a ledger read that raced a confirmation may predate it, and is not used. */
+  confirms: number;
 }
 
 /** One replica's gate: exact for one replica; with several, each admits up to the ledger's count. */
@@ -96,9 +98,16 @@ export function createMemoryFlashGate(opts: { holdMs: number; now?: () => number
   function sync(sale: GateSale, ledgerAvailable: () => Promise<number>): Promise<SaleState> {
     const running = syncing.get(sale.id);
     if (running) return running;
+    const confirmsBefore = sales.get(sale.id)?.confirms ?? 0;
     const run = ledgerAvailable()
       .then((available) => {
-        const s: SaleState = sales.get(sale.id) ?? {
+        const known = sales.get(sale.id);
+        if (known && known.confirms !== confirmsBefore) {
+          // A hold was confirmed while the ledger was read: the count may miss it. Keep ours.
+          known.syncedAt = now();
+          return known;
+        }
+        const s: SaleState = known ?? {
           left: 0,
           issued: 0,
           holds: new Map(),
@@ -107,6 +116,7 @@ export function createMemoryFlashGate(opts: { holdMs: number; now?: () => number
           syncedAt: 0,
           stale: false,
           endsAt: sale.endsAt.getTime(),
+          confirms: 0,
         };
         s.left = Math.max(0, available - unconfirmed(s));
         s.syncedAt = now();
@@ -149,7 +159,9 @@ export function createMemoryFlashGate(opts: { holdMs: number; now?: () => number
       }
     },
     async confirm(flashSaleId, orderId) {
-      const hold = sales.get(flashSaleId)?.holds.get(orderId);
+      const s = sales.get(flashSaleId);
+      const hold = s?.holds.get(orderId);
+      if (s) s.confirms++;
       if (hold) hold.expiresAt = null;
     },
     async release(flashSaleId, orderId, giveBack) {
@@ -259,8 +271,14 @@ for i = 1, 4 do redis.call('PEXPIREAT', KEYS[i], ARGV[7]) end
 return {1, ticket, left}
 `;
 
-// ARGV: now, ledger available, expireAt. left = available − units held and not yet reserved.
+// ARGV: now, ledger available, expireAt, confirms seen before the ledger was read.
+// left = available − units held and not yet reserved; not applied when a hold was confirmed
+// meanwhile (the read may predate it), except to build a gate that has no state yet.
 const SYNC = `
+if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('HGET', KEYS[1], 'confirms') or '0') ~= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'syncedAt', ARGV[1])
+  return -1
+end
 ${EXPIRE_STALE}
 local pending = 0
 for _, o in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
@@ -276,7 +294,10 @@ return left
 `;
 
 // ARGV: orderId
-const CONFIRM = `redis.call('ZREM', KEYS[4], ARGV[1]) return 1`;
+const CONFIRM = `
+if redis.call('ZREM', KEYS[4], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'confirms', 1) end
+return 1
+`;
 
 // ARGV: orderId, giveBack (1|0)
 const RELEASE = `
@@ -315,8 +336,13 @@ export function createRedisFlashGate(opts: { url: string; holdMs: number; keyPre
   function sync(sale: GateSale, ledgerAvailable: () => Promise<number>) {
     const running = syncing.get(sale.id);
     if (running) return running;
-    const run = ledgerAvailable()
-      .then((available) => syncScript!(...keys(sale.id), now(), available, expireAt(sale)))
+    const [state] = keys(sale.id);
+    const run = redis
+      .hget(state!, 'confirms')
+      .then(async (confirms) => {
+        const available = await ledgerAvailable();
+        return syncScript!(...keys(sale.id), now(), available, expireAt(sale), Number(confirms ?? 0));
+      })
       .finally(() => syncing.delete(sale.id));
     syncing.set(sale.id, run);
     return run;
