@@ -1,6 +1,7 @@
 export * from './auth';
 export * from './bus';
 export * from './claims';
+export * from './key-queue';
 export * from './config';
 export * from './connections';
 export * from './errors';

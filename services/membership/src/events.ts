@@ -1,6 +1,6 @@
 import type { EventEnvelope, EventSubject } from '@flywheel/events';
-import type { Bus } from '@flywheel/service-kit';
-import { keyedQueue, type MembershipModule } from './modules';
+import { createKeyQueue, type Bus } from '@flywheel/service-kit';
+import type { MembershipModule } from './modules';
 
 /**
  * One durable consumer per subject (`membership_<subject>`), whatever the number of modules that
@@ -38,7 +38,7 @@ export async function registerConsumers({ bus, modules }: { bus: Bus; modules: M
   // appends of a hot member go to seq + 1 without reading the head first (a replica elsewhere
   // that appended meanwhile only costs a duplicate and a read). Correctness never rests on it:
   // every handler is safe against other replicas by its claims and ledgers.
-  const perMember = keyedQueue();
+  const perMember = createKeyQueue();
   const subjects = new Set<EventSubject>();
   for (const m of modules) for (const s of Object.keys(m.on ?? {}) as EventSubject[]) subjects.add(s);
   for (const subject of [...subjects].sort()) {
@@ -60,7 +60,7 @@ export async function registerConsumers({ bus, modules }: { bus: Bus; modules: M
       subject,
       (env) => {
         const memberId = memberOf(env as EventEnvelope);
-        return typeof memberId === 'string' ? perMember(memberId, () => handle(env as EventEnvelope)) : handle(env as EventEnvelope);
+        return typeof memberId === 'string' ? perMember.run(memberId, () => handle(env as EventEnvelope)) : handle(env as EventEnvelope);
       },
       // Every module handler is a no-op on a repeated event by its own claims, so only a
       // redelivery pays for the processed-record look-up.

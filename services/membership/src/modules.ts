@@ -39,21 +39,6 @@ export interface MembershipModule {
   sweep?: (at: Date) => Promise<Record<string, number>>;
 }
 
-/** Serialises work per key inside this process (a hot account's appends queue instead of colliding). */
-export function keyedQueue() {
-  const tails = new Map<string, Promise<unknown>>();
-  return function run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = tails.get(key) ?? Promise.resolve();
-    const result = prev.then(fn, fn);
-    const tail = result.catch(() => undefined);
-    tails.set(key, tail);
-    void tail.then(() => {
-      if (tails.get(key) === tail) tails.delete(key);
-    });
-    return result;
-  };
-}
-
 /**
  * `fn` at most once per `ms`, on the trailing edge: calls within the window share one. For the
  * outbox relay's kick, whose every pass reads the recent entries of every source: a burst of

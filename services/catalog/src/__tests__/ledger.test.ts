@@ -1,4 +1,5 @@
-import { applyMove, availableOf, createKeyQueue, crossesLow, EMPTY, flashStatusAt, type StockTotals } from '../inventory/ledger';
+import { createKeyQueue } from '@flywheel/service-kit';
+import { applyMove, availableOf, crossesLow, EMPTY, flashStatusAt, type StockTotals } from '../inventory/ledger';
 
 const t = (onHand: number, reserved = 0, sold = 0): StockTotals => ({ onHand, reserved, sold });
 

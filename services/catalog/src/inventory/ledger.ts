@@ -97,30 +97,3 @@ export const MAX_LINE_QUANTITY = 999;
 export const DEFAULT_LOW_STOCK_THRESHOLD = 5;
 /** Each unit of a member's limit is one claim (a unique insert), so the limit stays small. */
 export const MAX_PER_MEMBER_LIMIT = 20;
-
-/**
- * An in-process queue per key (a promise chain): one catalog process runs its own appends to a
- * hot account one at a time instead of letting them collide on the ledger's next `seq` and
- * retry (the seeds' recipe: queue the orders). It is an optimisation, not the guarantee: across
- * replicas the ledger's unique `seq` is what keeps stock exact.
- */
-export function createKeyQueue() {
-  const tails = new Map<string, Promise<void>>();
-  return {
-    run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-      const result = (tails.get(key) ?? Promise.resolve()).then(fn);
-      const tail = result.then(
-        () => undefined,
-        () => undefined,
-      );
-      tails.set(key, tail);
-      void tail.then(() => {
-        if (tails.get(key) === tail) tails.delete(key);
-      });
-      return result;
-    },
-    /** Keys with work queued or running (tests: the map does not grow without bound). */
-    size: () => tails.size,
-  };
-}
-export type KeyQueue = ReturnType<typeof createKeyQueue>;

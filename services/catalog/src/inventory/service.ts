@@ -4,6 +4,7 @@ import DataLoader from 'dataloader';
 import type { EventData, ReplyData, RequestData } from '@flywheel/events';
 import {
   AppError,
+  createKeyQueue,
   appendToLedger,
   badInput,
   byIdLoader,
@@ -30,7 +31,6 @@ import { money, type Money } from '../money';
 import {
   applyMove,
   availableOf,
-  createKeyQueue,
   crossesLow,
   flashAccount,
   flashStatusAt,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  createKeyQueue,
   AppError,
   appendToLedger,
   badInput,
@@ -16,7 +17,7 @@ import {
   type PageArgs,
   type Viewer,
 } from '@flywheel/service-kit';
-import { keyedQueue, type ModuleDeps } from '../modules';
+import type { ModuleDeps } from '../modules';
 import { isMemberDay } from '../program';
 import {
   createCouponModels,
@@ -73,9 +74,9 @@ export function createCouponService(deps: ModuleDeps) {
   // In-process serialisation: a rush on one template queues for its quota slots instead of
   // colliding on the same slot ids; one coupon's transitions queue instead of retrying appends.
   // Across replicas the unique inserts still decide; the queues only save wasted attempts.
-  const couponQueue = keyedQueue();
-  const memberQueue = keyedQueue();
-  const quotaQueue = keyedQueue();
+  const couponQueue = createKeyQueue().run;
+  const memberQueue = createKeyQueue().run;
+  const quotaQueue = createKeyQueue().run;
   /** Highest quota slot this process knows taken (slots are taken contiguously from 1). */
   const quotaHints = new Map<string, number>();
   /** Templates whose every quota slot is taken: final (quota never grows, slots never free). */

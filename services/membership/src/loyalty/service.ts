@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  createKeyQueue,
   AppError,
   appendToLedger,
   badInput,
@@ -17,7 +18,6 @@ import {
 import type { EventData } from '@flywheel/events';
 import type { CouponService } from '../coupons';
 import type { Models } from '../model';
-import { keyedQueue } from '../modules';
 import {
   localDate,
   loyaltyProgramOf,
@@ -76,7 +76,7 @@ export class PointsRefused extends AppError {
 
 export function createLoyaltyService(deps: LoyaltyDeps) {
   const { models, now } = deps;
-  const queue = keyedQueue();
+  const queue = createKeyQueue().run;
   const program = () => loyaltyProgramOf(deps.settings);
 
   /** The entry that already holds `op` (a scan on FerretDB: only on the replay path). */

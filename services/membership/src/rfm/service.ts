@@ -1,6 +1,7 @@
 import type { Model } from 'mongoose';
 import type { EventEnvelope } from '@flywheel/events';
 import {
+  createKeyQueue,
   appendToLedger,
   badInput,
   findByIds,
@@ -18,7 +19,7 @@ import {
   type PageArgs,
 } from '@flywheel/service-kit';
 import type { MemberDoc } from '../model';
-import { keyedQueue, type ModuleDeps } from '../modules';
+import type { ModuleDeps } from '../modules';
 import { parseProgram } from '../program';
 import { createRfmModels, type RfmEntryDoc, type RfmOrderEntryDoc, type RfmProfileDoc, type RfmSegmentEntryDoc } from './model';
 import {
@@ -133,7 +134,7 @@ export function createRfmService(deps: ModuleDeps) {
   const { RfmOrderEntry, RfmEntry, RfmSegmentEntry, RfmProfile } = models;
   const now = deps.now;
   // Serialises one member's events in this replica (fewer seq collisions); correctness comes from the claims.
-  const queue = keyedQueue();
+  const queue = createKeyQueue().run;
   // Core models are created before the modules, on the same connection.
   const memberModel = () => deps.db.models.Member as Model<MemberDoc>;
 
