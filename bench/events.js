@@ -3,7 +3,9 @@
 // outbox relay does: a validated envelope, Nats-Msg-Id = event id) spread over registered members,
 // and the time until the points an event earns are visible through the gateway
 // (`me { points { balance } }`, read as the member). Prints one JSON line: the rate offered, the
-// rate held, lag p50/p99/max, database commands per paid event.
+// rate held, lag p50/p99/max, database commands per paid event and per payment (an order paid
+// through the test provider: `payOrder`, the provider's signed callback, and what the paid event
+// then costs every consumer).
 //
 // Lag is sampled: the events of WATCH members (every MEMBERS / WATCH-th one) are timed, each such
 // member read while it has an event in flight, every POLL_MS or a tenth of its oldest wait if
@@ -15,7 +17,7 @@ const { performance } = require('node:perf_hooks');
 const { randomUUID } = require('node:crypto');
 const { connect } = require('nats');
 const { envelope, streamName } = require('../packages/events/dist');
-const { benchStack, commandsPerOp, gql, must, percentile, round } = require('./lib');
+const { benchStack, commandsPerOp, gql, must, objectId, percentile, round, token } = require('./lib');
 
 const RATE = Number(process.env.RATE ?? 15); // paid events per second
 const SECONDS = Number(process.env.DURATION_SECONDS ?? 30);
@@ -184,6 +186,61 @@ async function main() {
       }
       return BATCH;
     });
+
+    // Database commands per payment: PAYMENTS members each pay an order placed beforehand
+    // (`payOrder`, then the test provider charges and calls orders back), until orders' paid event
+    // is consumed everywhere. The callback is what a real provider sends; nothing is shortcut.
+    const PAYMENTS = 20;
+    const staff = { authorization: `Bearer ${token(stack.authSecret, objectId(), ['STAFF'])}` };
+    const skuId = must(
+      await gql(
+        url,
+        'mutation($i: CreateProductInput!) { createProduct(input: $i) { skus { id } } }',
+        { i: { name: '燕麦片', status: 'ON_SALE', skus: [{ name: '500g', price: 9_900, stock: 1_000 }] } },
+        staff,
+      ),
+      'createProduct',
+    ).createProduct.skus[0].id;
+    const toPay = [];
+    for (let n = 0; n < PAYMENTS; n++) {
+      const m = members[n % members.length];
+      const order = must(
+        await gql(
+          url,
+          'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id } }',
+          { i: { lines: [{ skuId, quantity: 1 }], idempotencyKey: `bench-pay-${n}`, noCoupon: true } },
+          m.auth,
+        ),
+        'placeOrder',
+      ).placeOrder;
+      toPay.push({ m, orderId: order.id });
+    }
+    const ordersUrl = stack.subgraphUrl('orders').replace(/\/graphql$/, '');
+    const paymentCommands = await commandsPerOp(stack, async () => {
+      for (const { m, orderId } of toPay) {
+        const intent = must(
+          await gql(url, 'mutation($o: ID!) { payOrder(input: { orderId: $o }) { id } }', { o: orderId }, m.auth),
+          'payOrder',
+        );
+        const res = await fetch(`${ordersUrl}/payments/test/simulate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ intentId: intent.payOrder.id }),
+        });
+        const { deliveries } = await res.json();
+        // The provider delivered its callback and orders acknowledged it: the order is paid.
+        if (res.status !== 200 || deliveries?.[0]?.status !== 200)
+          throw new Error(`simulated payment: HTTP ${res.status} ${JSON.stringify(deliveries)}`);
+      }
+      // Orders' relay publishes the paid events; then every consumer takes them.
+      await sleep(1_000);
+      await drained(jsm);
+      return PAYMENTS;
+    });
+    for (const { m, orderId } of toPay) {
+      const { status } = must(await gql(url, 'query($o: ID!) { order(id: $o) { status } }', { o: orderId }, m.auth), 'order').order;
+      if (status !== 'PAID') throw new Error(`order ${orderId} is ${status} after its payment`);
+    }
     lags.sort((a, b) => a - b);
     byTime.sort((a, b) => a[0] - b[0]);
     const third = (i) =>
@@ -212,7 +269,7 @@ async function main() {
         // theirs moves a tier or a segment (the first third's extra writes).
         lagP99LastThirdMs: round(percentile(third(2), 99)),
         drainSeconds: round(wallSeconds - publishSeconds),
-        dbCommandsPerOp: { paidEvent: paidEventCommands, paidEventAlone: aloneCommands },
+        dbCommandsPerOp: { paidEvent: paidEventCommands, paidEventAlone: aloneCommands, payment: paymentCommands },
       }),
     );
   } finally {
