@@ -14,3 +14,16 @@ export function requireRole(viewer: Viewer | null, role: Role): Viewer {
 }
 
 export const isStaff = (viewer: Viewer | null) => Boolean(viewer?.roles.includes('STAFF'));
+
+/** The viewer is this member, signed in as a customer. */
+export const isSelf = (viewer: Viewer | null, memberId: string) => Boolean(viewer?.roles.includes('CUSTOMER') && viewer.id === memberId);
+
+/** A member's own data is theirs and staff's to see; nobody else's. */
+export const isSelfOrStaff = (viewer: Viewer | null, memberId: string) => isStaff(viewer) || isSelf(viewer, memberId);
+
+/** The member themself or staff, else UNAUTHENTICATED (no viewer) or FORBIDDEN. */
+export function requireSelfOrStaff(viewer: Viewer | null, memberId: string): Viewer {
+  const v = requireViewer(viewer);
+  if (!isSelfOrStaff(v, memberId)) throw forbidden('Only the member or staff');
+  return v;
+}

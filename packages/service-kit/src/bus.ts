@@ -39,6 +39,7 @@ import {
   type ServiceName,
 } from '@flywheel/events';
 import { insertDoc, isDuplicateKey } from './claims';
+import { AppError, ErrorCode } from './errors';
 import type { Logger } from './logger';
 
 const tracer = trace.getTracer('flywheel-bus');
@@ -59,6 +60,19 @@ export class BusRequestError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Rethrows a request's failure as the client should see it: another service's refusal keeps its
+ * code (an unknown code becomes INTERNAL_SERVER_ERROR), no answer at all is UNAVAILABLE (set by
+ * `request`); anything else is rethrown as it is.
+ */
+export function fromBusError(err: unknown): never {
+  if (err instanceof BusRequestError) {
+    const code = (Object.values(ErrorCode) as string[]).includes(err.code) ? (err.code as ErrorCode) : ErrorCode.INTERNAL_SERVER_ERROR;
+    throw new AppError(code, err.message);
+  }
+  throw err;
 }
 
 export interface ConsumeOptions {
