@@ -25,10 +25,9 @@ COPY services/referral/package.json services/referral/
 COPY gateway/package.json gateway/
 
 # Compile the workspace and the packages it references (tsc -b follows project references).
-# `npm install` rather than `npm ci`, as in .ci/run: the lockfile lacks other platforms' optional
-# packages and `npm ci` refuses it; with a lockfile present npm installs exactly the locked versions.
+# `npm ci`, as in .ci/run: exactly the lockfile (it records every platform's optional packages).
 FROM manifests AS build
-RUN npm install --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.base.json ./
 COPY packages ./packages
 COPY services ./services

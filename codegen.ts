@@ -4,15 +4,15 @@ const { schemaFiles, moduleMappers } = require('./scripts/schema-files.js') as {
   moduleMappers(service: string): Record<string, string>;
 };
 
-// Resolver types generated from each subgraph's SDL (STYLE.md habit 2). Drift-checked in CI.
-const services = ['content', 'catalog', 'orders', 'live', 'community', 'membership', 'referral'];
+// Resolver types generated from each subgraph's SDL (docs/module-shape.md). Drift-checked in CI.
+const services = Object.keys((require('./packages/events/src/services.json') as { subgraphs: object }).subgraphs);
 
 // GraphQL type → what resolvers receive (the stored document, or a service shape).
 const mappers: Record<string, Record<string, string>> = {
   membership: { Member: '../model#MemberDoc', StaffAccount: '../model#StaffDoc', Session: '../service#SessionShape' },
   content: { Article: '../model#ArticleDoc' },
   catalog: { Product: '../model#ProductDoc', Sku: '../model#SkuDoc', Category: '../model#CategoryDoc' },
-  orders: { Order: '../model#OrderDoc', OrderLine: '../model#OrderLineDoc', Member: '../service#MemberRef' },
+  orders: { Order: '../order/model#OrderDoc', OrderLine: '../order/model#OrderLineDoc', Member: '../service#MemberRef' },
   live: { LiveRoom: '../model#LiveRoomDoc' },
   community: { Group: '../model#GroupDoc', Member: '../service#MemberRef' },
   referral: { InviteCode: '../model#InviteCodeDoc', Member: '../service#MemberRef' },

@@ -17,7 +17,8 @@ const { randomBytes } = require('node:crypto');
 const { verifyJwt, signInternalToken, INTERNAL_TOKEN_HEADER } = require('../packages/service-kit/dist/tokens');
 
 const SUPERGRAPH = join(__dirname, '../gateway/supergraph.graphql');
-const SUBGRAPHS = ['content', 'catalog', 'orders', 'live', 'community', 'membership', 'referral'];
+// The service registry: every subgraph, in composition order.
+const SUBGRAPHS = Object.keys(require('../packages/events/src/services.json').subgraphs);
 
 // ---------------------------------------------------------------------------------------------
 // The peers, each in a child process (`node bench/gateway.js serve-<peer>`), configured through

@@ -8,11 +8,11 @@ const { composeServices } = require('@apollo/composition');
 const { schemaFiles } = require('./schema-files');
 
 const ROOT = join(__dirname, '..');
-const SERVICES = { content: 4001, catalog: 4002, orders: 4003, live: 4004, community: 4005, membership: 4006, referral: 4007 };
+const { subgraphs } = require('../packages/events/src/services.json');
 const OUT = join(ROOT, 'gateway/supergraph.graphql');
 
 const result = composeServices(
-  Object.entries(SERVICES).map(([name, port]) => ({
+  Object.entries(subgraphs).map(([name, { port }]) => ({
     name,
     // In-cluster default; the gateway overrides each URL from its own configuration.
     url: `http://${name}:${port}/graphql`,

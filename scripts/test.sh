@@ -27,6 +27,9 @@ echo "generated resolver types are current"
 step "supergraph composition and drift"
 node scripts/compose-supergraph.js --check
 
+step "events catalogue drift"
+node scripts/events-doc.js --check
+
 step "typecheck (sources and tests)"
 npx tsc -p tsconfig.test.json
 

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { SERVICES } from '@flywheel/events';
 
 export const ROOT = join(__dirname, '../..');
 export const CHART = join(ROOT, 'charts/flywheel');
@@ -22,12 +23,13 @@ export const VALUE_SETS: [string, string[]][] = [
   ['production', [join(CHART, 'values-production.yaml')]],
 ];
 
-/** Workspaces that become images and workloads: services/<name> and gateway. */
+/** Workspaces that become images and workloads: services/<name> and gateway (registry.test.ts: the registry's). */
 export const WORKSPACES: string[] = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).workspaces as string[]).filter(
   (w) => w === 'gateway' || w.startsWith('services/'),
 );
-export const WORKLOADS = WORKSPACES.map((w) => w.split('/').pop()!);
-export const SUBGRAPHS = WORKLOADS.filter((w) => w !== 'gateway');
+/** The registry (packages/events/src/services.json): the gateway, then every subgraph. */
+export const WORKLOADS: string[] = ['gateway', ...SERVICES];
+export const SUBGRAPHS: string[] = [...SERVICES];
 
 export interface Run {
   status: number | null;

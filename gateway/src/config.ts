@@ -1,16 +1,6 @@
 import { z } from 'zod';
 import { baseConfigShape, loadConfig } from '@flywheel/service-kit';
-import { SERVICES } from '@flywheel/events';
-
-const DEFAULT_PORTS: Record<(typeof SERVICES)[number], number> = {
-  content: 4001,
-  catalog: 4002,
-  orders: 4003,
-  live: 4004,
-  community: 4005,
-  membership: 4006,
-  referral: 4007,
-};
+import { DEFAULT_PORTS, SERVICES } from '@flywheel/events';
 
 const subgraphUrls = Object.fromEntries(
   SERVICES.map((s) => [`${s.toUpperCase()}_URL`, z.url().default(`http://127.0.0.1:${DEFAULT_PORTS[s]}/graphql`)]),
@@ -19,7 +9,7 @@ const subgraphUrls = Object.fromEntries(
 export const configSchema = z.object({
   ...baseConfigShape,
   ...subgraphUrls,
-  PORT: z.coerce.number().int().min(0).default(4000),
+  PORT: z.coerce.number().int().min(0).default(DEFAULT_PORTS.gateway),
   /** Verifies member and staff access tokens issued by membership. */
   AUTH_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
   /** The composed supergraph (checked in; a ConfigMap in Kubernetes). */

@@ -1,9 +1,17 @@
 // The one thing services share about each other: event subjects, the envelope, payload
 // schemas, and the request/reply contracts. Payloads carry ids and facts, never whole documents.
 import { z } from 'zod';
+import registry from './services.json';
 
-export const SERVICES = ['content', 'catalog', 'orders', 'live', 'community', 'membership', 'referral'] as const;
-export type ServiceName = (typeof SERVICES)[number];
+// services.json is the registry (JSON so plain-JS scripts read it before anything is built).
+export type ServiceName = keyof typeof registry.subgraphs;
+/** Every subgraph, in composition order. */
+export const SERVICES = Object.keys(registry.subgraphs) as readonly ServiceName[];
+/** Where each process listens unless PORT says otherwise: the gateway and every subgraph. */
+export const DEFAULT_PORTS = Object.freeze({
+  gateway: registry.gateway.port,
+  ...Object.fromEntries(SERVICES.map((s) => [s, registry.subgraphs[s].port])),
+}) as Readonly<Record<ServiceName | 'gateway', number>>;
 
 const id = z.string().min(1);
 const dateTime = z.iso.datetime();
@@ -25,7 +33,7 @@ const stockLine = z.object({ skuId: id, quantity: z.number().int().positive() })
 const PriceKind = z.enum(['LIST', 'MEMBER', 'FLASH']);
 const pricedLine = orderLine.extend({ priceKind: PriceKind, flashSaleId: id.optional() });
 
-/** Membership tiers (普通 / 银卡 / 金卡 / 钻石) and the six RFM segments of the seeds. */
+/** Membership tiers (普通 / 银卡 / 金卡 / 钻石) and the six RFM segments (docs/architecture.md, "Names and segments"). */
 export const MemberTier = z.enum(['REGULAR', 'SILVER', 'GOLD', 'DIAMOND']);
 export const MemberSegment = z.enum(['IMPORTANT_VALUE', 'IMPORTANT_RETAIN', 'IMPORTANT_DEVELOP', 'GENERAL_VALUE', 'NEW', 'DORMANT']);
 

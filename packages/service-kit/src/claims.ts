@@ -1,6 +1,6 @@
 import type { Model } from 'mongoose';
 
-// DESIGN.md §3: the one primitive atomic on both FerretDB and MongoDB is an insert into a unique
+// docs/concurrency.md ("Why"): the one primitive atomic on both FerretDB and MongoDB is an insert into a unique
 // index. Everything that must happen at most once is claimed this way before it is applied.
 
 export function isDuplicateKey(err: unknown): boolean {
@@ -235,6 +235,46 @@ export async function appendToLedger<E extends LedgerEntry>(
     if (entry) return entry;
     // Lost the race: spread retries a little so a hot account does not livelock.
     await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 5)));
+  }
+  throw new LedgerContentionError(accountId, maxAttempts);
+}
+
+/** A ledger entry that records one operation, under a unique index on `op`. */
+export interface OpLedgerEntry extends LedgerEntry {
+  op: string;
+}
+
+/**
+ * Appends the entry of operation `op` to an account's ledger, at most once per op, with `_id`
+ * reads only (a filter on `op` would scan on FerretDB). A duplicate key is either a lost race for
+ * the seq (the entry at that seq holds another op: retry on the new head) or the op already
+ * applied (that seq is free, so the unique `op` index refused it, or it holds this op: nothing to
+ * do). Returns the entry written now, or null when the op was already there. `knownHead` (e.g.
+ * `knownLedgerHead`) is tried first, unread: its insert at seq + 1 proves it current, and a stale
+ * one is a duplicate like any lost race.
+ */
+export async function appendOnce<E extends OpLedgerEntry>(
+  model: Model<E>,
+  accountId: string,
+  op: string,
+  build: (head: E | null) => Omit<E, '_id' | 'accountId' | 'seq' | 'op'>,
+  opts: { maxAttempts?: number; knownHead?: E } & InsertOptions = {},
+): Promise<E | null> {
+  const maxAttempts = opts.maxAttempts ?? 50;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    const head = attempt === 1 && opts.knownHead ? opts.knownHead : await ledgerHead(model, accountId);
+    const seq = (head?.seq ?? 0) + 1;
+    const entry = { ...build(head), _id: `${accountId}:${seq}`, accountId, seq, op } as unknown as E;
+    try {
+      await insertDoc(model, entry, opts);
+      noteLedgerHead(model, entry);
+      return entry;
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      const there = (await model.findById(entry._id).lean()) as E | null;
+      if (!there || there.op === op) return null;
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 5)));
+    }
   }
   throw new LedgerContentionError(accountId, maxAttempts);
 }

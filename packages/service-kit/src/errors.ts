@@ -2,7 +2,7 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { Logger } from './logger';
 
-/** The fixed set of error codes clients can rely on (DESIGN.md §3). */
+/** The fixed set of error codes clients can rely on (docs/architecture.md, "How a request flows"). */
 export const ErrorCode = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   FORBIDDEN: 'FORBIDDEN',

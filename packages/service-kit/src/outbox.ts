@@ -6,7 +6,7 @@ import type { Bus } from './bus';
 import { findByIds } from './loaders';
 import type { Logger } from './logger';
 
-// DESIGN.md §3, outbox without transactions: a state change and the event it causes become
+// docs/concurrency.md ("The outbox"), outbox without transactions: a state change and the event it causes become
 // durable in ONE insert — the aggregate's append-only entry carries its event in `outbox`.
 // The relay publishes entries not yet marked sent (Nats-Msg-Id = event id, so a re-publish after
 // a crash is deduplicated) and records each in `outbox_sent` — a separate insert, so the entry

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 
-// PII at rest (DESIGN.md §3 Privacy): AES-256-GCM with a key from a secret, and a keyed hash
+// PII at rest (docs/architecture.md, privacy): AES-256-GCM with a key from a secret, and a keyed hash
 // (HMAC-SHA256 with a separate key) for equality look-ups such as "member by phone".
 
 export interface PiiKeys {

@@ -2,19 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_PORTS, SERVICES } from '@flywheel/events';
 import { ROOT } from './infra';
 
-export const STACK_SERVICES = ['content', 'catalog', 'orders', 'live', 'community', 'membership', 'referral'] as const;
-export const DEFAULT_PORTS: Record<(typeof STACK_SERVICES)[number] | 'gateway', number> = {
-  gateway: 4000,
-  content: 4001,
-  catalog: 4002,
-  orders: 4003,
-  live: 4004,
-  community: 4005,
-  membership: 4006,
-  referral: 4007,
-};
+/** The subgraphs, in the registry's order (packages/events/src/services.json); the gateway starts after them. */
+export const STACK_SERVICES = SERVICES;
+export { DEFAULT_PORTS };
 
 export interface StackProcess {
   name: string;

@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { DEFAULT_PORTS } from '@flywheel/events';
 import { loadConfig, serviceConfigShape } from '@flywheel/service-kit';
 
 export const configSchema = z.object({
   ...serviceConfigShape,
-  PORT: z.coerce.number().int().min(0).default(4002),
+  PORT: z.coerce.number().int().min(0).default(DEFAULT_PORTS.catalog),
   /**
    * A stock reservation neither paid nor released by then is released by the sweeper. Longer than
    * orders' unpaid-order timeout, so orders cancels first and this only catches what was lost.
@@ -25,7 +26,7 @@ export const configSchema = z.object({
   /** The safety net: the whole read model is read again this often. */
   CATALOG_READ_MODEL_REFRESH_SECONDS: z.coerce.number().positive().default(60),
   /**
-   * The flash-sale gate shared by every replica (inventory/flash-gate.ts). Unset: each replica
+   * The flash-sale gate shared by every replica (flash-sales/gate.ts). Unset: each replica
    * keeps its own gate in memory (exact for one replica; with several, the ledger turns away what
    * the gates let through).
    */

@@ -5,7 +5,7 @@ import type { Model } from 'mongoose';
 export const HOT_DOC_MS = 1_000;
 
 /**
- * The seeds' "cache the hot item" for quotes: in a rush every buyer is quoted the same SKU and
+ * "Cache the hot item" (docs/concurrency.md, "Hot items") for quotes: in a rush every buyer is quoted the same SKU and
  * product. Each replica keeps the documents it read for `ttlMs`; a write made by this replica
  * drops them at once, another replica's write shows within `ttlMs`. The reservation and the
  * order still check what they must against the database.

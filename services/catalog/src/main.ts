@@ -1,31 +1,63 @@
 import '@flywheel/service-kit/telemetry';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import type { ProductProjection } from './browse/projection';
+import { createBrowseModule } from './browse';
 import { loadServiceConfig, type Config } from './config';
-import { createProductProjection, type ProductProjection } from './browse/projection';
-import { createBrowseService } from './browse/service';
 import { registerConsumers } from './events';
-import { createMemoryFlashGate, createRedisFlashGate, shareGateChanges } from './inventory/flash-gate';
-import { createInventoryService, type InventoryService } from './inventory/service';
-import { createReadModelFeed, type ReadModelFeed } from './storefront/events';
-import { createReadModel, type ReadModel } from './storefront/service';
+import { createFlashSalesModule } from './flash-sales';
 import { createModels } from './model';
-import { resolvers } from './resolvers';
-import { createCatalogService, MAX_LONG_TEXT, MAX_URL, type CatalogService, type Context } from './service';
+import type { CatalogModule, ModuleDeps } from './modules';
+import { createProductsModule } from './products';
+import { MAX_LONG_TEXT, MAX_URL } from './products/rules';
+import { createReservationsModule } from './reservations';
+import { mergeResolvers } from './resolvers';
+import { requestLoaders, type CatalogService, type Context, type InventoryService } from './service';
+import { createStockModule } from './stock';
+import { createStorefrontModule } from './storefront';
+import type { ReadModel } from './storefront/service';
+import { createSweeperModule } from './sweeper';
 
-export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
+/** The core SDL plus each module's `src/<module>/schema.graphql`. */
+export const typeDefs = readSchema(join(__dirname, '../src/schema.graphql'));
 
-export async function start(
-  config: Config,
-  opts: { handleSignals?: boolean } = {},
-): Promise<
-  RunningService & { service: CatalogService; inventory: InventoryService; projection: ProductProjection; readModel: ReadModel | null }
-> {
-  let service!: CatalogService;
-  let inventory!: InventoryService;
-  let projection!: ProductProjection;
-  let readModel: ReadModel | null = null;
+export type Modules = ReturnType<typeof createModules>;
+
+function createModules(deps: ModuleDeps) {
+  const storefront = createStorefrontModule(deps);
+  const { readModel } = storefront;
+  const browse = createBrowseModule({ ...deps, readModel });
+  const { projection } = browse;
+  const stock = createStockModule({
+    ...deps,
+    onStockMoved: (entry) => {
+      readModel?.stockMoved(entry);
+      projection.stockMoved(entry);
+    },
+  });
+  const { accounts } = stock;
+  const flashSales = createFlashSalesModule({ ...deps, accounts, onFlashSaleCreated: (productId) => projection.refresh(productId) });
+  const { admission } = flashSales;
+  const reservations = createReservationsModule({ ...deps, accounts, admission, flashSales: flashSales.flashSales });
+  const sweeper = createSweeperModule({
+    ...deps,
+    finals: reservations.finals,
+    flashSales: flashSales.flashSales,
+    alsoRun: [() => projection.repairOnce()],
+  });
+  const products = createProductsModule({ ...deps, stock: stock.stock, admission, projection, readModel });
+  return { browse, storefront, products, stock, flashSales, reservations, sweeper };
+}
+
+export interface RunningCatalog extends RunningService {
+  service: CatalogService;
+  inventory: InventoryService;
+  projection: ProductProjection;
+  readModel: ReadModel | null;
+}
+
+export async function start(config: Config, opts: { handleSignals?: boolean } = {}): Promise<RunningCatalog> {
+  let modules!: Modules;
   const running = await runService<Context>({
     name: 'catalog',
     config,
@@ -43,68 +75,39 @@ export async function start(
     handleSignals: opts.handleSignals,
     async setup({ db, bus, logger, kick }) {
       const models = createModels(db);
-      let feed: ReadModelFeed | null = null;
-      const model = config.CATALOG_READ_MODEL
-        ? createReadModel({ models, logger, announce: (change) => feed?.announce(change), live: () => feed?.live() ?? false })
-        : null;
-      if (model) {
-        feed = createReadModelFeed({
-          bus,
-          readModel: model,
-          logger,
-          heartbeatMs: config.CATALOG_READ_MODEL_HEARTBEAT_MS,
-          refreshMs: config.CATALOG_READ_MODEL_REFRESH_SECONDS * 1000,
-        });
-      }
-      readModel = model;
-      projection = createProductProjection({
+      modules = createModules({ models, bus, logger, config, kick, now: () => new Date() });
+      const list: CatalogModule[] = Object.values(modules);
+      const loaders = requestLoaders({
         models,
-        logger,
-        observe: model ? () => model.observeProjection() : undefined,
-        holdings: model ? (productId) => model.holdings(productId) : undefined,
+        stock: modules.stock.stock,
+        flashSales: modules.flashSales.flashSales,
+        readModel: modules.storefront.readModel,
       });
-      const holdMs = config.FLASH_GATE_HOLD_SECONDS * 1000;
-      const flashGate = config.REDIS_URL
-        ? createRedisFlashGate({ url: config.REDIS_URL, holdMs, keyPrefix: config.FLASH_GATE_KEY_PREFIX })
-        : shareGateChanges(createMemoryFlashGate({ holdMs }), bus.nc, (err) => logger.warn({ err }, 'flash gate message ignored'));
-      logger.info({ flashGate: flashGate.kind }, 'flash gate');
-      inventory = createInventoryService({
-        models,
-        kick,
-        logger,
-        flashGate,
-        reservationTtlSeconds: config.RESERVATION_TTL_SECONDS,
-        onStockMoved: (entry) => {
-          model?.stockMoved(entry);
-          projection.stockMoved(entry);
-        },
-        onFlashSaleCreated: (productId) => projection.refresh(productId),
-      });
-      service = createCatalogService({ models, kick, inventory, projection, readModel: model });
-      const browse = createBrowseService({ models, readModel: model });
-      const sweeper = inventory.sweeper(config.STOCK_SWEEP_INTERVAL_SECONDS * 1000, [() => projection.repairOnce()]);
       return {
-        resolvers,
-        context: (base) => ({ ...base, service, inventory, browse, loaders: service.loaders(base.viewer) }),
+        resolvers: mergeResolvers(list),
+        context: (base) => ({ ...base, loaders: loaders(base.viewer) }),
         // After the indexes exist: they are the claims that make a redelivery a no-op.
         init: async () => {
-          await projection.backfill();
-          // Loaded before the server listens; until then (and whenever in doubt) reads use the database.
-          await feed?.start();
-          await registerConsumers({ bus, service, inventory });
-          sweeper.start();
+          for (const m of list) await m.init?.();
+          await registerConsumers({ bus, modules: list });
+          modules.sweeper.timer.start();
         },
         stop: async () => {
-          await sweeper.stop();
-          await projection.drain();
-          await feed?.stop();
-          await flashGate.close();
+          await modules.sweeper.timer.stop();
+          for (const m of list) await m.stop?.();
         },
         outboxSources: [models.Product, models.ProductStatusEntry, models.StockEntry],
       };
     },
   });
-  return { ...running, service, inventory, projection, readModel };
+  const { products, stock, reservations, sweeper, browse, storefront } = modules;
+  return {
+    ...running,
+    service: products.products,
+    inventory: { ...stock.stock, ...reservations.reservations, ...sweeper.sweeper },
+    projection: browse.projection,
+    readModel: storefront.readModel,
+  };
 }
 
 if (require.main === module) runMain('catalog', () => start(loadServiceConfig(), { handleSignals: true }));

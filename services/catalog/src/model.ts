@@ -1,6 +1,9 @@
 import { Schema, Types, type Connection } from 'mongoose';
 import { ledgerIndexes, outboxPath, type LedgerEntry, type OutboxRecord } from '@flywheel/service-kit';
-import { createInventoryModels } from './inventory/model';
+import { createFlashSaleModels } from './flash-sales/model';
+import { createReservationModels } from './reservations/model';
+import { createStockModels } from './stock/model';
+import { createSweeperModels } from './sweeper/model';
 
 export type ProductStatus = 'DRAFT' | 'ON_SALE' | 'OFF_SHELF';
 
@@ -97,7 +100,7 @@ export interface SkuDoc {
   memberPrice?: number | null;
   /**
    * Stock as entered at creation. Only a record: the SKU's stock ledger (its INITIAL entry and
-   * every move since, see inventory/) is the truth.
+   * every move since, see stock/) is the truth.
    */
   initialStock: number;
   /** `catalog.stock.low` is published when available stock falls to or below this. */
@@ -218,7 +221,10 @@ export function createModels(db: Connection) {
     Sku: db.model<SkuDoc>('Sku', skuSchema, 'skus'),
     ProductStatusEntry: db.model<ProductStatusEntryDoc>('ProductStatusEntry', statusEntrySchema, 'product_status_entries'),
     ProductRevision: db.model<ProductRevisionDoc>('ProductRevision', revisionSchema, 'product_revisions'),
-    ...createInventoryModels(db),
+    ...createStockModels(db),
+    ...createReservationModels(db),
+    ...createFlashSaleModels(db),
+    ...createSweeperModels(db),
   };
 }
 export type Models = ReturnType<typeof createModels>;

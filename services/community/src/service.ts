@@ -3,13 +3,15 @@ import DataLoader from 'dataloader';
 import {
   badInput,
   byIdLoader,
+  charCount,
   claimOnce,
   forbidden,
   isDuplicateKey,
-  isStaff,
+  isSelfOrStaff,
   paginate,
   requireRole,
   requireViewer,
+  text,
   type BaseContext,
   type PageArgs,
   type Viewer,
@@ -38,15 +40,6 @@ export interface CreateGroupInput {
   description?: string | null;
   tags?: readonly string[] | null;
   welcome?: boolean | null;
-}
-
-// Code points, not UTF-16 units: a Chinese name's length is what an operator counts.
-const charCount = (s: string) => [...s].length;
-
-function text(raw: string | null | undefined, field: string, max: number, min = 1): string {
-  const v = (raw ?? '').trim();
-  if (charCount(v) < min || charCount(v) > max) throw badInput(`${field} must be ${min} to ${max} characters`, field);
-  return v;
 }
 
 export function createCommunityService(deps: CommunityDeps) {
@@ -84,7 +77,7 @@ export function createCommunityService(deps: CommunityDeps) {
     async createGroup(viewer: Viewer | null, input: CreateGroupInput): Promise<GroupDoc> {
       requireRole(viewer, 'STAFF');
       const name = text(input.name, 'name', LIMITS.name);
-      const description = text(input.description, 'description', LIMITS.description, 0);
+      const description = text(input.description, 'description', LIMITS.description, { min: 0 });
       const tags = [...new Set((input.tags ?? []).map((t) => t.trim()))];
       if (tags.length > LIMITS.tags) throw badInput(`At most ${LIMITS.tags} tags`, 'tags');
       if (tags.some((t) => charCount(t) < 1 || charCount(t) > LIMITS.tag))
@@ -112,9 +105,7 @@ export function createCommunityService(deps: CommunityDeps) {
 
     /** A member's groups are theirs and staff's to see. */
     assertMayReadMember(viewer: Viewer | null, memberId: string): void {
-      const v = requireViewer(viewer);
-      if (isStaff(v)) return;
-      if (v.roles.includes('CUSTOMER') && v.id === memberId) return;
+      if (isSelfOrStaff(requireViewer(viewer), memberId)) return;
       throw forbidden("Only the member and staff can see a member's groups");
     },
 

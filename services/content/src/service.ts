@@ -7,6 +7,7 @@ import {
   notFound,
   paginate,
   requireRole,
+  text,
   type BaseContext,
   type PageArgs,
   type Viewer,
@@ -39,15 +40,8 @@ export interface CreateArticleInput {
   seo?: { title?: string | null; description?: string | null } | null;
 }
 
-// Code points, not UTF-16 units: a Chinese title's length is what an editor counts.
-const charCount = (s: string) => [...s].length;
+// Code points, not UTF-16 units, like the kit's `text`: a Chinese title's length is what an editor counts.
 const clip = (s: string, max: number) => [...s].slice(0, max).join('');
-
-function text(raw: string | null | undefined, field: string, max: number): string {
-  const v = (raw ?? '').trim();
-  if (charCount(v) < 1 || charCount(v) > max) throw badInput(`${field} must be 1 to ${max} characters`, field);
-  return v;
-}
 
 function productIds(raw: readonly string[] | null | undefined): string[] {
   const ids = [...new Set((raw ?? []).map((id) => id.trim()))];

@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { DEFAULT_PORTS } from '@flywheel/events';
 import { loadConfig, serviceConfigShape } from '@flywheel/service-kit';
 
 export const configSchema = z.object({
   ...serviceConfigShape,
-  PORT: z.coerce.number().int().min(0).default(4004),
+  PORT: z.coerce.number().int().min(0).default(DEFAULT_PORTS.live),
 });
 
 export type Config = z.infer<typeof configSchema>;

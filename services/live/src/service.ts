@@ -6,6 +6,7 @@ import {
   outboxRecord,
   paginate,
   requireRole,
+  text,
   type BaseContext,
   type PageArgs,
   type Viewer,
@@ -37,15 +38,6 @@ export interface ScheduleLiveRoomInput {
   productIds?: readonly string[] | null;
 }
 
-// Code points, not UTF-16 units: a Chinese title's length is what an editor counts.
-const charCount = (s: string) => [...s].length;
-
-function text(raw: string | null | undefined, field: string, max: number, min = 1): string {
-  const v = (raw ?? '').trim();
-  if (charCount(v) < min || charCount(v) > max) throw badInput(`${field} must be ${min} to ${max} characters`, field);
-  return v;
-}
-
 export function createLiveService(deps: LiveDeps) {
   const { models } = deps;
   const now = deps.now ?? (() => new Date());
@@ -59,7 +51,7 @@ export function createLiveService(deps: LiveDeps) {
     async scheduleLiveRoom(viewer: Viewer | null, input: ScheduleLiveRoomInput): Promise<LiveRoomDoc> {
       requireRole(viewer, 'STAFF');
       const title = text(input.title, 'title', LIMITS.title);
-      const description = text(input.description, 'description', LIMITS.description, 0);
+      const description = text(input.description, 'description', LIMITS.description, { min: 0 });
       const hostName = text(input.hostName, 'hostName', LIMITS.hostName);
       const at = now();
       const scheduledAt = input.scheduledAt;

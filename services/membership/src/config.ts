@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { DEFAULT_PORTS } from '@flywheel/events';
 import { base64Key, loadConfig, serviceConfigShape } from '@flywheel/service-kit';
 
 export const configSchema = z
   .object({
     ...serviceConfigShape,
-    PORT: z.coerce.number().int().min(0).default(4006),
+    PORT: z.coerce.number().int().min(0).default(DEFAULT_PORTS.membership),
     /** Signs member and staff access tokens; the gateway verifies them with the same secret. */
     AUTH_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
     /** AES-256-GCM key for phone numbers at rest (base64, 32 bytes). */

@@ -1,4 +1,4 @@
-import { requireRole, scalarResolvers } from '@flywheel/service-kit';
+import { isSelfOrStaff, requireRole, scalarResolvers } from '@flywheel/service-kit';
 import type { Resolvers } from './__generated__/resolvers';
 
 export const resolvers: Resolvers = {
@@ -23,10 +23,7 @@ export const resolvers: Resolvers = {
     __resolveReference: (ref, { loaders }) => loaders.member.load(ref.id),
     id: (m) => m._id.toHexString(),
     phone: (m, _, { viewer, service }) => service.phoneFor(viewer, m),
-    birthday: (m, _, { viewer }) =>
-      viewer?.roles.includes('STAFF') || (viewer?.roles.includes('CUSTOMER') && viewer.id === m._id.toHexString())
-        ? (m.birthday ?? null)
-        : null,
+    birthday: (m, _, { viewer }) => (isSelfOrStaff(viewer, m._id.toHexString()) ? (m.birthday ?? null) : null),
   },
   Session: {
     member: (s, _, { loaders }) => (s.memberId ? loaders.member.load(s.memberId) : null),

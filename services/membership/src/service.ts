@@ -12,6 +12,8 @@ import {
   findByIds,
   forbidden,
   isDuplicateKey,
+  isSelfOrStaff,
+  isStaff,
   ledgerHead,
   lookupHash,
   outboxRecord,
@@ -393,8 +395,7 @@ export function createMembershipService(deps: MembershipDeps) {
 
     /** The phone as the viewer may see it: masked for the member and staff, hidden from others. */
     phoneFor(viewer: Viewer | null, member: MemberDoc): string | null {
-      const own = viewer?.roles.includes('CUSTOMER') && viewer.id === member._id.toHexString();
-      if (!own && !viewer?.roles.includes('STAFF')) return null;
+      if (!isSelfOrStaff(viewer, member._id.toHexString())) return null;
       return maskPhone(decryptPii(pii, member.phoneEnc));
     },
 
@@ -407,7 +408,7 @@ export function createMembershipService(deps: MembershipDeps) {
     },
 
     assertStaff(viewer: Viewer | null) {
-      if (!viewer?.roles.includes('STAFF')) throw forbidden('STAFF role required');
+      if (!isStaff(viewer)) throw forbidden('STAFF role required');
     },
 
     /**

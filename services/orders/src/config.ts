@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_PORTS } from '@flywheel/events';
 import { loadConfig, serviceConfigShape } from '@flywheel/service-kit';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -9,7 +10,7 @@ const days = (fallback: number) => z.coerce.number().positive().max(365).default
 export const configSchema = z
   .object({
     ...serviceConfigShape,
-    PORT: z.coerce.number().int().min(0).default(4003),
+    PORT: z.coerce.number().int().min(0).default(DEFAULT_PORTS.orders),
     /**
      * How long a request to catalog (quote, reserve, release) waits before answering UNAVAILABLE.
      * Generous on purpose: in a rush (a flash sale) reservations queue behind the SKU's gate, and

@@ -2,20 +2,21 @@ import '@flywheel/service-kit/telemetry';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { claimOnce, runService, type RunningService, runMain } from '@flywheel/service-kit';
-import { createAfterSaleModels } from './aftersales/model';
-import { createCartModels } from './cart/model';
+import type { CheckoutHooks } from './checkout';
+import type { QuoteAdjuster } from './checkout/pricing';
+import { createMembershipAdjuster } from './clients/membership';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
-import { createMembershipAdjuster } from './membership';
-import { createModels } from './model';
-import { createPaymentModels } from './payments/model';
+import { createModules, sweepers, type OrderService } from './modules';
+import { createOrderLoaders } from './order/service';
 import { paymentCallbackRoute, startCallbackListener, testPaymentSimulateRoute } from './payments/routes';
 import { createTestPaymentProvider, type TestPaymentProvider } from './payments/test-provider';
-import type { QuoteAdjuster } from './pricing';
-import { resolvers } from './resolvers';
-import { createOrderService, type CheckoutHooks, type Context, type OrderService } from './service';
+import { mergeResolvers } from './resolvers';
+import type { Context } from './service';
 
 export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
+
+export type { OrderService } from './modules';
 
 export interface StartOptions {
   handleSignals?: boolean;
@@ -52,36 +53,25 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
     },
     handleSignals: opts.handleSignals,
     async setup({ db, bus, kick, logger }) {
-      const models = createModels(db);
       provider = createTestPaymentProvider({
         db,
         // Present whenever PAYMENT_PROVIDER is test (config.ts refuses to start otherwise).
         secret: config.PAYMENT_TEST_SECRET!,
         callbackUrl: () => config.PAYMENT_TEST_CALLBACK_URL ?? `http://127.0.0.1:${listener.callback?.port ?? port}/payments/test/callback`,
       });
-      service = createOrderService({
-        models,
-        cartModels: createCartModels(db),
-        paymentModels: createPaymentModels(db),
-        afterSaleModels: createAfterSaleModels(db),
+      const modules = createModules({
+        db,
         bus,
         kick,
-        provider,
-        catalogTimeoutMs: config.CATALOG_TIMEOUT_MS,
-        paymentTimeoutSeconds: config.ORDER_PAYMENT_TIMEOUT_SECONDS,
-        checkoutRecoverySeconds: config.CHECKOUT_RECOVERY_SECONDS,
-        autoConfirmDays: config.AUTO_CONFIRM_DAYS,
-        afterSaleWindowDays: config.AFTER_SALE_WINDOW_DAYS,
-        unpaidCaps: {
-          orders: config.MAX_UNPAID_ORDERS_PER_MEMBER,
-          units: config.MAX_UNPAID_UNITS_PER_MEMBER,
-          flashUnitsPerSku: config.MAX_UNPAID_FLASH_UNITS_PER_SKU,
-        },
-        paymentReconcileAfterSeconds: config.PAYMENT_RECONCILE_AFTER_SECONDS,
-        adjusters: opts.adjusters ?? [createMembershipAdjuster(bus, config.MEMBERSHIP_TIMEOUT_MS)],
-        hooks: opts.hooks,
+        config,
         logger,
+        now: () => new Date(),
+        provider,
+        adjusters: opts.adjusters ?? [createMembershipAdjuster(bus, config.MEMBERSHIP_TIMEOUT_MS)],
+        hooks: opts.hooks ?? {},
       });
+      const { models } = modules.order;
+      service = sweepers(modules);
 
       // One pass at a time; a pass still running when the timer fires is not doubled. Every
       // replica runs the timer; one of them takes each period's pass (a claim per period), so
@@ -101,13 +91,13 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       };
       const callbackRoute = paymentCallbackRoute({
         provider: provider.name,
-        handle: (raw, headers) => service.handlePaymentCallback(raw, headers),
+        handle: (raw, headers) => modules.payments.payments.handleCallback(raw, headers),
         logger,
       });
 
       return {
-        resolvers,
-        context: (base) => ({ ...base, service, loaders: service.loaders() }),
+        resolvers: mergeResolvers(Object.values(modules).map((m) => m.resolvers)),
+        context: (base) => ({ ...base, loaders: createOrderLoaders(models) }),
         outboxSources: [models.Order, models.OrderTransition],
         routes: [
           // With a listener of its own, the callback is served there only (one way in for the provider).

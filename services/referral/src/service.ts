@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { Types } from 'mongoose';
 import DataLoader from 'dataloader';
-import { findByIds, forbidden, isDuplicateKey, isStaff, requireViewer, type BaseContext, type Viewer } from '@flywheel/service-kit';
+import { findByIds, forbidden, isDuplicateKey, isSelfOrStaff, requireViewer, type BaseContext, type Viewer } from '@flywheel/service-kit';
 import type { InviteBindingDoc, InviteCodeDoc, Models } from './model';
 
 export interface ReferralDeps {
@@ -94,9 +94,7 @@ export function createReferralService(deps: ReferralDeps) {
 
     /** A member's referral details are theirs and staff's to see. */
     assertMayReadMember(viewer: Viewer | null, memberId: string): void {
-      const v = requireViewer(viewer);
-      if (isStaff(v)) return;
-      if (v.roles.includes('CUSTOMER') && v.id === memberId) return;
+      if (isSelfOrStaff(requireViewer(viewer), memberId)) return;
       throw forbidden("Only the member and staff can see a member's referral details");
     },
 

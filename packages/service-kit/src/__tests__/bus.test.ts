@@ -309,7 +309,7 @@ describe('trace context', () => {
   });
 
   test('a span started in this process (telemetry loaded, no collector) is a real trace carried into NATS', async () => {
-    // DESIGN.md §3: without a collector spans are still created, so trace ids reach logs and NATS.
+    // docs/architecture.md (observability): without a collector spans are still created, so trace ids reach logs and NATS.
     const live = await bus('live');
     const traceId = await trace.getTracer('bus-test').startActiveSpan('test-publish', async (span) => {
       await live.publish('live.room.scheduled', roomScheduled('room-local'), { id: 'evt-local-span' });

@@ -13,7 +13,7 @@ import {
   type LedgerEntry,
 } from '@flywheel/service-kit';
 
-// DESIGN.md §3, claim by unique insert: the one primitive atomic on FerretDB. These run real
+// docs/concurrency.md ("Claims"), claim by unique insert: the one primitive atomic on FerretDB. These run real
 // concurrent writers against the real FerretDB, where a conditional update would oversell.
 
 interface Move extends LedgerEntry {

@@ -3,7 +3,7 @@ import { mongoUrl, uniqueDbName } from '@flywheel/testing';
 import { byIdLoader, connectMongo, findByIds, isDuplicateKey } from '@flywheel/service-kit';
 
 // Proves the pinned mongoose works against the real FerretDB, and documents (as a canary) the
-// FerretDB behaviour that makes the claim-by-unique-insert idiom necessary (DESIGN.md §3).
+// FerretDB behaviour that makes the claim-by-unique-insert idiom necessary (docs/concurrency.md).
 
 let conn: Connection;
 beforeAll(async () => {
@@ -65,7 +65,7 @@ test('canary: concurrent conditional decrements on one document — the FerretDB
     observed = Math.max(observed, results.filter((r) => r.modifiedCount === 1).length);
   }
   // If this ever prints 1 on FerretDB, the backend became atomic: the idiom still holds, but
-  // DESIGN.md §3 should be updated.
+  // docs/concurrency.md should be updated.
   console.info(`canary: ${observed} of 16 racing conditional decrements succeeded on one unit of stock`);
   expect(observed).toBeGreaterThan(1);
 });

@@ -17,7 +17,7 @@ import {
 import { streamName } from '@flywheel/events';
 import { sleep, storedEventIds, storedMessages } from './support';
 
-// DESIGN.md §3, outbox without transactions: the entry carries its event; the relay publishes
+// docs/concurrency.md ("The outbox"), outbox without transactions: the entry carries its event; the relay publishes
 // unsent entries with Nats-Msg-Id = event id and records them sent. Real FerretDB, real NATS.
 
 const logger = createLogger('test', 'silent');

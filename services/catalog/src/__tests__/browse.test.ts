@@ -5,9 +5,8 @@ import type { RunningService } from '@flywheel/service-kit';
 import type { EventData } from '@flywheel/events';
 import type { ProductProjection } from '../browse/projection';
 import { loadServiceConfig } from '../config';
-import type { InventoryService } from '../inventory/service';
 import { start } from '../main';
-import type { CatalogService } from '../service';
+import type { CatalogService, InventoryService } from '../service';
 
 // The shop's listing against the real FerretDB and NATS: filters, sorts with keyset pages, facets,
 // and the listing fields that follow stock, sales and SKU edits (browse/projection.ts).

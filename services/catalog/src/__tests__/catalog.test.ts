@@ -5,7 +5,8 @@ import { BusRequestError, type RunningService } from '@flywheel/service-kit';
 import { streamName } from '@flywheel/events';
 import { loadServiceConfig } from '../config';
 import { start } from '../main';
-import { keywordPattern, type CatalogService } from '../service';
+import { keywordPattern } from '../browse/service';
+import type { CatalogService } from '../service';
 
 let nats: InfraProcess;
 let svc: RunningService & { service: CatalogService };

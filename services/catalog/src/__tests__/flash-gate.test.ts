@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { createMemoryFlashGate, createRedisFlashGate, RESYNC_MS, type FlashGate, type GateSale } from '../inventory/flash-gate';
+import { createMemoryFlashGate, createRedisFlashGate, RESYNC_MS, type FlashGate, type GateSale } from '../flash-sales/gate';
 
 // The flash gate on its own: the same behaviour in memory and in Redis (the machine's Redis, or
 // REDIS_URL; every run under keys of its own). The ledger is played by a counter the test owns,

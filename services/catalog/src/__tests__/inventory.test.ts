@@ -5,13 +5,12 @@ import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, t
 import { BusRequestError, type RunningService } from '@flywheel/service-kit';
 import { streamName, type EventData } from '@flywheel/events';
 import { loadServiceConfig } from '../config';
-import { applyMove, availableOf, EMPTY, type StockTotals } from '../inventory/ledger';
-import type { StockEntryDoc } from '../inventory/model';
-import type { InventoryService } from '../inventory/service';
+import { applyMove, availableOf, EMPTY, type StockTotals } from '../stock/ledger';
+import type { StockEntryDoc } from '../stock/model';
 import { start } from '../main';
-import type { CatalogService } from '../service';
+import type { CatalogService, InventoryService } from '../service';
 
-// Stock as a ledger per SKU (DESIGN §3): every test drives the real service over NATS and
+// Stock as a ledger per SKU (docs/concurrency.md, "Ledgers"): every test drives the real service over NATS and
 // GraphQL against the real FerretDB, then checks the ledger itself.
 
 let nats: InfraProcess;

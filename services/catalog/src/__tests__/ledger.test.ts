@@ -1,5 +1,5 @@
 import { createKeyQueue } from '@flywheel/service-kit';
-import { applyMove, availableOf, crossesLow, EMPTY, flashStatusAt, type StockTotals } from '../inventory/ledger';
+import { applyMove, availableOf, crossesLow, EMPTY, flashStatusAt, type StockTotals } from '../stock/ledger';
 
 const t = (onHand: number, reserved = 0, sold = 0): StockTotals => ({ onHand, reserved, sold });
 

@@ -1,6 +1,7 @@
-import { isDuplicateKey, type Logger, ledgerHead } from '@flywheel/service-kit';
-import { availableOf, flashAccount, totalsOf, type StockTotals } from '../inventory/ledger';
-import type { FlashSaleDoc, StockEntryDoc } from '../inventory/model';
+import { isDuplicateKey, isObjectId, type Logger, ledgerHead } from '@flywheel/service-kit';
+import { availableOf, flashAccount, totalsOf, type StockTotals } from '../stock/ledger';
+import type { FlashSaleDoc } from '../flash-sales/model';
+import type { StockEntryDoc } from '../stock/model';
 import { createHotDocs, HOT_DOC_MS } from '../hot-docs';
 import type { ProductSnapshot } from '../storefront/service';
 import type {
@@ -90,8 +91,6 @@ const REPAIR_MARK = 'product-listings';
 /** Entries in each id → product cache (the relation never changes; the bound only caps memory). */
 const CACHE_LIMIT = 10_000;
 
-const OBJECT_ID = /^[0-9a-f]{24}$/i;
-
 export interface ProjectionDeps {
   models: Models;
   logger: Logger;
@@ -118,7 +117,7 @@ export function createProductProjection(deps: ProjectionDeps) {
   const hotProducts = createHotDocs<ProductDoc>(models.Product, HOT_DOC_MS);
 
   async function project(productId: string): Promise<ProductDoc | null> {
-    if (!OBJECT_ID.test(productId)) return null;
+    if (!isObjectId(productId)) return null;
     const observed = deps.observe?.();
     const product = await models.Product.findById(productId).lean<ProductDoc>();
     if (!product) return null;
@@ -239,13 +238,13 @@ export function createProductProjection(deps: ProjectionDeps) {
       const flashSaleId = accountId.slice('flash:'.length);
       const known = flashProduct.get(flashSaleId);
       if (known) return known;
-      if (!OBJECT_ID.test(flashSaleId)) return null;
+      if (!isObjectId(flashSaleId)) return null;
       const flash = await models.FlashSale.findById(flashSaleId, { productId: 1 }).lean<Pick<FlashSaleDoc, 'productId'>>();
       return flash ? remember(flashProduct, flashSaleId, flash.productId.toHexString()) : null;
     }
     const known = skuProduct.get(accountId);
     if (known) return known;
-    if (!OBJECT_ID.test(accountId)) return null;
+    if (!isObjectId(accountId)) return null;
     const sku = await models.Sku.findById(accountId, { productId: 1 }).lean<Pick<SkuDoc, 'productId'>>();
     return sku ? remember(skuProduct, accountId, sku.productId.toHexString()) : null;
   }

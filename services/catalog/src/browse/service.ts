@@ -1,5 +1,5 @@
 import type { QueryFilter, Types } from 'mongoose';
-import { badInput, isStaff, MAX_PAGE, type Connection as Page, type PageArgs, type Viewer } from '@flywheel/service-kit';
+import { badInput, isObjectId, isStaff, MAX_PAGE, type Connection as Page, type PageArgs, type Viewer } from '@flywheel/service-kit';
 import type { CategoryDoc, Models, ProductDoc, SpecValueDoc } from '../model';
 import { money, type Money } from '../money';
 import type { ReadModel } from '../storefront/service';
@@ -92,7 +92,7 @@ export function parseCursor(sort: ProductSort, cursor: string): { value: number 
   }
   if (!Array.isArray(parsed) || parsed.length !== 3 || parsed[0] !== sort) throw invalid();
   const [, value, id] = parsed as [string, unknown, unknown];
-  if (typeof id !== 'string' || !/^[0-9a-f]{24}$/i.test(id)) throw invalid();
+  if (!isObjectId(id)) throw invalid();
   if (!ORDERS[sort].key) return { value: null, id };
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw invalid();
   return { value, id };

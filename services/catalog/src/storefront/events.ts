@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Bus, Logger } from '@flywheel/service-kit';
+import { OBJECT_ID, type Bus, type Logger } from '@flywheel/service-kit';
 import type { ReadModel, ReadModelChange } from './service';
 
 // How every replica's read model learns what any replica changed: a small message on a core NATS
@@ -23,7 +23,6 @@ import type { ReadModel, ReadModelChange } from './service';
 /** Not a contract with other services: only catalog replicas publish and read it. */
 export const READ_MODEL_SUBJECT = 'catalog.readmodel.invalidate';
 
-const OBJECT_ID = /^[0-9a-f]{24}$/i;
 const count = z.number().int().min(0);
 const messageSchema = z.object({
   from: z.string().min(1).max(64),

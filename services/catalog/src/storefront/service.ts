@@ -1,11 +1,10 @@
-import DataLoader from 'dataloader';
 import { findByIds, ledgerHead, type Logger } from '@flywheel/service-kit';
-import { flashAccount, type StockTotals } from '../inventory/ledger';
-import type { FlashSaleDoc, StockEntryDoc } from '../inventory/model';
+import { flashAccount, type StockTotals } from '../stock/ledger';
+import type { FlashSaleDoc } from '../flash-sales/model';
+import type { StockEntryDoc } from '../stock/model';
 import type { CategoryDoc, Models, ProductDoc, SkuDoc } from '../model';
-import type { CatalogLoaders } from '../service';
 
-// The storefront read model (DESIGN §3 "Reads at scale"): what shoppers read — products that are
+// The storefront read model (docs/architecture.md, "Reads at scale"): what shoppers read — products that are
 // not drafts, their SKUs and prices, categories, stock heads (available / inStock), flash sales
 // still to end, and the listing fields the shop sorts on (salesCount, minPrice) — held in memory
 // by every replica, so a category page or a product detail costs no database command.
@@ -18,7 +17,7 @@ import type { CatalogLoaders } from '../service';
 // the same replica), other replicas reload what they are told changed. A replica that may have
 // missed a change stops answering from here (`ready()` false: callers read the database instead)
 // until a full reload has run. Nothing that charges money reads this: quotes and reservations
-// read the authority (service.ts `quote`, inventory `reserve`).
+// read the authority (products/quote.ts `quote`, reservations `reserve`).
 
 /** A stock account's head totals (regular stock of a SKU, or a flash sale's quota). */
 export interface StockHead extends StockTotals {
@@ -65,6 +64,61 @@ const headOf = (t: StockHead | StockEntryDoc): StockHead => ({ seq: t.seq, onHan
 const idOf = (d: { _id: { toHexString(): string } }) => d._id.toHexString();
 const byId = (a: { _id: { toHexString(): string } }, b: { _id: { toHexString(): string } }) => (idOf(a) < idOf(b) ? -1 : 1);
 
+function indexCategories(all: CategoryDoc[]) {
+  const byKey = new Map(all.map((c) => [idOf(c), c]));
+  const children = new Map<string, CategoryDoc[]>();
+  for (const c of [...all].sort(byId)) {
+    const parent = c.parentId ? c.parentId.toHexString() : '';
+    children.set(parent, [...(children.get(parent) ?? []), c]);
+  }
+  return { byKey, children };
+}
+
+/** Reads the heads of the given accounts, a few at a time. */
+async function readHeads(models: Models, accountIds: string[], setHead: (accountId: string, head: StockEntryDoc | null) => void) {
+  let next = 0;
+  const worker = async () => {
+    while (next < accountIds.length) {
+      const accountId = accountIds[next++]!;
+      setHead(accountId, (await ledgerHead(models.StockEntry, accountId)) as StockEntryDoc | null);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HEAD_READ_CONCURRENCY, accountIds.length) }, worker));
+}
+
+const accountsOf = (skuDocs: SkuDoc[], flashes: FlashSaleDoc[]) => [...skuDocs.map(idOf), ...flashes.map((f) => flashAccount(idOf(f)))];
+
+/** Documents grouped by the product they belong to. */
+function byProduct<T extends { productId: { toHexString(): string } }>(docs: T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const d of docs) out.set(d.productId.toHexString(), [...(out.get(d.productId.toHexString()) ?? []), d]);
+  return out;
+}
+
+/** `pass` one at a time: a call while one runs asks for another pass after it, and shares its promise. */
+function oneAtATime(pass: () => Promise<void>) {
+  let running: Promise<void> | null = null;
+  let again = false;
+  return {
+    run(): Promise<void> {
+      if (running) {
+        again = true;
+        return running;
+      }
+      running = (async () => {
+        do {
+          again = false;
+          await pass();
+        } while (again);
+      })().finally(() => {
+        running = null;
+      });
+      return running;
+    },
+    running: () => running,
+  };
+}
+
 export function createReadModel(deps: ReadModelDeps) {
   const { models, logger } = deps;
   const now = deps.now ?? (() => new Date());
@@ -86,16 +140,6 @@ export function createReadModel(deps: ReadModelDeps) {
   /** Read clock of the last reason to doubt this copy; a full reload started after it restores trust. */
   let doubtedAt = 0;
   let trusted = true;
-
-  function indexCategories(all: CategoryDoc[]) {
-    const byKey = new Map(all.map((c) => [idOf(c), c]));
-    const children = new Map<string, CategoryDoc[]>();
-    for (const c of [...all].sort(byId)) {
-      const parent = c.parentId ? c.parentId.toHexString() : '';
-      children.set(parent, [...(children.get(parent) ?? []), c]);
-    }
-    return { byKey, children };
-  }
 
   function setHead(accountId: string, head: StockHead | null | undefined) {
     if (!head) return;
@@ -119,19 +163,6 @@ export function createReadModel(deps: ReadModelDeps) {
     version++;
   }
 
-  async function readHeads(accountIds: string[]): Promise<void> {
-    let next = 0;
-    const worker = async () => {
-      while (next < accountIds.length) {
-        const accountId = accountIds[next++]!;
-        setHead(accountId, (await ledgerHead(models.StockEntry, accountId)) as StockEntryDoc | null);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(HEAD_READ_CONCURRENCY, accountIds.length) }, worker));
-  }
-
-  const accountsOf = (skuDocs: SkuDoc[], flashes: FlashSaleDoc[]) => [...skuDocs.map(idOf), ...flashes.map((f) => flashAccount(idOf(f)))];
-
   /** Reads the given products (and what hangs off them) again. */
   async function loadProducts(ids: string[]): Promise<void> {
     const epoch = tick();
@@ -146,7 +177,11 @@ export function createReadModel(deps: ReadModelDeps) {
         ])
       : [[], []];
     // Heads already known follow the announced ledger entries; new accounts are read here.
-    await readHeads(accountsOf(skuDocs, flashes).filter((a) => !heads.has(a)));
+    await readHeads(
+      models,
+      accountsOf(skuDocs, flashes).filter((a) => !heads.has(a)),
+      setHead,
+    );
     const found = new Map(visible.map((d) => [idOf(d), d]));
     for (const id of ids) {
       const doc = found.get(id);
@@ -183,10 +218,8 @@ export function createReadModel(deps: ReadModelDeps) {
       models.FlashSale.find({ endsAt: { $gt: at } }).lean<FlashSaleDoc[]>(),
       loadCategories(),
     ]);
-    const skusOf = new Map<string, SkuDoc[]>();
-    for (const s of skuDocs) skusOf.set(s.productId.toHexString(), [...(skusOf.get(s.productId.toHexString()) ?? []), s]);
-    const flashesOf = new Map<string, FlashSaleDoc[]>();
-    for (const f of flashes) flashesOf.set(f.productId.toHexString(), [...(flashesOf.get(f.productId.toHexString()) ?? []), f]);
+    const skusOf = byProduct(skuDocs);
+    const flashesOf = byProduct(flashes);
     const seen = new Set<string>();
     const listed = docs.map((doc) => {
       const id = idOf(doc);
@@ -194,36 +227,27 @@ export function createReadModel(deps: ReadModelDeps) {
       return { id, doc, skus: skusOf.get(id) ?? [], flashes: flashesOf.get(id) ?? [] };
     });
     // Every head is read: a lost announcement of a stock move is repaired here.
-    await readHeads(listed.flatMap((l) => accountsOf(l.skus, l.flashes)));
+    await readHeads(
+      models,
+      listed.flatMap((l) => accountsOf(l.skus, l.flashes)),
+      setHead,
+    );
     for (const { id, ...l } of listed) put(id, epoch, l);
     for (const [id, known] of products) if (!seen.has(id) && known.epoch < epoch) put(id, epoch, null);
   }
 
   // One full reload at a time; a request during one runs another after it (its reads may be older).
-  let reloading: Promise<void> | null = null;
-  let reloadAgain = false;
-  function reloadAll(): Promise<void> {
-    if (reloading) {
-      reloadAgain = true;
-      return reloading;
+  const reloads = oneAtATime(async () => {
+    const startedAt = tick();
+    try {
+      await loadAll();
+      loaded = true;
+      if (startedAt > doubtedAt) trusted = true;
+    } catch (err) {
+      logger.warn({ err }, 'storefront read model reload failed; reads go to the database until the next one succeeds');
     }
-    reloading = (async () => {
-      do {
-        reloadAgain = false;
-        const startedAt = tick();
-        try {
-          await loadAll();
-          loaded = true;
-          if (startedAt > doubtedAt) trusted = true;
-        } catch (err) {
-          logger.warn({ err }, 'storefront read model reload failed; reads go to the database until the next one succeeds');
-        }
-      } while (reloadAgain);
-    })().finally(() => {
-      reloading = null;
-    });
-    return reloading;
-  }
+  });
+  const reloadAll = reloads.run;
 
   // Announced products are reloaded in batches: one reload in flight, the ids that arrive meanwhile next.
   const dirty = new Set<string>();
@@ -283,7 +307,7 @@ export function createReadModel(deps: ReadModelDeps) {
 
     /** Resolves once the products announced so far have been read again (tests, shutdown). */
     settled: async (): Promise<void> => {
-      while (flushing || reloading) await (flushing ?? reloading);
+      while (flushing || reloads.running()) await (flushing ?? reloads.running());
     },
 
     // ---- this replica's own changes: applied at once, then announced ----------------------------
@@ -355,27 +379,3 @@ export function createReadModel(deps: ReadModelDeps) {
 }
 
 export type ReadModel = ReturnType<typeof createReadModel>;
-
-/**
- * The same loaders answered from the read model, for a customer's request: what it does not hold
- * is a draft or does not exist (null, as `visibleProduct` would make it), except stock accounts
- * it does not know (an ended flash sale's quota), which are read from the ledger.
- */
-export function readModelLoaders(model: ReadModel, fromDb: CatalogLoaders): CatalogLoaders {
-  const sync = <V>(get: (id: string) => V) => new DataLoader<string, V>(async (ids) => ids.map(get), { cache: false });
-  return {
-    ...fromDb,
-    product: sync(model.product),
-    sku: sync(model.sku),
-    category: sync(model.category),
-    skusByProduct: sync(model.skusOf),
-    childrenOf: sync(model.childrenOf),
-    flashSalesBySku: sync(model.flashSalesOf),
-    stockHead: new DataLoader(async (accounts) => {
-      const known = accounts.map((a) => model.head(a));
-      const missing = accounts.filter((_, i) => !known[i]);
-      const read = new Map(missing.map((a) => [a, fromDb.stockHead.load(a)] as const));
-      return Promise.all(accounts.map((a, i) => (known[i] as StockEntryDoc | undefined) ?? read.get(a)!));
-    }),
-  };
-}

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
 import { eventually, privateNats, recordIdReads, serviceEnv, type InfraProcess } from '@flywheel/testing';
-import { envelope, streamName, type EventData, type EventEnvelope } from '@flywheel/events';
+import { streamName, type EventEnvelope } from '@flywheel/events';
 import { loadServiceConfig, type Config } from '../config';
 import { start, type RunningMembership } from '../main';
 import type { MembershipModule } from '../modules';
+import { paidEvent } from './support';
 
 // The paid-event path as it runs hot: ledger heads are the ones this replica wrote last (never
 // read when nothing moved elsewhere), the processed-event record is looked up only on a
@@ -26,21 +26,6 @@ afterAll(async () => {
 });
 
 const db = () => replicas[0]!.db;
-
-function paid(memberId: string, total: number): EventEnvelope<'orders.order.paid'> {
-  const orderId = new Types.ObjectId().toHexString();
-  const data: EventData<'orders.order.paid'> = {
-    orderId,
-    memberId,
-    total,
-    currency: 'CNY',
-    lines: [{ skuId: 'sku-1', productId: 'p-1', quantity: 1, unitPrice: total, priceKind: 'LIST' }],
-    source: { kind: 'DIRECT' },
-    paymentId: `pay-${orderId}`,
-    paidAt: new Date().toISOString(),
-  };
-  return envelope('orders.order.paid', data, { id: randomUUID() });
-}
 
 /** Every module's paid handler of one replica, side by side (what its consumer runs per event). */
 async function handle(replica: RunningMembership, env: EventEnvelope<'orders.order.paid'>) {
@@ -77,7 +62,7 @@ async function footprint(memberId: string) {
 test('both replicas handling every paid event of one member at once: each order earns once, balances exact, one tier change', async () => {
   const memberId = new Types.ObjectId().toHexString();
   // ¥50 each: 50 growth, so the 20th order lifts the member to SILVER (1,000) while others are in flight.
-  const events = Array.from({ length: 24 }, () => paid(memberId, 5_000));
+  const events = Array.from({ length: 24 }, () => paidEvent(memberId, 5_000));
   await Promise.all(events.flatMap((env) => replicas.map((r) => handle(r, env))));
 
   const growth = await entries(`g:${memberId}`);
@@ -110,9 +95,9 @@ test('both replicas handling every paid event of one member at once: each order 
 test('a head another replica moved since this one wrote it costs a duplicate and a read, never a second entry', async () => {
   const memberId = new Types.ObjectId().toHexString();
   const [a, b] = replicas as [RunningMembership, RunningMembership];
-  const first = paid(memberId, 10_000);
-  const second = paid(memberId, 20_000);
-  const third = paid(memberId, 30_000);
+  const first = paidEvent(memberId, 10_000);
+  const second = paidEvent(memberId, 20_000);
+  const third = paidEvent(memberId, 30_000);
   await handle(a, first);
   // Replica b appends behind a's back: a's remembered heads (seq 1) are stale now.
   await handle(b, second);
@@ -128,18 +113,18 @@ test('a head another replica moved since this one wrote it costs a duplicate and
 
   // Its heads current again, a appends the next order's entries without reading a head first.
   const lotReads = recordIdReads(a.db, 'loyalty_entries');
-  await handle(a, paid(memberId, 30_000));
+  await handle(a, paidEvent(memberId, 30_000));
   expect(lotReads.stop()).toEqual([]);
   expect((await entries(`p:${memberId}`)).map((e) => e.balance)).toEqual([100, 300, 600, 900]);
   const rfmReads = recordIdReads(a.db, 'rfm_entries');
-  await handle(a, paid(memberId, 5_000)); // still GENERAL_VALUE: no placement to re-check
+  await handle(a, paidEvent(memberId, 5_000)); // still GENERAL_VALUE: no placement to re-check
   expect(rfmReads.stop()).toEqual([]);
   expect(await a.modules.rfm.rfm.profileOf(memberId, null)).toMatchObject({ frequency: 5, monetary: 95_000, segment: 'GENERAL_VALUE' });
 });
 
 test('a paid event delivered again after a restart (by the bus and by hand) changes nothing', async () => {
   const memberId = new Types.ObjectId().toHexString();
-  const events = [paid(memberId, 80_000), paid(memberId, 30_000), paid(memberId, 12_345)];
+  const events = [paidEvent(memberId, 80_000), paidEvent(memberId, 30_000), paidEvent(memberId, 12_345)];
   const durable = 'membership_orders-order-paid';
   const processed = (id: string) =>
     db()
@@ -159,7 +144,7 @@ test('a paid event delivered again after a restart (by the bus and by hand) chan
       await restarted.bus.js.publish(env.type, new TextEncoder().encode(JSON.stringify(env)), { msgID: `again-${env.id}` });
     }
     for (const env of events) await handle(restarted, env);
-    const marker = paid(new Types.ObjectId().toHexString(), 100);
+    const marker = paidEvent(new Types.ObjectId().toHexString(), 100);
     await restarted.bus.publishEnvelope(marker as EventEnvelope);
     await eventually(() => processed(marker.id));
     await eventually(async () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError, requireRole, type Logger, type Viewer } from '@flywheel/service-kit';
+import { AppError, OBJECT_ID, requireRole, type Logger, type Viewer } from '@flywheel/service-kit';
 import type { EventEnvelope } from '@flywheel/events';
 import { parseProgram } from '../program';
 import type { Settings } from '../settings';
@@ -7,18 +7,12 @@ import type { CouponService } from './index';
 
 /**
  * Coupons granted by the membership's own events: a welcome coupon (新人券) on registration and a
- * win-back coupon when a member becomes dormant (沉睡, DESIGN: "a win-back coupon for 沉睡").
+ * win-back coupon when a member becomes dormant (沉睡).
  * Which templates is staff-edited data; none means no campaign.
  */
 const campaignSettings = z.object({
-  welcomeTemplateId: z
-    .string()
-    .regex(/^[0-9a-f]{24}$/i, 'must be a coupon template id')
-    .nullable(),
-  winBackTemplateId: z
-    .string()
-    .regex(/^[0-9a-f]{24}$/i, 'must be a coupon template id')
-    .nullable(),
+  welcomeTemplateId: z.string().regex(OBJECT_ID, 'must be a coupon template id').nullable(),
+  winBackTemplateId: z.string().regex(OBJECT_ID, 'must be a coupon template id').nullable(),
 });
 export type CouponCampaigns = z.infer<typeof campaignSettings>;
 const KEY = 'couponCampaigns';

@@ -1,7 +1,7 @@
 import { Schema, Types, type Connection, type Model } from 'mongoose';
 import { ledgerIndexes, type LedgerEntry } from '@flywheel/service-kit';
 
-// DESIGN.md §3: FerretDB applies no update filter atomically, so nothing that decides value is
+// docs/concurrency.md: FerretDB applies no update filter atomically, so nothing that decides value is
 // ever updated in place. Quota and per-member limits are unique slot inserts, a coupon's state is
 // an append-only ledger, idempotency is a deterministic coupon id. The one document updated in
 // place is the wallet projection (`coupons`), a read model rebuilt from the ledger head.

@@ -5,13 +5,18 @@ import {
   appendToLedger,
   badInput,
   claimOnce,
+  decodeSeqCursor,
   findByIds,
   forbidden,
+  isObjectId,
+  isSelfOrStaff,
   isStaff,
   ledgerHead,
   notFound,
+  pageSize,
   paginate,
   requireRole,
+  seqPage,
   type Connection as Page,
   type ErrorCode,
   type PageArgs,
@@ -53,7 +58,6 @@ export interface WalletShape {
 }
 
 const TEMPLATE_TTL_MS = 5_000;
-const HEX24 = /^[0-9a-f]{24}$/i;
 
 const refuse = (code: ErrorCode, message: string, reason: string, field?: string) =>
   new AppError(code, message, field ? { reason, field } : { reason });
@@ -85,7 +89,7 @@ export function createCouponService(deps: ModuleDeps) {
   const templateCache = new Map<string, { doc: CouponTemplateDoc | null; at: number }>();
 
   async function template(id: string, fresh = false): Promise<CouponTemplateDoc | null> {
-    if (!HEX24.test(id)) return null;
+    if (!isObjectId(id)) return null;
     const hit = templateCache.get(id);
     if (!fresh && hit && Date.now() - hit.at < TEMPLATE_TTL_MS) return hit.doc;
     const doc = (await m.CouponTemplate.findById(id).lean()) as CouponTemplateDoc | null;
@@ -336,7 +340,7 @@ export function createCouponService(deps: ModuleDeps) {
   }
 
   async function owned(couponId: string, memberId: string): Promise<CouponEntryDoc> {
-    const first = HEX24.test(couponId) ? await firstEntry(couponId) : null;
+    const first = isObjectId(couponId) ? await firstEntry(couponId) : null;
     if (!first) throw notFound('Coupon');
     if (first.memberId !== memberId) throw forbidden('This coupon belongs to another member');
     return first;
@@ -346,7 +350,7 @@ export function createCouponService(deps: ModuleDeps) {
     /** Gives a member a coupon of a template, once per `key` (quota and per-member limit apply). */
     async grant(input: { key: string; memberId: string; templateId: string; reason: string }): Promise<{ couponId: string }> {
       if (!input.key || input.key.length > 300) throw badInput('key must be 1..300 characters', 'key');
-      if (!HEX24.test(input.memberId)) throw badInput('memberId is not a member id', 'memberId');
+      if (!isObjectId(input.memberId)) throw badInput('memberId is not a member id', 'memberId');
       const couponId = couponIdOf('grant', input.key);
       const reason = input.reason.slice(0, 200);
       const c = await issueOnce(couponId, input.memberId, input.templateId, { via: 'GRANT', reason }, async () => undefined);
@@ -404,7 +408,7 @@ export function createCouponService(deps: ModuleDeps) {
 
     /** LOCKED by this checkout → AVAILABLE; false when it was not locked by it (a no-op). */
     async release(couponId: string, checkoutId: string): Promise<boolean> {
-      if (!HEX24.test(couponId)) return false;
+      if (!isObjectId(couponId)) return false;
       return move<boolean>(couponId, (head) =>
         head.state === 'LOCKED' && head.checkoutId === checkoutId
           ? { append: { state: 'AVAILABLE', checkoutId, op: 'release', at: now() }, result: true }
@@ -417,7 +421,7 @@ export function createCouponService(deps: ModuleDeps) {
 
     /** LOCKED by this checkout → USED (payment); idempotent. */
     async consume(couponId: string, checkoutId: string): Promise<void> {
-      if (!HEX24.test(couponId)) throw notFound('Coupon');
+      if (!isObjectId(couponId)) throw notFound('Coupon');
       await move<void>(couponId, (head) => {
         if (head.checkoutId === checkoutId && head.state === 'USED') return {};
         if (head.checkoutId === checkoutId && head.state === 'LOCKED') {
@@ -431,7 +435,7 @@ export function createCouponService(deps: ModuleDeps) {
 
     /** USED by this checkout → AVAILABLE again (full refund); false when it was not (a no-op). */
     async restore(couponId: string, checkoutId: string): Promise<boolean> {
-      if (!HEX24.test(couponId)) return false;
+      if (!isObjectId(couponId)) return false;
       return move<boolean>(couponId, (head) =>
         head.state === 'USED' && head.checkoutId === checkoutId
           ? { append: { state: 'AVAILABLE', checkoutId, op: 'restore', at: now() }, result: true }
@@ -472,17 +476,6 @@ export function createCouponService(deps: ModuleDeps) {
     return out;
   }
 
-  const encodeCursor = (seq: number) => Buffer.from(JSON.stringify([seq])).toString('base64url');
-  function decodeCursor(after: string): number {
-    try {
-      const v = JSON.parse(Buffer.from(after, 'base64url').toString('utf8')) as unknown;
-      if (Array.isArray(v) && Number.isInteger(v[0])) return v[0] as number;
-    } catch {
-      // falls through to the refusal
-    }
-    throw badInput('invalid cursor', 'after');
-  }
-
   return {
     coupons,
     models: m,
@@ -492,7 +485,7 @@ export function createCouponService(deps: ModuleDeps) {
 
     /** The viewer's view of a member's wallet: the member themself or staff; null otherwise. */
     walletFor(viewer: Viewer | null, memberId: string): WalletShape | null {
-      if (!viewer || (viewer.id !== memberId && !isStaff(viewer))) return null;
+      if (!isSelfOrStaff(viewer, memberId)) return null;
       let loaded: Promise<{ seq: number; coupon: CouponDoc }[]> | undefined;
       return { memberId, load: () => (loaded ??= walletOf(memberId)) };
     },
@@ -502,12 +495,10 @@ export function createCouponService(deps: ModuleDeps) {
     },
 
     async walletCoupons(wallet: WalletShape, args: PageArgs & { state?: CouponViewState | null }, at = now()): Promise<Page<CouponDoc>> {
-      const first = args.first ?? 20;
-      if (!Number.isInteger(first) || first < 1 || first > 100) throw badInput('first must be 1..100', 'first');
-      const before = args.after ? decodeCursor(args.after) : Infinity;
+      const first = pageSize(args.first, 100);
+      const before = decodeSeqCursor(args.after) ?? Infinity;
       const list = (await wallet.load()).filter((w) => w.seq < before && (!args.state || viewState(w.coupon, at) === args.state));
-      const edges = list.slice(0, first).map((w) => ({ node: w.coupon, cursor: encodeCursor(w.seq) }));
-      return { edges, pageInfo: { hasNextPage: list.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+      return seqPage(list, first, (w) => w.coupon);
     },
 
     /** Coupons of a template still to be issued (null: unlimited). */
@@ -554,7 +545,7 @@ export function createCouponService(deps: ModuleDeps) {
       const v = requireRole(viewer, 'CUSTOMER');
       const key = input.idempotencyKey ?? '';
       if (key.length < 1 || key.length > 200) throw badInput('idempotencyKey must be 1..200 characters', 'idempotencyKey');
-      if (!HEX24.test(input.templateId)) throw notFound('Coupon template');
+      if (!isObjectId(input.templateId)) throw notFound('Coupon template');
       const couponId = couponIdOf('claim', v.id, input.templateId, key);
       return issueOnce(couponId, v.id, input.templateId, { via: 'CLAIM' }, async (t, at) => {
         if (!t.claimable) throw refuse('FORBIDDEN', 'This coupon cannot be claimed; it is only granted', 'NOT_CLAIMABLE', 'templateId');
@@ -576,7 +567,7 @@ export function createCouponService(deps: ModuleDeps) {
       const key = input.idempotencyKey ?? '';
       if (key.length < 1 || key.length > 200) throw badInput('idempotencyKey must be 1..200 characters', 'idempotencyKey');
       if ((input.reason ?? '').length > 200) throw badInput('reason must be at most 200 characters', 'reason');
-      if (!HEX24.test(input.memberId)) throw notFound('Member');
+      if (!isObjectId(input.memberId)) throw notFound('Member');
       const Member = db.models.Member;
       if (Member && !(await Member.findById(input.memberId, { _id: 1 }).lean())) throw notFound('Member');
       const { couponId } = await coupons.grant({

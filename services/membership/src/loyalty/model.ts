@@ -6,7 +6,7 @@ import type { Lot } from './lots';
 export type LotKind = 'EARN' | 'GRANT' | 'SPEND' | 'RETURN' | 'CLAWBACK' | 'EXPIRE';
 
 /**
- * One entry of a lot ledger (DESIGN §3): `p:<memberId>` holds points, `g:<memberId>` growth
+ * One entry of a lot ledger (docs/concurrency.md, "Ledgers"): `p:<memberId>` holds points, `g:<memberId>` growth
  * value. Append-only, `_id = accountId:seq`; `op` is unique, so an operation (an order's earn, a
  * checkout's spend, a refund's claw-back, a task claim) lands at most once whoever retries it.
  */

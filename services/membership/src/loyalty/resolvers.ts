@@ -1,12 +1,7 @@
-import { AppError, badInput, requireRole, type Viewer } from '@flywheel/service-kit';
+import { AppError, badInput, isSelf, isSelfOrStaff, requireRole } from '@flywheel/service-kit';
 import type { Resolvers, UpdateLoyaltyProgramInput } from '../__generated__/resolvers';
-import type { MemberDoc } from '../model';
 import { TIERS, type LoyaltyProgram, type TierName, type TierRule } from '../program';
 import type { LoyaltyService } from './service';
-
-/** The member themself or staff. */
-const mayRead = (viewer: Viewer | null, m: MemberDoc) =>
-  Boolean(viewer?.roles.includes('STAFF') || (viewer?.roles.includes('CUSTOMER') && viewer.id === m._id.toHexString()));
 
 const benefitsOf = (r: TierRule) => ({
   discountPermille: r.discountPermille,
@@ -93,10 +88,9 @@ export function loyaltyResolvers(loyalty: LoyaltyService): Resolvers {
     },
     Member: {
       tier: (m) => loyalty.tierOf(m._id.toHexString()),
-      points: (m, _, { viewer }) => (mayRead(viewer, m) ? loyalty.pointsView(m._id.toHexString()) : null),
-      tierStatus: (m, _, { viewer }) => (mayRead(viewer, m) ? loyalty.tierView(m._id.toHexString()) : null),
-      tasks: (m, _, { viewer }) =>
-        viewer?.roles.includes('CUSTOMER') && viewer.id === m._id.toHexString() ? loyalty.tasksOf(viewer.id) : null,
+      points: (m, _, { viewer }) => (isSelfOrStaff(viewer, m._id.toHexString()) ? loyalty.pointsView(m._id.toHexString()) : null),
+      tierStatus: (m, _, { viewer }) => (isSelfOrStaff(viewer, m._id.toHexString()) ? loyalty.tierView(m._id.toHexString()) : null),
+      tasks: (m, _, { viewer }) => (isSelf(viewer, m._id.toHexString()) ? loyalty.tasksOf(m._id.toHexString()) : null),
     },
     MemberPoints: {
       history: (p, { first, after }) => loyalty.history(p.memberId, first ?? 20, after),

@@ -2,15 +2,19 @@ import { randomUUID } from 'node:crypto';
 import {
   createKeyQueue,
   AppError,
+  appendOnce,
   appendToLedger,
   badInput,
   claimOnce,
+  decodeSeqCursor,
+  encodeSeqCursor,
   findByIds,
   knownLedgerHead,
   replaceById,
   LedgerContentionError,
   ledgerHead,
   outboxRecord,
+  pageSize,
   requireRole,
   type Logger,
   type Viewer,
@@ -291,21 +295,16 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
     const found = await models.RefundEntry.findOne({ op: refundId }).lean();
     const entry =
       found ??
-      (await queue(`refund:${orderId}`, async () => {
-        try {
-          return await appendToLedger(models.RefundEntry, orderId, (head) => ({
-            op: refundId,
+      (await queue(
+        `refund:${orderId}`,
+        async () =>
+          // Null: this refund is already recorded (a replay, or another replica got there first).
+          (await appendOnce(models.RefundEntry, orderId, refundId, (head) => ({
             amount,
             cumulative: (head?.cumulative ?? 0) + amount,
             at: now(),
-          }));
-        } catch (err) {
-          if (!(err instanceof LedgerContentionError)) throw err;
-          const done = await models.RefundEntry.findOne({ op: refundId }).lean();
-          if (!done) throw err;
-          return done;
-        }
-      }));
+          }))) ?? (await models.RefundEntry.findOne({ op: refundId }).lean()),
+      ));
     if (!entry) throw new Error(`refund ${refundId} of ${orderId} not recorded`);
     return { before: entry.cumulative - entry.amount, after: entry.cumulative };
   }
@@ -374,26 +373,17 @@ export function createLoyaltyService(deps: LoyaltyDeps) {
 
     /** The member's points history, newest first (seq-paged by `_id` look-ups). */
     async history(memberId: string, first: number, after?: string | null) {
-      if (!Number.isInteger(first) || first < 1 || first > 100) throw badInput('first must be 1..100', 'first');
+      const size = pageSize(first, 100);
       const accountId = pointsAccount(memberId);
-      let top: number;
-      if (after) {
-        const seq = Number(Buffer.from(after, 'base64url').toString('utf8'));
-        if (!Number.isSafeInteger(seq) || seq < 1) throw badInput('Invalid cursor', 'after');
-        top = seq - 1;
-      } else {
-        top = (await headOf(accountId))?.seq ?? 0;
-      }
-      const seqs = Array.from({ length: Math.min(first, top) }, (_, i) => top - i);
+      const seq = decodeSeqCursor(after);
+      const top = seq !== null ? seq - 1 : ((await headOf(accountId))?.seq ?? 0);
+      const seqs = Array.from({ length: Math.min(size, top) }, (_, i) => top - i);
       const docs = await Promise.all(seqs.map((s) => models.LotEntry.findById(`${accountId}:${s}`).lean<LotEntryDoc>()));
       const entries = docs.filter((d): d is LotEntryDoc => Boolean(d));
       const last = entries.at(-1);
       return {
-        edges: entries.map((e) => ({ node: e, cursor: Buffer.from(String(e.seq)).toString('base64url') })),
-        pageInfo: {
-          hasNextPage: Boolean(last && last.seq > 1),
-          endCursor: last ? Buffer.from(String(last.seq)).toString('base64url') : null,
-        },
+        edges: entries.map((e) => ({ node: e, cursor: encodeSeqCursor(e.seq) })),
+        pageInfo: { hasNextPage: Boolean(last && last.seq > 1), endCursor: last ? encodeSeqCursor(last.seq) : null },
       };
     },
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The six segments of the seeds (用户分层), same names as `MemberSegment` in @flywheel/events. */
+/** The six segments (用户分层, docs/architecture.md "Names and segments"), same names as `MemberSegment` in @flywheel/events. */
 export const SEGMENTS = ['IMPORTANT_VALUE', 'IMPORTANT_RETAIN', 'IMPORTANT_DEVELOP', 'GENERAL_VALUE', 'NEW', 'DORMANT'] as const;
 export type Segment = (typeof SEGMENTS)[number];
 

@@ -2,20 +2,22 @@ import type { Model } from 'mongoose';
 import type { EventEnvelope } from '@flywheel/events';
 import {
   createKeyQueue,
+  appendOnce,
   appendToLedger,
-  badInput,
+  decodeSeqCursor,
+  encodeSeqCursor,
   findByIds,
   insertDoc,
   replaceById,
   isDuplicateKey,
+  isObjectId,
   knownLedgerHead,
-  LedgerContentionError,
   ledgerHead,
-  noteLedgerHead,
   outboxRecord,
+  pageSize,
   paginate,
   type Connection as Page,
-  type LedgerEntry,
+  type OpLedgerEntry,
   type PageArgs,
 } from '@flywheel/service-kit';
 import type { MemberDoc } from '../model';
@@ -55,7 +57,6 @@ export interface Metrics {
   lastPaidAt: Date | null;
 }
 
-const OBJECT_ID = /^[0-9a-f]{24}$/i;
 const MAX_PAGE = 100;
 
 export function metricsOf(head: RfmEntryDoc | null): Metrics {
@@ -71,62 +72,23 @@ export function metricsOf(head: RfmEntryDoc | null): Metrics {
 const minDate = (a: Date | null, b: Date) => (a && a.getTime() <= b.getTime() ? a : b);
 const maxDate = (a: Date | null, b: Date) => (a && a.getTime() >= b.getTime() ? a : b);
 
-type OpEntry = LedgerEntry & { op: string };
-
 /**
- * Appends to a ledger whose entries carry a unique `op`, at most once per op, with `_id` reads
- * only (a filter on `op` would scan on FerretDB). A duplicate key is either a lost race for the
- * seq (the entry at that seq exists with another op: retry on the new head) or the op already
- * applied (no entry at that seq: nothing to do). Returns the entry written now, or null when the
- * op was already there. The first try builds on the head this replica saw last, unread: its
- * insert at seq + 1 proves it current, and a stale one is a duplicate like any lost race.
+ * The hot path's appends: raw, first on the head this replica saw last (unread; a stale one
+ * costs a duplicate and a read).
  */
-async function appendOnce<E extends OpEntry>(
-  model: Model<E>,
-  accountId: string,
-  op: string,
-  build: (head: E | null) => Omit<E, '_id' | 'accountId' | 'seq' | 'op'>,
-  maxAttempts = 50,
-): Promise<E | null> {
-  const known = knownLedgerHead(model, accountId);
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const head = attempt === 1 && known ? known : await ledgerHead(model, accountId);
-    const seq = (head?.seq ?? 0) + 1;
-    const entry = { ...build(head), _id: `${accountId}:${seq}`, accountId, seq, op } as unknown as E;
-    try {
-      await insertDoc(model, entry, { raw: true });
-      noteLedgerHead(model, entry);
-      return entry;
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-      const there = (await model.findById(entry._id).lean()) as E | null;
-      if (!there) return null;
-      if (there.op === op) return null;
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 5)));
-    }
-  }
-  throw new LedgerContentionError(accountId, maxAttempts);
-}
+const onKnownHead = <E extends OpLedgerEntry>(model: Model<E>, accountId: string) => ({
+  raw: true,
+  knownHead: knownLedgerHead(model, accountId),
+});
 
 /** The entry holding `op` in a short ledger (one order's), found newest first by `_id`. */
-async function findOp<E extends OpEntry>(model: Model<E>, accountId: string, op: string): Promise<E | null> {
+async function findOp<E extends OpLedgerEntry>(model: Model<E>, accountId: string, op: string): Promise<E | null> {
   const head = await ledgerHead(model, accountId);
   for (let seq = head?.seq ?? 0; seq >= 1; seq--) {
     const e = (await model.findById(`${accountId}:${seq}`).lean()) as E | null;
     if (e?.op === op) return e;
   }
   return null;
-}
-
-const encodeSeq = (seq: number) => Buffer.from(JSON.stringify([seq])).toString('base64url');
-function decodeSeq(cursor: string): number {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && Number.isSafeInteger(v[0]) && (v[0] as number) >= 1) return v[0] as number;
-  } catch {
-    // fall through
-  }
-  throw badInput('invalid cursor', 'after');
 }
 
 export function createRfmService(deps: ModuleDeps) {
@@ -148,42 +110,48 @@ export function createRfmService(deps: ModuleDeps) {
   }
 
   async function registeredAtOf(memberId: string): Promise<Date | null> {
-    if (!OBJECT_ID.test(memberId)) return null;
+    if (!isObjectId(memberId)) return null;
     const m = await memberModel().findById(memberId, { registeredAt: 1 }).lean<Pick<MemberDoc, 'registeredAt'>>();
     return m?.registeredAt ?? null;
   }
 
   /** Moves the member's metrics by one order entry, once (op = the order entry's id): the new head, or null when already applied. */
   async function applyToMember(o: RfmOrderEntryDoc): Promise<RfmEntryDoc | null> {
-    return appendOnce(RfmEntry, o.memberId, o._id, (head) => {
-      const t = {
-        orders: head?.orders ?? 0,
-        fullyRefunded: head?.fullyRefunded ?? 0,
-        paidFen: head?.paidFen ?? 0,
-        refundedFen: head?.refundedFen ?? 0,
-        firstPaidAt: head?.firstPaidAt ?? null,
-        lastPaidAt: head?.lastPaidAt ?? null,
-      };
-      const common = { kind: o.kind, orderId: o.accountId, at: o.at };
-      if (o.kind === 'PAID') {
+    return appendOnce(
+      RfmEntry,
+      o.memberId,
+      o._id,
+      (head) => {
+        const t = {
+          orders: head?.orders ?? 0,
+          fullyRefunded: head?.fullyRefunded ?? 0,
+          paidFen: head?.paidFen ?? 0,
+          refundedFen: head?.refundedFen ?? 0,
+          firstPaidAt: head?.firstPaidAt ?? null,
+          lastPaidAt: head?.lastPaidAt ?? null,
+        };
+        const common = { kind: o.kind, orderId: o.accountId, at: o.at };
+        if (o.kind === 'PAID') {
+          return {
+            ...common,
+            ...t,
+            amount: o.paid,
+            orders: t.orders + 1,
+            paidFen: t.paidFen + o.paid,
+            firstPaidAt: minDate(t.firstPaidAt, o.at),
+            lastPaidAt: maxDate(t.lastPaidAt, o.at),
+          };
+        }
         return {
           ...common,
           ...t,
-          amount: o.paid,
-          orders: t.orders + 1,
-          paidFen: t.paidFen + o.paid,
-          firstPaidAt: minDate(t.firstPaidAt, o.at),
-          lastPaidAt: maxDate(t.lastPaidAt, o.at),
+          amount: -o.refunded,
+          refundedFen: t.refundedFen + o.refunded,
+          fullyRefunded: t.fullyRefunded + (o.fullyRefunded ? 1 : 0),
         };
-      }
-      return {
-        ...common,
-        ...t,
-        amount: -o.refunded,
-        refundedFen: t.refundedFen + o.refunded,
-        fullyRefunded: t.fullyRefunded + (o.fullyRefunded ? 1 : 0),
-      };
-    });
+      },
+      onKnownHead(RfmEntry, o.memberId),
+    );
   }
 
   /** The order's PAID entry (seq 1), written once whichever delivery of the paid event gets there first. */
@@ -233,20 +201,26 @@ export function createRfmService(deps: ModuleDeps) {
       await applyToMember(paid);
       const op = `refund:${orderId}:${refundId}`;
       const refund =
-        (await appendOnce(RfmOrderEntry, orderId, op, (head) => {
-          const before = head?.refundedTotal ?? 0;
-          const after = Math.min(paid.paid, before + Math.max(0, amount));
-          return {
-            kind: 'REFUND' as const,
-            memberId: paid.memberId,
-            paid: paid.paid,
-            refunded: after - before,
-            refundedTotal: after,
-            fullyRefunded: before < paid.paid && after >= paid.paid,
-            at: new Date(refundedAt),
-            eventId: env.id,
-          };
-        })) ?? (await findOp(RfmOrderEntry, orderId, op));
+        (await appendOnce(
+          RfmOrderEntry,
+          orderId,
+          op,
+          (head) => {
+            const before = head?.refundedTotal ?? 0;
+            const after = Math.min(paid.paid, before + Math.max(0, amount));
+            return {
+              kind: 'REFUND' as const,
+              memberId: paid.memberId,
+              paid: paid.paid,
+              refunded: after - before,
+              refundedTotal: after,
+              fullyRefunded: before < paid.paid && after >= paid.paid,
+              at: new Date(refundedAt),
+              eventId: env.id,
+            };
+          },
+          onKnownHead(RfmOrderEntry, orderId),
+        )) ?? (await findOp(RfmOrderEntry, orderId, op));
       if (!refund) throw new Error(`refund ${refundId} of order ${orderId}: entry not found after a duplicate`);
       const metrics = await applyToMember(refund);
       await evaluate(paid.memberId, now(), metrics ? { metricsHead: metrics } : {});
@@ -381,7 +355,7 @@ export function createRfmService(deps: ModuleDeps) {
   /** Members currently in a segment (read model), newest member first, as core Member documents. */
   async function segmentMembers(segment: Segment, args: PageArgs): Promise<Page<MemberDoc>> {
     const page = await paginate(RfmProfile, { segment }, args);
-    const ids = page.edges.map((e) => e.node._id).filter((id) => OBJECT_ID.test(id));
+    const ids = page.edges.map((e) => e.node._id).filter((id) => isObjectId(id));
     const docs = new Map((await findByIds<MemberDoc>(memberModel(), ids)).map((d) => [d._id.toHexString(), d]));
     return {
       edges: page.edges.flatMap((e) => {
@@ -414,9 +388,9 @@ export function createRfmService(deps: ModuleDeps) {
    * while a change is being appended.
    */
   async function history(memberId: string, args: PageArgs, fromSeq?: number): Promise<Page<RfmSegmentEntryDoc>> {
-    const first = args.first ?? 20;
-    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be 1..${MAX_PAGE}`, 'first');
-    const top = args.after ? decodeSeq(args.after) - 1 : (fromSeq ?? (await ledgerHead(RfmSegmentEntry, memberId))?.seq ?? 0);
+    const first = pageSize(args.first, MAX_PAGE);
+    const after = decodeSeqCursor(args.after);
+    const top = after !== null ? after - 1 : (fromSeq ?? (await ledgerHead(RfmSegmentEntry, memberId))?.seq ?? 0);
     const seqs: number[] = [];
     for (let seq = top; seq >= 1 && seqs.length < first; seq--) seqs.push(seq);
     const docs = await findByIds<RfmSegmentEntryDoc>(
@@ -424,7 +398,7 @@ export function createRfmService(deps: ModuleDeps) {
       seqs.map((s) => `${memberId}:${s}`),
     );
     docs.sort((a, b) => b.seq - a.seq);
-    const edges = docs.map((node) => ({ node, cursor: encodeSeq(node.seq) }));
+    const edges = docs.map((node) => ({ node, cursor: encodeSeqCursor(node.seq) }));
     const last = seqs.at(-1);
     return { edges, pageInfo: { hasNextPage: last !== undefined && last > 1, endCursor: edges.at(-1)?.cursor ?? null } };
   }

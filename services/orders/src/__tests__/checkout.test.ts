@@ -1,4 +1,4 @@
-import { orderIdFor } from '../service';
+import { orderIdFor } from '../checkout';
 import { asMember, client, newKey, newMember, PAY, PLACE, startHarness, type Harness, type Seeded } from './support';
 
 // CHECKOUT_RECOVERY_SECONDS at its default (60): the tests run the sweeper with a clock past it.

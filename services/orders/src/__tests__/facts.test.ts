@@ -1,7 +1,16 @@
 import { assessLine } from '../cart/service';
-import { allRefunded, fulfilled, paidByLine, planHold, planShipment, withStatus, type AfterSaleKind, type OrderFacts } from '../facts';
-import type { OrderDoc } from '../model';
-import { refusal } from '../state';
+import {
+  allRefunded,
+  fulfilled,
+  paidByLine,
+  planHold,
+  planShipment,
+  withStatus,
+  type AfterSaleKind,
+  type OrderFacts,
+} from '../order/facts';
+import type { OrderDoc } from '../order/model';
+import { refusal } from '../order/state';
 
 const line = (skuId: string, quantity: number, unitPrice: number) => ({
   productId: 'p',

@@ -4,7 +4,7 @@ import { asGateway, gql, staff } from '@flywheel/testing';
 import type { RunningService } from '@flywheel/service-kit';
 import { asMember, client, newKey, newMember, PLACE, startHarness, type Harness } from './support';
 
-// A flash sale (秒杀) as the seeds run it: the hot item decided at catalog's gate, the orders
+// A flash sale (秒杀) as docs/concurrency.md ("Hot items") describes it: the hot item decided at catalog's gate, the orders
 // queued behind it. Orders and two catalog replicas answering over one NATS queue group, the
 // real FerretDB; once with a gate in each replica's memory, once with one gate in Redis (the
 // machine's, or REDIS_URL). Whatever the gate does, the quota's ledger decides: never oversold.

@@ -5,7 +5,8 @@ import type { RunningService } from '@flywheel/service-kit';
 import { streamName } from '@flywheel/events';
 import { loadServiceConfig } from '../config';
 import { start } from '../main';
-import { orderIdFor, type OrderService } from '../service';
+import { orderIdFor } from '../checkout';
+import type { OrderService } from '../main';
 // The real catalog answers the price quotes, in-process on the same private NATS.
 import { loadServiceConfig as loadCatalogConfig } from '../../../catalog/src/config';
 import { start as startCatalog } from '../../../catalog/src/main';

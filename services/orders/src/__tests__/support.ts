@@ -7,7 +7,7 @@ import { asGateway, customer, gql, privateNats, serviceEnv, staff, type InfraPro
 import type { RunningService } from '@flywheel/service-kit';
 import { loadServiceConfig } from '../config';
 import { start, type RunningOrders, type StartOptions } from '../main';
-import type { CheckoutHooks } from '../service';
+import type { CheckoutHooks } from '../checkout';
 import { loadServiceConfig as loadCatalogConfig } from '../../../catalog/src/config';
 import { start as startCatalog } from '../../../catalog/src/main';
 import type { CatalogService } from '../../../catalog/src/service';

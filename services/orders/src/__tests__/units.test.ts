@@ -1,7 +1,7 @@
 import { assessLine } from '../cart/service';
-import { mergeLines } from '../checkout';
-import { priceCheckout, type CatalogQuote, type QuoteAdjuster } from '../pricing';
-import { refusal, statusOf } from '../state';
+import { mergeLines } from '../order/lines';
+import { priceCheckout, type CatalogQuote, type QuoteAdjuster } from '../checkout/pricing';
+import { refusal, statusOf } from '../order/state';
 
 describe('the order state machine (pure)', () => {
   test.each([

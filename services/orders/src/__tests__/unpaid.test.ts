@@ -1,5 +1,5 @@
 import { asGateway, gql, staff } from '@flywheel/testing';
-import { orderIdFor } from '../service';
+import { orderIdFor } from '../checkout';
 import { asMember, CANCEL, client, intentFor, newKey, newMember, PLACE, placeOk, startHarness, type Harness, type Seeded } from './support';
 
 // Caps at their defaults (3 unpaid orders, 30 units per member) except the flash one, lowered so

@@ -1,5 +1,5 @@
 import { Schema, type Connection } from 'mongoose';
-import type { AfterSaleKind, AfterSaleStatus } from '../facts';
+import type { AfterSaleKind, AfterSaleStatus } from '../types';
 
 /**
  * An after-sale as staff list and find it. A projection: the request and every decision are

@@ -1,20 +1,20 @@
-import { randomUUID } from 'node:crypto';
 import {
   AppError,
   badInput,
   claimOnce,
+  findByIds,
+  isSelfOrStaff,
   notFound,
-  outboxRecord,
   paginate,
   requireRole,
   requireViewer,
+  sha256,
+  text,
   type Logger,
   type PageArgs,
   type Viewer,
-  findByIds,
 } from '@flywheel/service-kit';
-import type { StockLine } from '../catalog';
-import { mergeLines } from '../checkout';
+import { orderRefunded } from '../events';
 import {
   AFTER_SALE_KINDS,
   AFTER_SALE_STATUSES,
@@ -28,14 +28,16 @@ import {
   type AfterSaleKind,
   type AfterSaleStatus,
   type HeldUnits,
-} from '../facts';
-import type { Draft, OrderLedger } from '../ledger';
-import type { Models, OrderDoc, OrderTransitionDoc } from '../model';
+} from '../order/facts';
+import type { Draft, OrderLedger } from '../order/ledger';
+import { mergeLines } from '../order/lines';
+import type { Models, OrderDoc, OrderTransitionDoc } from '../order/model';
+import { PAID_STATUSES } from '../order/state';
 import type { PaymentDoc, PaymentModels } from '../payments/model';
 import type { PaymentProvider } from '../payments/provider';
-import { canSee, CURRENCY, sha256 } from '../shared';
-import { PAID_STATUSES } from '../state';
+import type { OrderFacts, StockLine } from '../types';
 import type { AfterSaleDoc, AfterSaleModels } from './model';
+import { afterSaleView, type AfterSaleView } from './view';
 
 export interface RequestAfterSaleInput {
   orderId: string;
@@ -43,22 +45,6 @@ export interface RequestAfterSaleInput {
   lines: StockLine[];
   reason: string;
   idempotencyKey: string;
-}
-
-/** An after-sale as the member and staff see it, read from the order's ledger. */
-export interface AfterSaleView {
-  id: string;
-  orderId: string;
-  memberId: string;
-  kind: AfterSaleKind;
-  status: AfterSaleStatus;
-  lines: { skuId: string; quantity: number; amount: number }[];
-  amount: number;
-  reason: string;
-  /** Staff's note on the latest decision that had one. */
-  note: string | null;
-  createdAt: Date;
-  refundedAt: Date | null;
 }
 
 export interface AfterSaleDeps {
@@ -83,14 +69,42 @@ const RECOVERY_LOOKBACK_MS = 86_400_000;
 
 const keyReused = () => new AppError('CONFLICT', 'This idempotency key was already used for a different after-sale request');
 
-function text(value: string | null | undefined, field: string, max: number): string {
-  const v = (value ?? '').trim();
-  if (v.length < 1 || v.length > max) throw badInput(`${field} must be 1 to ${max} characters`, field);
-  return v;
-}
-
 /** Money can go back: refund-only once approved, a return once the goods are back. */
 const refundDue = (h: HeldUnits) => (h.kind === 'REFUND_ONLY' && h.status === 'APPROVED') || h.status === 'RETURN_RECEIVED';
+
+/**
+ * The ledger entry of a staff decision against the head's facts: null when that decision was
+ * already made (a replay), a throw when the after-sale's state refuses it.
+ */
+function decisionDraft(facts: OrderFacts, afterSaleId: string, decision: Decision, staffId: string, note: string | null): Draft | null {
+  const holds = holdsOf(facts, afterSaleId);
+  if (!holds.length) throw notFound('After-sale');
+  const { status, kind } = holds[0]!;
+  const to = (next: AfterSaleStatus, op: Draft['op']): Draft => ({
+    op,
+    by: 'STAFF',
+    actorId: staffId,
+    afterSaleId,
+    note,
+    facts: { ...facts, holds: withStatus(facts, afterSaleId, next) },
+  });
+  switch (decision) {
+    case 'APPROVE':
+      if (status === 'REQUESTED') return to('APPROVED', 'AFTER_SALE_APPROVE');
+      if (status === 'REJECTED') throw new AppError('CONFLICT', 'This after-sale was rejected');
+      return null;
+    case 'REJECT':
+      if (status === 'REQUESTED') return to('REJECTED', 'AFTER_SALE_REJECT');
+      if (status === 'REJECTED') return null;
+      throw new AppError('CONFLICT', `This after-sale was already approved (${status})`);
+    case 'RECEIVE':
+      if (kind !== 'RETURN_AND_REFUND') throw badInput('A refund-only after-sale has no goods to receive', 'afterSaleId');
+      if (status === 'APPROVED') return to('RETURN_RECEIVED', 'RETURN_RECEIVE');
+      if (status === 'REQUESTED') throw new AppError('CONFLICT', 'Approve the return before receiving the goods');
+      if (status === 'REJECTED') throw new AppError('CONFLICT', 'This after-sale was rejected');
+      return null;
+  }
+}
 
 /** The after-sale's id: one per (member, order, idempotency key). */
 export const afterSaleIdFor = (memberId: string, orderId: string, key: string) =>
@@ -114,27 +128,6 @@ export function createAfterSales(deps: AfterSaleDeps) {
   const requestEntry = (orderId: string, afterSaleId: string) =>
     models.OrderTransition.findOne({ accountId: orderId, op: 'AFTER_SALE_REQUEST', afterSaleId }).lean<OrderTransitionDoc>();
 
-  /** The after-sale as of the ledger entries given (oldest first); null when it was never requested. */
-  function view(entries: readonly OrderTransitionDoc[], afterSaleId: string): AfterSaleView | null {
-    const req = entries.find((e) => e.op === 'AFTER_SALE_REQUEST' && e.afterSaleId === afterSaleId);
-    if (!req?.request) return null;
-    const head = entries.at(-1)!;
-    const steps = entries.filter((e) => e.afterSaleId === afterSaleId);
-    return {
-      id: afterSaleId,
-      orderId: req.accountId,
-      memberId: req.request.memberId,
-      kind: req.request.kind,
-      status: holdsOf(head.facts!, afterSaleId)[0]?.status ?? 'REQUESTED',
-      lines: req.request.lines.map(({ skuId, quantity, amount }) => ({ skuId, quantity, amount })),
-      amount: req.request.amount,
-      reason: req.request.reason,
-      note: steps.filter((e) => e.note).at(-1)?.note ?? null,
-      createdAt: req.at,
-      refundedAt: steps.find((e) => e.op === 'REFUND')?.at ?? null,
-    };
-  }
-
   /** Keeps the projection's status in step with the ledger (a late writer is corrected by the next). */
   async function project(order: OrderDoc, afterSaleId: string): Promise<void> {
     const status = holdsOf(factsOf(await ledger.head(order._id), order), afterSaleId)[0]?.status;
@@ -157,7 +150,7 @@ export function createAfterSales(deps: AfterSaleDeps) {
   }
 
   async function current(order: OrderDoc, afterSaleId: string): Promise<AfterSaleView> {
-    return view(await entriesOf(order._id), afterSaleId)!;
+    return afterSaleView(await entriesOf(order._id), afterSaleId)!;
   }
 
   /** The provider's transaction that paid the order: refunds go back through it. */
@@ -200,20 +193,7 @@ export function createAfterSales(deps: AfterSaleDeps) {
         afterSaleId,
         refund: { refundId, providerRefundId, amount, restock },
         facts: after,
-        outbox: outboxRecord(
-          'orders.order.refunded',
-          {
-            orderId: order._id,
-            memberId: order.memberId,
-            refundId,
-            amount,
-            currency: CURRENCY,
-            restock,
-            refundedAt: at.toISOString(),
-          },
-          randomUUID(),
-          at,
-        ),
+        outbox: orderRefunded(order, { refundId, amount, restock }, at),
       };
     });
     await project(order, afterSaleId);
@@ -235,35 +215,7 @@ export function createAfterSales(deps: AfterSaleDeps) {
     const doc = await AfterSale.findById(afterSaleId).lean<AfterSaleDoc>();
     const order = doc && (await models.Order.findById(doc.orderId).lean<OrderDoc>());
     if (!doc || !order) throw notFound('After-sale');
-    const r = await ledger.append(order, ({ facts }): Draft | null => {
-      const holds = holdsOf(facts, afterSaleId);
-      if (!holds.length) throw notFound('After-sale');
-      const { status, kind } = holds[0]!;
-      const to = (next: AfterSaleStatus, op: Draft['op']): Draft => ({
-        op,
-        by: 'STAFF',
-        actorId: staff.id,
-        afterSaleId,
-        note,
-        facts: { ...facts, holds: withStatus(facts, afterSaleId, next) },
-      });
-      switch (decision) {
-        case 'APPROVE':
-          if (status === 'REQUESTED') return to('APPROVED', 'AFTER_SALE_APPROVE');
-          if (status === 'REJECTED') throw new AppError('CONFLICT', 'This after-sale was rejected');
-          return null;
-        case 'REJECT':
-          if (status === 'REQUESTED') return to('REJECTED', 'AFTER_SALE_REJECT');
-          if (status === 'REJECTED') return null;
-          throw new AppError('CONFLICT', `This after-sale was already approved (${status})`);
-        case 'RECEIVE':
-          if (kind !== 'RETURN_AND_REFUND') throw badInput('A refund-only after-sale has no goods to receive', 'afterSaleId');
-          if (status === 'APPROVED') return to('RETURN_RECEIVED', 'RETURN_RECEIVE');
-          if (status === 'REQUESTED') throw new AppError('CONFLICT', 'Approve the return before receiving the goods');
-          if (status === 'REJECTED') throw new AppError('CONFLICT', 'This after-sale was rejected');
-          return null;
-      }
-    });
+    const r = await ledger.append(order, ({ facts }) => decisionDraft(facts, afterSaleId, decision, staff.id, note));
     // Projected first: the refund sweeper finds decided after-sales by their projection.
     await project(order, afterSaleId);
     // Only the decision that landed moves money now; a replay of an unfinished one is the sweeper's.
@@ -274,8 +226,6 @@ export function createAfterSales(deps: AfterSaleDeps) {
   }
 
   return {
-    view,
-
     /** The member asks for money (and maybe to send goods) back; a replay answers the first request. */
     async request(viewer: Viewer | null, input: RequestAfterSaleInput): Promise<AfterSaleView> {
       const memberId = requireRole(viewer, 'CUSTOMER').id;
@@ -343,7 +293,7 @@ export function createAfterSales(deps: AfterSaleDeps) {
     async find(viewer: Viewer | null, afterSaleId: string): Promise<AfterSaleDoc> {
       requireViewer(viewer);
       const doc = await AfterSale.findById(afterSaleId).lean<AfterSaleDoc>();
-      if (!doc || !canSee(viewer, doc.memberId)) throw notFound('After-sale');
+      if (!doc || !isSelfOrStaff(viewer, doc.memberId)) throw notFound('After-sale');
       return doc;
     },
 

@@ -1,6 +1,6 @@
 import { Schema, type Connection } from 'mongoose';
 import { ledgerIndexes, type LedgerEntry } from '@flywheel/service-kit';
-import type { PriceKind } from '../model';
+import type { PriceKind } from '../types';
 
 /**
  * One line of a member's cart, one document per (member, SKU) under a unique id: two concurrent
@@ -22,7 +22,7 @@ export type CartOp = 'ADD' | 'SET' | 'REMOVE' | 'CHECKOUT';
 /**
  * The line's quantity over time, append-only (accountId = the line's id): concurrent adds of the
  * same SKU each append `head + n`, and a lost race re-reads the head, so adds are summed exactly
- * without `$inc` (DESIGN.md §3). The head is the line.
+ * without `$inc` (docs/concurrency.md). The head is the line.
  */
 export interface CartEntryDoc extends LedgerEntry {
   memberId: string;

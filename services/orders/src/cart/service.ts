@@ -1,8 +1,6 @@
-import { appendToLedger, badInput, claimOnce, notFound, requireRole, type Viewer, ledgerHead } from '@flywheel/service-kit';
-import type { CatalogClient, StockLine } from '../catalog';
-import type { PriceKind } from '../model';
-import type { CatalogQuote, QuotedLine } from '../pricing';
-import { codeOf, MAX_LINES, MAX_QUANTITY, sha256 } from '../shared';
+import { appendToLedger, badInput, claimOnce, ledgerHead, notFound, requireRole, sha256, type Viewer } from '@flywheel/service-kit';
+import type { CatalogClient } from '../clients/catalog';
+import { codeOf, MAX_LINES, MAX_QUANTITY, type CatalogQuote, type PriceKind, type QuotedLine, type StockLine } from '../types';
 import type { CartEntryDoc, CartLineDoc, CartModels } from './model';
 
 export type CartLineStatus = 'OK' | 'PRICE_CHANGED' | 'OUT_OF_STOCK' | 'OFF_SHELF' | 'UNKNOWN' | 'UNAVAILABLE';

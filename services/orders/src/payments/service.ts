@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AppError, claimOnce, notFound, requireRole, type Logger, type Viewer } from '@flywheel/service-kit';
-import type { OrderDoc, OrderStatus } from '../model';
-import { CURRENCY } from '../shared';
+import type { OrderDoc } from '../order/model';
+import { CURRENCY, type OrderStatus } from '../types';
 import type { PaymentDoc, PaymentIntentDoc, PaymentModels, PaymentVerdict, RefundDoc, RefundReason } from './model';
 import { CallbackRejected, type PaymentProvider, type VerifiedCallback } from './provider';
 

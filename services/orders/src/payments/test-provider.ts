@@ -1,8 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Schema, type Connection, type Model } from 'mongoose';
-import { isDuplicateKey } from '@flywheel/service-kit';
-import { sha256 } from '../shared';
+import { isDuplicateKey, sha256 } from '@flywheel/service-kit';
 import { CallbackRejected, type CreatedIntent, type PaymentProvider, type VerifiedCallback } from './provider';
 
 // A payment provider for development and tests that behaves like a real one: it keeps its own

@@ -1,26 +1,19 @@
 import { Types } from 'mongoose';
-import { connect, StringCodec, type NatsConnection } from 'nats';
-import { asGateway, gql, privateNats, serviceEnv, staff, type InfraProcess } from '@flywheel/testing';
+import { StringCodec, type NatsConnection } from 'nats';
+import { asGateway, gql, staff } from '@flywheel/testing';
 import type { EventData } from '@flywheel/events';
-import { loadServiceConfig } from '../../config';
-import { start, type RunningMembership } from '../../main';
+import type { RunningMembership } from '../../main';
+import { paidOrder, startMembership } from '../../__tests__/support';
 
-let nats: InfraProcess;
 let svc: RunningMembership;
 let nc: NatsConnection;
+let stop: () => Promise<void>;
 const sc = StringCodec();
 
 beforeAll(async () => {
-  nats = await privateNats();
-  svc = await start(loadServiceConfig(serviceEnv('membership', nats.url)), { sweepers: false });
-  nc = await connect({ servers: nats.url });
+  ({ svc, nc, stop } = await startMembership());
 });
-afterAll(async () => {
-  await nc?.close();
-  await svc.db.dropDatabase();
-  await svc.stop();
-  await nats.stop();
-});
+afterAll(() => stop());
 
 const loyalty = () => svc.modules.loyalty.loyalty;
 const benefits = () => svc.modules.benefits.benefits;
@@ -45,18 +38,6 @@ async function couponFor(memberId: string, input: Record<string, unknown>): Prom
     .couponId;
 }
 
-function paid(orderId: string, memberId: string, total: number): EventData<'orders.order.paid'> {
-  return {
-    orderId,
-    memberId,
-    total,
-    currency: 'CNY',
-    lines: [{ skuId: 's', productId: 'p', quantity: 1, unitPrice: total, priceKind: 'LIST' }],
-    source: { kind: 'DIRECT' },
-    paymentId: `pay-${orderId}`,
-    paidAt: new Date().toISOString(),
-  };
-}
 const refunded = (orderId: string, memberId: string, amount: number): EventData<'orders.order.refunded'> => ({
   orderId,
   memberId,
@@ -72,7 +53,7 @@ const couponState = async (couponId: string) =>
 describe('the checkout quote', () => {
   test('tier discount, the best coupon (on the line prices), then points; a coupon of another member is FORBIDDEN', async () => {
     const memberId = oid();
-    await loyalty().orderPaid(paid(oid(), memberId, 500_000)); // growth 5,000: GOLD, 2 % off
+    await loyalty().orderPaid(paidOrder(memberId, 500_000)); // growth 5,000: GOLD, 2 % off
     const small = await couponFor(memberId, { name: '减5元', kind: 'FIXED', amount: 500, validDaysAfterClaim: 7, claimable: false });
     await couponFor(memberId, {
       name: '九折',
@@ -136,7 +117,7 @@ describe('lock, consume, release and refund, each exactly once', () => {
     expect(await couponState(couponId)).toBe('LOCKED');
 
     // Paid (twice, as after a crash before the processed record): the coupon is used once.
-    const order = paid(orderId, memberId, 8_600);
+    const order = paidOrder(memberId, 8_600, { orderId });
     await benefits().orderPaid(order);
     await benefits().orderPaid(order);
     expect(await couponState(couponId)).toBe('USED');

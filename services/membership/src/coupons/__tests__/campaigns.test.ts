@@ -1,20 +1,15 @@
 import { Types } from 'mongoose';
-import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess, registerMember } from '@flywheel/testing';
-import { loadServiceConfig } from '../../config';
-import { start, type RunningMembership } from '../../main';
+import { asGateway, customer, eventually, gql, staff, registerMember } from '@flywheel/testing';
+import type { RunningMembership } from '../../main';
+import { startMembership } from '../../__tests__/support';
 
-let nats: InfraProcess;
 let svc: RunningMembership;
+let stop: () => Promise<void>;
 
 beforeAll(async () => {
-  nats = await privateNats();
-  svc = await start(loadServiceConfig(serviceEnv('membership', nats.url)), { sweepers: false });
+  ({ svc, stop } = await startMembership());
 });
-afterAll(async () => {
-  await svc.db.dropDatabase();
-  await svc.stop();
-  await nats.stop();
-});
+afterAll(() => stop());
 
 const asStaff = () => asGateway('membership', staff());
 const CREATE = 'mutation($input: CreateCouponTemplateInput!) { createCouponTemplate(input: $input) { id } }';

@@ -1,29 +1,22 @@
 import { Types } from 'mongoose';
-import { connect, StringCodec, type NatsConnection } from 'nats';
-import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess, registerMember } from '@flywheel/testing';
+import { StringCodec, type NatsConnection } from 'nats';
+import { asGateway, customer, eventually, gql, staff, registerMember } from '@flywheel/testing';
 import type { EventData } from '@flywheel/events';
-import { loadServiceConfig } from '../../config';
-import { start, type RunningMembership } from '../../main';
+import type { RunningMembership } from '../../main';
+import { paidOrder, startMembership } from '../../__tests__/support';
 
-let nats: InfraProcess;
 let svc: RunningMembership;
 let nc: NatsConnection;
+let stop: () => Promise<void>;
 const sc = StringCodec();
 // The service's clock: tests move it (member day, birthdays, expiry, tier retention).
 let clock = new Date('2026-03-03T04:00:00Z');
 const DAY = 86_400_000;
 
 beforeAll(async () => {
-  nats = await privateNats();
-  svc = await start(loadServiceConfig(serviceEnv('membership', nats.url)), { sweepers: false, now: () => clock });
-  nc = await connect({ servers: nats.url });
+  ({ svc, nc, stop } = await startMembership({ now: () => clock }));
 });
-afterAll(async () => {
-  await nc?.close();
-  await svc.db.dropDatabase();
-  await svc.stop();
-  await nats.stop();
-});
+afterAll(() => stop());
 
 const loyalty = () => svc.modules.loyalty.loyalty;
 const as = (memberId: string) => asGateway('membership', customer(memberId));
@@ -37,19 +30,7 @@ async function request<T>(subject: string, data: unknown): Promise<{ ok: boolean
   return JSON.parse(sc.decode(msg.data));
 }
 
-function paid(memberId: string, total: number, at = clock): EventData<'orders.order.paid'> {
-  const orderId = new Types.ObjectId().toHexString();
-  return {
-    orderId,
-    memberId,
-    total,
-    currency: 'CNY',
-    lines: [{ skuId: 'sku-1', productId: 'p-1', quantity: 1, unitPrice: total, priceKind: 'LIST' }],
-    source: { kind: 'DIRECT' },
-    paymentId: `pay-${orderId}`,
-    paidAt: at.toISOString(),
-  };
-}
+const paid = (memberId: string, total: number, paidAt = clock) => paidOrder(memberId, total, { paidAt });
 const refunded = (order: EventData<'orders.order.paid'>, amount: number): EventData<'orders.order.refunded'> => ({
   orderId: order.orderId,
   memberId: order.memberId,

@@ -1,25 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { connect, StringCodec } from 'nats';
 import { Types } from 'mongoose';
-import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess, registerMember } from '@flywheel/testing';
+import { asGateway, customer, eventually, gql, staff, type InfraProcess, registerMember } from '@flywheel/testing';
 import { envelope, streamName, type EventData, type EventEnvelope } from '@flywheel/events';
-import { loadServiceConfig } from '../../config';
-import { start, type RunningMembership } from '../../main';
+import type { RunningMembership } from '../../main';
 import { createSettings } from '../../settings';
 import { createRfmService } from '../service';
+import { paidEvent, paidOrder, startMembership } from '../../__tests__/support';
 
 let nats: InfraProcess;
 let svc: RunningMembership;
+let stop: () => Promise<void>;
 
 beforeAll(async () => {
-  nats = await privateNats();
-  svc = await start(loadServiceConfig(serviceEnv('membership', nats.url)), { sweepers: false });
+  ({ svc, nats, stop } = await startMembership());
 });
-afterAll(async () => {
-  await svc.db.dropDatabase();
-  await svc.stop();
-  await nats.stop();
-});
+afterAll(() => stop());
 
 const DAY = 86_400_000;
 const asStaff = () => asGateway('membership', staff());
@@ -28,16 +24,6 @@ const call = (query: string, variables: Record<string, unknown> = {}, headers = 
 /** Registers a member through the real login (its registration event places it in NEW). */
 const newMember = async (): Promise<string> => (await registerMember(svc.url)).id;
 
-const paidData = (memberId: string, orderId: string, total: number, paidAt = new Date()): EventData<'orders.order.paid'> => ({
-  orderId,
-  memberId,
-  total,
-  currency: 'CNY',
-  lines: [{ skuId: 'sku-1', productId: 'product-1', quantity: 1, unitPrice: total, priceKind: 'LIST' }],
-  source: { kind: 'DIRECT' },
-  paymentId: `pay-${orderId}`,
-  paidAt: paidAt.toISOString(),
-});
 const refundData = (memberId: string, orderId: string, refundId: string, amount: number): EventData<'orders.order.refunded'> => ({
   orderId,
   memberId,
@@ -49,7 +35,7 @@ const refundData = (memberId: string, orderId: string, refundId: string, amount:
 });
 
 async function pay(memberId: string, orderId: string, total: number, id = randomUUID()) {
-  return svc.bus.publish('orders.order.paid', paidData(memberId, orderId, total), { id });
+  return svc.bus.publish('orders.order.paid', paidOrder(memberId, total, { orderId }), { id });
 }
 async function refund(memberId: string, orderId: string, refundId: string, amount: number, id = randomUUID()) {
   return svc.bus.publish('orders.order.refunded', refundData(memberId, orderId, refundId, amount), { id });
@@ -107,7 +93,7 @@ describe('order events move members through the segments', () => {
   test('a redelivered paid event (same id) and a re-published one (new id, same order) change nothing', async () => {
     const entries = () => svc.db.collection('rfm_entries').countDocuments({ accountId: memberId });
     const before = { rfm: await rfmOf(memberId), entries: await entries() };
-    const env = envelope('orders.order.paid', paidData(memberId, `o-${memberId}-3`, 50_000), { id: randomUUID() });
+    const env = paidEvent(memberId, 50_000, { orderId: `o-${memberId}-3` });
     // As the bus would redeliver after a crash before the processed record: the handler itself is a no-op.
     await svc.modules.rfm.on!['orders.order.paid']!(env);
     await svc.modules.rfm.on!['orders.order.paid']!(env);
@@ -168,16 +154,14 @@ describe('concurrency', () => {
       now: () => new Date(),
     };
     const replicas = [createRfmService(deps), createRfmService(deps)];
-    const paid = [1, 2, 3, 4].map((n) =>
-      envelope('orders.order.paid', paidData(memberId, `c-${memberId}-${n}`, 30_000), { id: randomUUID() }),
-    );
+    const paid = [1, 2, 3, 4].map((n) => paidEvent(memberId, 30_000, { orderId: `c-${memberId}-${n}` }));
     await Promise.all(paid.flatMap((env) => replicas.map((rep) => rep.onPaid(env))));
     const refunds = [
       envelope('orders.order.refunded', refundData(memberId, `c-${memberId}-1`, 'r1', 30_000), { id: randomUUID() }),
       envelope('orders.order.refunded', refundData(memberId, `c-${memberId}-2`, 'r2', 10_000), { id: randomUUID() }),
       envelope('orders.order.refunded', refundData(memberId, `c-${memberId}-2`, 'r3', 5_000), { id: randomUUID() }),
     ];
-    const late = envelope('orders.order.paid', paidData(memberId, `c-${memberId}-5`, 30_000), { id: randomUUID() });
+    const late = paidEvent(memberId, 30_000, { orderId: `c-${memberId}-5` });
     const all: EventEnvelope[] = [...refunds, late];
     await Promise.all(
       all.flatMap((env) =>

@@ -1,0 +1,54 @@
+import type { CartService } from '../cart/service';
+import type { CatalogClient } from '../clients/catalog';
+import type { ModuleDeps } from '../service';
+import type { Models } from '../order/model';
+import { createCheckoutModels } from './model';
+import type { QuoteAdjuster } from './pricing';
+import { checkoutResolvers } from './resolvers';
+import { createCheckout, type CheckoutHooks } from './service';
+import { createUnpaidHolds } from './unpaid';
+
+export { orderIdFor, type CheckoutHooks } from './service';
+export type { PlaceOrderInput } from './request';
+
+/**
+ * Placing orders: the checkout saga (quote → reserve → lock → order), its pricing extension point
+ * (quote adjusters), the member's caps on what unpaid orders hold, and the recovery sweeper.
+ */
+export function createCheckoutModule(
+  deps: ModuleDeps & {
+    models: Models;
+    catalog: CatalogClient;
+    cart: CartService;
+    adjusters: readonly QuoteAdjuster[];
+    hooks: CheckoutHooks;
+  },
+) {
+  const { config, now, logger } = deps;
+  const models = { ...deps.models, ...createCheckoutModels(deps.db) };
+  const recoverySeconds = config.CHECKOUT_RECOVERY_SECONDS;
+  const unpaid = createUnpaidHolds({
+    models,
+    caps: {
+      orders: config.MAX_UNPAID_ORDERS_PER_MEMBER,
+      units: config.MAX_UNPAID_UNITS_PER_MEMBER,
+      flashUnitsPerSku: config.MAX_UNPAID_FLASH_UNITS_PER_SKU,
+    },
+    now,
+    recoverySeconds,
+    logger,
+  });
+  const checkout = createCheckout({
+    models,
+    catalog: deps.catalog,
+    cart: deps.cart,
+    unpaid,
+    adjusters: deps.adjusters,
+    hooks: deps.hooks,
+    kick: deps.kick,
+    now,
+    recoverySeconds,
+    logger,
+  });
+  return { name: 'checkout', checkout, unpaid, resolvers: checkoutResolvers(checkout) };
+}

@@ -1,0 +1,62 @@
+import { badInput } from '@flywheel/service-kit';
+import { mergeLines } from '../order/lines';
+import type { OrderSourceDoc, OrderSourceKind, StockLine } from '../types';
+import type { BenefitChoice } from './pricing';
+
+const SOURCE_KINDS: readonly OrderSourceKind[] = ['DIRECT', 'CONTENT', 'LIVE', 'COMMUNITY', 'REFERRAL'];
+
+export interface PlaceOrderInput {
+  /** Required unless `fromCart`. */
+  lines?: { skuId: string; quantity: number }[] | null;
+  idempotencyKey: string;
+  /** DIRECT when omitted. */
+  source?: { kind: OrderSourceKind; refId?: string | null } | null;
+  /** Order what the member's cart holds (every line with a quantity), then take it out of the cart. */
+  fromCart?: boolean | null;
+  /** A coupon of the member's wallet; the best applicable one when omitted (unless `noCoupon`). */
+  couponId?: string | null;
+  noCoupon?: boolean | null;
+  /** Points to spend on the order (membership caps them at a share of the order). */
+  points?: number | null;
+}
+
+export interface ParsedRequest {
+  key: string;
+  /** Null for a checkout from the cart. */
+  lines: StockLine[] | null;
+  source: OrderSourceDoc;
+  benefits: BenefitChoice;
+}
+
+function parseBenefits(input: PlaceOrderInput): BenefitChoice {
+  const couponId = input.couponId?.trim() || null;
+  if (couponId && input.noCoupon) throw badInput('Either a couponId or noCoupon', 'couponId');
+  const points = input.points ?? 0;
+  if (!Number.isSafeInteger(points) || points < 0) throw badInput('points must be a whole number of 0 or more', 'points');
+  return { couponId, noCoupon: Boolean(input.noCoupon), points };
+}
+
+/** Validated, with lines of the same SKU added together and ordered by SKU (a stable fingerprint). */
+export function parseRequest(input: PlaceOrderInput): ParsedRequest {
+  const key = (input.idempotencyKey ?? '').trim();
+  if (key.length < 1 || key.length > 128) throw badInput('idempotencyKey must be 1 to 128 characters', 'idempotencyKey');
+  const source = parseSource(input.source);
+  const benefits = parseBenefits(input);
+  if (input.fromCart) {
+    if (input.lines?.length) throw badInput('A checkout from the cart takes its lines from the cart', 'lines');
+    return { key, lines: null, source, benefits };
+  }
+  return { key, lines: mergeLines(input.lines ?? []), source, benefits };
+}
+
+function parseSource(raw: PlaceOrderInput['source']): OrderSourceDoc {
+  const kind = raw?.kind ?? 'DIRECT';
+  if (!SOURCE_KINDS.includes(kind)) throw badInput(`Unknown source kind ${kind}`, 'source.kind');
+  const refId = raw?.refId?.trim() || null;
+  if (kind === 'DIRECT') {
+    if (refId) throw badInput('A DIRECT order has no source reference', 'source.refId');
+    return { kind, refId: null };
+  }
+  if (!refId || refId.length > 128) throw badInput(`A ${kind} order needs its source reference (1 to 128 characters)`, 'source.refId');
+  return { kind, refId };
+}

@@ -1,0 +1,66 @@
+import type { Resolvers } from './__generated__/resolvers';
+import { createAfterSalesModule } from './aftersales';
+import { createCartModule } from './cart';
+import { createCheckoutModule, type CheckoutHooks } from './checkout';
+import type { QuoteAdjuster } from './checkout/pricing';
+import { createCatalogClient } from './clients/catalog';
+import { createFulfilmentModule } from './fulfilment';
+import { createOrderModule } from './order';
+import { createModels } from './order/model';
+import { createPaymentsModule } from './payments';
+import type { PaymentProvider } from './payments/provider';
+import type { ModuleDeps } from './service';
+
+/** Every module: its name, its resolvers (merged type by type in main.ts), and its service. */
+export interface OrdersModule {
+  name: string;
+  resolvers: Resolvers;
+}
+
+/**
+ * The modules of orders, wired. Checkout comes before the order aggregate because the order's
+ * ledger gives back checkout's unpaid caps on its PAID and CANCELLED moves; every module after it
+ * moves orders through that ledger.
+ */
+export function createModules(deps: ModuleDeps & { provider: PaymentProvider; adjusters: readonly QuoteAdjuster[]; hooks: CheckoutHooks }) {
+  const models = createModels(deps.db);
+  const catalog = createCatalogClient(deps.bus, deps.config.CATALOG_TIMEOUT_MS);
+  const cart = createCartModule({ ...deps, catalog });
+  const checkout = createCheckoutModule({ ...deps, models, catalog, cart: cart.cart });
+  const order = createOrderModule({ ...deps, models, unpaid: checkout.unpaid });
+  const fulfilment = createFulfilmentModule({ ...deps, order });
+  const payments = createPaymentsModule({ ...deps, order });
+  const aftersales = createAfterSalesModule({ ...deps, order, fulfilment: fulfilment.fulfilment, paymentModels: payments.models });
+  const modules = { order, cart, checkout, payments, fulfilment, aftersales };
+  return modules satisfies Record<string, OrdersModule>;
+}
+export type Modules = ReturnType<typeof createModules>;
+
+/** Orders' periodic work: one pass of everything (`sweep`, on the timer) and each sweeper alone (tests drive them). */
+export function sweepers({ order, checkout, payments, fulfilment, aftersales }: Modules) {
+  return {
+    async sweep(at: Date = new Date()) {
+      // Payments first: a charge whose callback was lost pays its order before the unpaid-order
+      // sweeper would cancel it (and is refunded if the order was cancelled already).
+      const reconciled = await payments.payments.reconcile(at);
+      const [checkouts, expired, refunds, delivered, completed, afterSales] = await Promise.all([
+        checkout.checkout.recover(at),
+        order.orders.cancelUnpaid(at),
+        payments.payments.retryRefunds(at),
+        fulfilment.fulfilment.autoConfirm(at),
+        fulfilment.fulfilment.completeDue(at),
+        aftersales.afterSales.sweep(at),
+      ]);
+      return { reconciled, checkouts, expired, refunds, delivered, completed, afterSales };
+    },
+    cancelUnpaid: order.orders.cancelUnpaid,
+    recoverCheckouts: checkout.checkout.recover,
+    reconcilePayments: payments.payments.reconcile,
+    /** What the member's unpaid orders hold against the caps. */
+    unpaidHeldBy: checkout.unpaid.heldBy,
+    autoConfirmDeliveries: fulfilment.fulfilment.autoConfirm,
+    completeDueOrders: fulfilment.fulfilment.completeDue,
+    sweepAfterSales: aftersales.afterSales.sweep,
+  };
+}
+export type OrderService = ReturnType<typeof sweepers>;
