@@ -250,7 +250,7 @@ describe.each(VALUE_SETS)('chart with %s values', (_label, valuesFiles) => {
       if (name !== 'gateway') expected.push('MONGO_URL', 'NATS_URL');
       if (name === 'gateway' || name === 'membership') expected.push('AUTH_TOKEN_SECRET');
       if (name === 'membership') expected.push('PII_ENCRYPTION_KEY', 'PII_LOOKUP_KEY', 'BOOTSTRAP_STAFF_EMAIL', 'BOOTSTRAP_STAFF_PASSWORD');
-      if (name === 'orders') expected.push('PAYMENT_TEST_SECRET');
+      if (name === 'orders') expected.push('PAYMENT_TEST_SECRET', 'PII_ENCRYPTION_KEY');
       if (name === 'catalog') expected.push('REDIS_URL');
       expect({ name, fromSecret }).toEqual({ name, fromSecret: expected.sort() });
       for (const v of Object.values(e) as Obj[]) {

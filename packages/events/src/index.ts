@@ -267,6 +267,8 @@ export const requests = {
           available: z.number().int().optional(),
           /** The product's category and its ancestors, nearest first (category-scoped coupons). */
           categoryIds: z.array(id).optional(),
+          /** Weight of one unit in grams, when staff entered one (weight-based shipping fees). */
+          weightGrams: z.number().int().nonnegative().optional(),
         }),
       ),
       total: fen,
@@ -325,6 +327,8 @@ export const requests = {
       pointsBalance: z.number().int(),
       /** The most points this order could take (balance, rate and cap). */
       pointsUsable: z.number().int().nonnegative(),
+      /** The member's tier ships free (a tier benefit): checkout waives the shipping fee. Absent: no. */
+      freeShipping: z.boolean().optional(),
     }),
   ),
   /**
@@ -347,6 +351,33 @@ export const requests = {
     'membership',
     z.object({ key: z.string().min(1).max(200), memberId: id, templateId: id, reason: z.string().max(200) }),
     z.object({ couponId: id }),
+  ),
+  /**
+   * A member's shipping address as it is now, for an order to keep (orders stores it encrypted):
+   * the one named, which must be the member's own (another member's, or an unknown id, is
+   * NOT_FOUND), or the member's default address when `addressId` is absent — `address` is then
+   * null when the member has no address at all.
+   */
+  'membership.address.snapshot': request(
+    'membership',
+    z.object({ memberId: id, addressId: id.optional() }),
+    z.object({
+      address: z
+        .object({
+          addressId: id,
+          recipientName: z.string().min(1).max(50),
+          phone: z.string().min(1).max(20),
+          provinceCode: z.string().regex(/^\d{6}$/),
+          provinceName: z.string().max(50),
+          cityCode: z.string().regex(/^\d{6}$/),
+          cityName: z.string().max(50),
+          districtCode: z.string().regex(/^\d{6}$/),
+          districtName: z.string().max(50),
+          detail: z.string().min(1).max(200),
+          label: z.string().max(20).optional(),
+        })
+        .nullable(),
+    }),
   ),
 } as const;
 

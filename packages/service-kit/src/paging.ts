@@ -37,3 +37,38 @@ export function seqPage<E extends { seq: number }, T>(entries: E[], first: numbe
     pageInfo: { hasNextPage: entries.length > first, endCursor: last ? encodeSeqCursor(last.seq) : null },
   };
 }
+
+// Lists ordered by time (newest first) rather than by a ledger's seq: the cursor is the last
+// seen (time, id) pair, so entries written in the same millisecond are neither skipped nor
+// repeated. Opaque to clients, like the seq cursor.
+
+export interface TimeCursor {
+  at: Date;
+  id: string;
+}
+
+export const encodeTimeCursor = (at: Date, id: string) => Buffer.from(`${at.getTime()}:${id}`).toString('base64url');
+
+/** The (time, id) a cursor carries; null for no cursor; BAD_USER_INPUT for anything else. */
+export function decodeTimeCursor(cursor: string | null | undefined, field = 'after'): TimeCursor | null {
+  if (cursor == null || cursor === '') return null;
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  const colon = raw.indexOf(':');
+  const ms = Number(raw.slice(0, colon));
+  const id = raw.slice(colon + 1);
+  if (colon < 1 || !Number.isSafeInteger(ms) || ms < 0 || !id) throw badInput('invalid cursor', field);
+  return { at: new Date(ms), id };
+}
+
+/** The filter for entries after a time cursor in (at desc, _id desc) order. */
+export const afterTimeCursor = (c: TimeCursor | null) => (c ? { $or: [{ at: { $lt: c.at } }, { at: c.at, _id: { $lt: c.id } }] } : {});
+
+/** Like `seqPage`, for entries read newest first by (at desc, _id desc) with one extra. */
+export function timePage<E extends { _id: string; at: Date }, T>(entries: E[], first: number, view: (e: E) => T): SeqPage<T> {
+  const shown = entries.slice(0, first);
+  const last = shown.at(-1);
+  return {
+    edges: shown.map((e) => ({ node: view(e), cursor: encodeTimeCursor(e.at, e._id) })),
+    pageInfo: { hasNextPage: entries.length > first, endCursor: last ? encodeTimeCursor(last.at, last._id) : null },
+  };
+}

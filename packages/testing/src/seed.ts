@@ -229,6 +229,23 @@ export async function seedDemo(
     staff,
   );
 
+  // 运费模板: 首件 8 元, 续件 2 元; 江浙沪 首件 5 元; 新疆 and 西藏 not delivered to; 满 99 元包邮.
+  await call(
+    gatewayUrl,
+    'mutation($i: SetShippingTemplateInput!) { setShippingTemplate(input: $i) { template { version } } }',
+    {
+      i: {
+        name: '全国包邮线 99 元',
+        method: 'COUNT',
+        defaultRule: { first: 1, firstFee: 800, additional: 1, additionalFee: 200 },
+        regionRules: [{ provinceCodes: ['310000', '320000', '330000'], first: 1, firstFee: 500, additional: 1, additionalFee: 100 }],
+        undeliverable: ['650000', '540000'],
+        freeThreshold: 9900,
+      },
+    },
+    staff,
+  );
+
   // The demo member registers through the real login flow (development code provider).
   const { requestLoginCode } = await call<{ requestLoginCode: { devCode: string | null } }>(
     gatewayUrl,
@@ -236,10 +253,39 @@ export async function seedDemo(
     { p: DEMO_PHONE },
   );
   if (requestLoginCode.devCode) {
-    await call(gatewayUrl, 'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { accessToken } }', {
-      p: DEMO_PHONE,
-      c: requestLoginCode.devCode,
-    });
+    const { login } = await call<{ login: { accessToken: string } }>(
+      gatewayUrl,
+      'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { accessToken } }',
+      { p: DEMO_PHONE, c: requestLoginCode.devCode },
+    );
+    // The demo member's shipping address (their default: the first one).
+    await call(
+      gatewayUrl,
+      'mutation($i: AddAddressInput!) { addAddress(input: $i) { address { id } } }',
+      {
+        i: {
+          recipientName: '演示会员',
+          phone: DEMO_PHONE,
+          province: { code: '310000', name: '上海市' },
+          city: { code: '310100', name: '上海市' },
+          district: { code: '310104', name: '徐汇区' },
+          detail: '漕溪北路 88 号 1201 室',
+          label: '家',
+        },
+      },
+      login.accessToken,
+    );
+    // 收藏与足迹: one favourite and two products in the demo member's recently viewed history.
+    const member = login.accessToken;
+    await call(
+      gatewayUrl,
+      'mutation($p: ID!) { addFavouriteProduct(input: { productId: $p }) { favourite { productId } } }',
+      { p: productIds[0] },
+      member,
+    );
+    for (const p of [productIds[1], productIds[0]]) {
+      await call(gatewayUrl, 'mutation($p: ID!) { recordProductView(input: { productId: $p }) { view { productId } } }', { p }, member);
+    }
   }
   return { created: true, demoPhone: DEMO_PHONE };
 }

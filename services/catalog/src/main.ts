@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import type { ProductProjection } from './browse/projection';
 import { createBrowseModule } from './browse';
+import { createEngagementModule } from './engagement';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createFlashSalesModule } from './flash-sales';
@@ -46,7 +47,8 @@ function createModules(deps: ModuleDeps) {
     alsoRun: [() => projection.repairOnce()],
   });
   const products = createProductsModule({ ...deps, stock: stock.stock, admission, projection, readModel });
-  return { browse, storefront, products, stock, flashSales, reservations, sweeper };
+  const engagement = createEngagementModule({ ...deps, products: products.products });
+  return { browse, storefront, products, stock, flashSales, reservations, sweeper, engagement };
 }
 
 export interface RunningCatalog extends RunningService {

@@ -1,5 +1,6 @@
 import { Schema, Types, type Connection } from 'mongoose';
 import { ledgerIndexes, outboxPath, type LedgerEntry, type OutboxRecord } from '@flywheel/service-kit';
+import { createEngagementModels } from './engagement/model';
 import { createFlashSaleModels } from './flash-sales/model';
 import { createReservationModels } from './reservations/model';
 import { createStockModels } from './stock/model';
@@ -105,6 +106,8 @@ export interface SkuDoc {
   initialStock: number;
   /** `catalog.stock.low` is published when available stock falls to or below this. */
   lowStockThreshold: number;
+  /** Grams per unit, for weight-based shipping fees; null or absent when staff did not enter one. */
+  weightGrams?: number | null;
   /** Display order within the product. */
   position: number;
   createdAt: Date;
@@ -192,6 +195,7 @@ export function createModels(db: Connection) {
       memberPrice: { type: Number, default: null },
       initialStock: { type: Number, required: true },
       lowStockThreshold: { type: Number, required: true },
+      weightGrams: { type: Number, default: undefined },
       position: { type: Number, required: true },
       createdAt: { type: Date, required: true },
     },
@@ -225,6 +229,7 @@ export function createModels(db: Connection) {
     ...createReservationModels(db),
     ...createFlashSaleModels(db),
     ...createSweeperModels(db),
+    ...createEngagementModels(db),
   };
 }
 export type Models = ReturnType<typeof createModels>;

@@ -5,7 +5,7 @@ import type { Models } from './model';
 
 /**
  * What every catalog module (`src/<module>/`: products, browse, storefront, stock, reservations,
- * flash-sales, sweeper) is given. A module owns its SDL (`src/<module>/schema.graphql`, extending
+ * flash-sales, sweeper, engagement) is given. A module owns its SDL (`src/<module>/schema.graphql`, extending
  * the core types), its resolvers and its events; main.ts composes them.
  */
 export interface ModuleDeps {

@@ -1,6 +1,7 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
 import { claimOnce, piiKeys, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { createAddressesModule } from './addresses';
 import { createBenefitsModule } from './benefits';
 import { loadServiceConfig, type Config } from './config';
 import { createCouponsModule } from './coupons';
@@ -36,12 +37,15 @@ export interface RunningMembership extends RunningService {
 
 export type Modules = ReturnType<typeof createModules>;
 
-function createModules(deps: Parameters<typeof createCouponsModule>[0] & { models: ReturnType<typeof createModels> }) {
+function createModules(
+  deps: Parameters<typeof createCouponsModule>[0] & { models: ReturnType<typeof createModels>; piiEncryptionKey: string },
+) {
   const coupons = createCouponsModule(deps);
   const loyalty = createLoyaltyModule({ ...deps, coupons: coupons.coupons });
   const rfm = createRfmModule(deps);
   const benefits = createBenefitsModule({ ...deps, coupons: coupons.coupons, loyalty: loyalty.loyalty });
-  return { coupons, loyalty, rfm, benefits };
+  const addresses = createAddressesModule(deps);
+  return { coupons, loyalty, rfm, benefits, addresses };
 }
 
 /** Core resolvers with each module's merged over them, type by type. */
@@ -100,7 +104,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         kick,
         now,
       });
-      modules = createModules({ db, bus, logger, settings, kick, now, models });
+      modules = createModules({ db, bus, logger, settings, kick, now, models, piiEncryptionKey: config.PII_ENCRYPTION_KEY });
       const list = Object.values(modules) as MembershipModule[];
 
       // One pass at a time; a pass still running when the timer fires is not doubled.

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_PORTS } from '@flywheel/events';
-import { loadConfig, serviceConfigShape } from '@flywheel/service-kit';
+import { base64Key, loadConfig, serviceConfigShape } from '@flywheel/service-kit';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const count = (fallback: number) => z.coerce.number().int().positive().max(10_000).default(fallback);
@@ -11,6 +11,11 @@ export const configSchema = z
   .object({
     ...serviceConfigShape,
     PORT: z.coerce.number().int().min(0).default(DEFAULT_PORTS.orders),
+    /**
+     * AES-256-GCM key (base64, 32 bytes) for the shipping address an order keeps (recipient,
+     * phone, detail line). Orders' own secret; may be the same value as membership's.
+     */
+    PII_ENCRYPTION_KEY: base64Key(32),
     /**
      * How long a request to catalog (quote, reserve, release) waits before answering UNAVAILABLE.
      * Generous on purpose: in a rush (a flash sale) reservations queue behind the SKU's gate, and

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { OrderSource } from '@flywheel/events';
+import type { EventEnvelope, EventSubject, OrderSource } from '@flywheel/events';
+import type { EventHandlers } from './shipping/events';
 import { outboxRecord, type Bus, type OutboxRecord } from '@flywheel/service-kit';
 import type { OrderDoc, RefundRecord } from './order/model';
 import { CURRENCY, type Move, type OrderSourceDoc, type StockLine } from './types';
@@ -10,18 +11,18 @@ import { CURRENCY, type Move, type OrderSourceDoc, type StockLine } from './type
 // outbox relay. Payloads carry ids and facts, never whole documents.
 
 /** The event contract names each kind's reference. */
-export function eventSource({ kind, refId }: OrderSourceDoc): OrderSource {
+export function eventSource(source: OrderSourceDoc): OrderSource {
+  if (source.kind === 'DIRECT') return { kind: 'DIRECT' };
+  const { kind, refId } = source;
   switch (kind) {
-    case 'DIRECT':
-      return { kind };
     case 'CONTENT':
-      return { kind, articleId: refId! };
+      return { kind, articleId: refId };
     case 'LIVE':
-      return { kind, roomId: refId! };
+      return { kind, roomId: refId };
     case 'COMMUNITY':
-      return { kind, postId: refId! };
+      return { kind, postId: refId };
     case 'REFERRAL':
-      return { kind, code: refId! };
+      return { kind, code: refId };
   }
 }
 
@@ -66,7 +67,7 @@ export function orderMoved(order: OrderDoc, move: Move, at: Date): OutboxRecord 
             ...(l.flashSaleId ? { flashSaleId: l.flashSaleId } : {}),
           })),
           source: eventSource(order.source),
-          paymentId: move.paymentId!,
+          paymentId: move.paymentId,
           paidAt: at.toISOString(),
         },
         id,
@@ -75,7 +76,7 @@ export function orderMoved(order: OrderDoc, move: Move, at: Date): OutboxRecord 
     case 'CANCELLED':
       return outboxRecord(
         'orders.order.cancelled',
-        { orderId, memberId, reason: move.reason!, lines: stockLines(order), cancelledAt: at.toISOString() },
+        { orderId, memberId, reason: move.reason, lines: stockLines(order), cancelledAt: at.toISOString() },
         id,
         at,
       );
@@ -121,8 +122,18 @@ export function orderRefunded(
 }
 
 /**
- * Orders consumes nothing yet: group-buy outcomes (`referral.groupbuy.*`) arrive with the
- * group-buy saga. It publishes through the outbox only (the builders above), and asks catalog
- * and membership over request/reply (clients/).
+ * One durable consumer per subject (`orders_<subject>`) running every module's handler for it.
+ * Orders consumes `membership.member.erased` (shipping/: the address snapshots of the member's
+ * orders go); group-buy outcomes (`referral.groupbuy.*`) arrive with the group-buy saga. It
+ * publishes through the outbox only (the builders above), and asks catalog and membership over
+ * request/reply (clients/). Every handler is idempotent by itself.
  */
-export async function registerConsumers(_deps: { bus: Bus }): Promise<void> {}
+export async function registerConsumers({ bus, handlers }: { bus: Bus; handlers: EventHandlers[] }): Promise<void> {
+  const subjects = [...new Set(handlers.flatMap((h) => Object.keys(h) as EventSubject[]))].sort();
+  for (const subject of subjects) {
+    const list = handlers.flatMap((h) => (h[subject] ? [h[subject] as (env: EventEnvelope) => Promise<void>] : []));
+    await bus.consume(subject, async (env) => {
+      for (const handle of list) await handle(env as EventEnvelope);
+    });
+  }
+}

@@ -1,10 +1,9 @@
 import '@flywheel/service-kit/telemetry';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { claimOnce, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { claimOnce, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import type { CheckoutHooks } from './checkout';
 import type { QuoteAdjuster } from './checkout/pricing';
-import { createMembershipAdjuster } from './clients/membership';
+import { createAddressBook, createMembershipAdjuster, type AddressBook } from './clients/membership';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createModules, sweepers, type OrderService } from './modules';
@@ -14,7 +13,8 @@ import { createTestPaymentProvider, type TestPaymentProvider } from './payments/
 import { mergeResolvers } from './resolvers';
 import type { Context } from './service';
 
-export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
+/** The core SDL plus each module's `src/<module>/schema.graphql`. */
+export const typeDefs = readSchema(join(__dirname, '../src/schema.graphql'));
 
 export type { OrderService } from './modules';
 
@@ -24,6 +24,11 @@ export interface StartOptions {
   hooks?: CheckoutHooks;
   /** Checkout pricing adjusters; membership's benefits by default (tests of orders alone pass []). */
   adjusters?: QuoteAdjuster[];
+  /**
+   * Where checkout reads shipping addresses; membership's book by default. Null (tests of orders
+   * alone, with no membership to answer): orders carry no address and the default rule prices them.
+   */
+  addresses?: AddressBook | null;
   /** Run the sweepers on their timer (default); tests drive them by hand instead. */
   sweepers?: boolean;
 }
@@ -68,6 +73,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         now: () => new Date(),
         provider,
         adjusters: opts.adjusters ?? [createMembershipAdjuster(bus, config.MEMBERSHIP_TIMEOUT_MS)],
+        addresses: opts.addresses === undefined ? createAddressBook(bus, config.MEMBERSHIP_TIMEOUT_MS) : opts.addresses,
         hooks: opts.hooks ?? {},
       });
       const { models } = modules.order;
@@ -107,7 +113,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         ],
         // After the indexes exist: they are the claims that make a redelivery a no-op.
         init: async () => {
-          await registerConsumers({ bus });
+          await registerConsumers({ bus, handlers: [modules.shipping.on] });
           if (config.PAYMENT_CALLBACK_PORT !== undefined) {
             listener.callback = await startCallbackListener({
               routes: [callbackRoute],

@@ -2,13 +2,16 @@ import type { Resolvers } from './__generated__/resolvers';
 import { createAfterSalesModule } from './aftersales';
 import { createCartModule } from './cart';
 import { createCheckoutModule, type CheckoutHooks } from './checkout';
+import { createCheckoutModels } from './checkout/model';
 import type { QuoteAdjuster } from './checkout/pricing';
 import { createCatalogClient } from './clients/catalog';
+import type { AddressBook } from './clients/membership';
 import { createFulfilmentModule } from './fulfilment';
 import { createOrderModule } from './order';
 import { createModels } from './order/model';
 import { createPaymentsModule } from './payments';
 import type { PaymentProvider } from './payments/provider';
+import { createShippingModule } from './shipping';
 import type { ModuleDeps } from './service';
 
 /** Every module: its name, its resolvers (merged type by type in main.ts), and its service. */
@@ -22,16 +25,25 @@ export interface OrdersModule {
  * ledger gives back checkout's unpaid caps on its PAID and CANCELLED moves; every module after it
  * moves orders through that ledger.
  */
-export function createModules(deps: ModuleDeps & { provider: PaymentProvider; adjusters: readonly QuoteAdjuster[]; hooks: CheckoutHooks }) {
+export function createModules(
+  deps: ModuleDeps & {
+    provider: PaymentProvider;
+    adjusters: readonly QuoteAdjuster[];
+    hooks: CheckoutHooks;
+    addresses: AddressBook | null;
+  },
+) {
   const models = createModels(deps.db);
+  const checkoutModels = createCheckoutModels(deps.db);
   const catalog = createCatalogClient(deps.bus, deps.config.CATALOG_TIMEOUT_MS);
   const cart = createCartModule({ ...deps, catalog });
-  const checkout = createCheckoutModule({ ...deps, models, catalog, cart: cart.cart });
+  const shipping = createShippingModule({ ...deps, models, checkoutModels });
+  const checkout = createCheckoutModule({ ...deps, models, checkoutModels, catalog, cart: cart.cart, shipping: shipping.shipping });
   const order = createOrderModule({ ...deps, models, unpaid: checkout.unpaid });
   const fulfilment = createFulfilmentModule({ ...deps, order });
   const payments = createPaymentsModule({ ...deps, order });
   const aftersales = createAfterSalesModule({ ...deps, order, fulfilment: fulfilment.fulfilment, paymentModels: payments.models });
-  const modules = { order, cart, checkout, payments, fulfilment, aftersales };
+  const modules = { order, cart, checkout, payments, fulfilment, aftersales, shipping };
   return modules satisfies Record<string, OrdersModule>;
 }
 export type Modules = ReturnType<typeof createModules>;

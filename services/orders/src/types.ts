@@ -26,24 +26,23 @@ export type OrderSourceKind = 'DIRECT' | 'CONTENT' | 'LIVE' | 'COMMUNITY' | 'REF
 export type PriceKind = 'LIST' | 'MEMBER' | 'FLASH';
 export type CancelReason = 'MEMBER' | 'STAFF' | 'EXPIRED';
 
-export interface OrderSourceDoc {
-  kind: OrderSourceKind;
-  refId: string | null;
-}
+/** Where an order came from: a DIRECT order has no reference, every other kind names one. */
+export type OrderSourceDoc = { kind: 'DIRECT'; refId: null } | { kind: Exclude<OrderSourceKind, 'DIRECT'>; refId: string };
 
 export interface StockLine {
   skuId: string;
   quantity: number;
 }
 
-/** A plain move of the order's state machine. */
-export interface Move {
-  to: OrderStatus;
+interface MoveBase {
   by: OrderActor;
   actorId: string | null;
-  reason?: CancelReason | null;
-  paymentId?: string;
 }
+/** A plain move of the order's state machine: paying names the payment, cancelling its reason. */
+export type Move =
+  | (MoveBase & { to: 'PAID'; paymentId: string })
+  | (MoveBase & { to: 'CANCELLED'; reason: CancelReason })
+  | (MoveBase & { to: Exclude<OrderStatus, 'PAID' | 'CANCELLED'> });
 
 /** The catalog's server-side quote: list, member or flash prices per line (never the client's). */
 export type CatalogQuote = ReplyData<'catalog.price.quote'>;

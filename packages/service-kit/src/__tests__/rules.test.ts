@@ -1,7 +1,16 @@
 import { AppError } from '../errors';
 import { BusRequestError, fromBusError } from '../bus';
 import { isSelf, isSelfOrStaff, requireSelfOrStaff } from '../auth';
-import { decodeSeqCursor, encodeSeqCursor, pageSize, seqPage } from '../paging';
+import {
+  afterTimeCursor,
+  decodeSeqCursor,
+  decodeTimeCursor,
+  encodeSeqCursor,
+  encodeTimeCursor,
+  pageSize,
+  seqPage,
+  timePage,
+} from '../paging';
 import { httpUrl, isObjectId, optionalText, requireObjectId, text, wholeNumber } from '../validate';
 import type { Viewer } from '../tokens';
 
@@ -64,6 +73,25 @@ describe('input rules (kit)', () => {
     expect(page.edges.map((e) => e.node)).toEqual([50, 40]);
     expect(page.pageInfo).toEqual({ hasNextPage: true, endCursor: encodeSeqCursor(4) });
     expect(seqPage(entries.slice(0, 2), 2, (e) => e.seq).pageInfo.hasNextPage).toBe(false);
+  });
+
+  it('one time cursor: round trip with ties broken by id, refusals, pages', () => {
+    const at = new Date('2026-03-03T04:00:00.123Z');
+    expect(decodeTimeCursor(encodeTimeCursor(at, 'm1:p:2'))).toEqual({ at, id: 'm1:p:2' });
+    expect(decodeTimeCursor(undefined)).toBeNull();
+    expect(codeOf(() => decodeTimeCursor('!!!'))).toEqual({ code: 'BAD_USER_INPUT', field: 'after' });
+    expect(codeOf(() => decodeTimeCursor(Buffer.from('x:y').toString('base64url')))).toEqual({ code: 'BAD_USER_INPUT', field: 'after' });
+    expect(codeOf(() => decodeTimeCursor(Buffer.from('12:').toString('base64url'), 'before'))).toEqual({
+      code: 'BAD_USER_INPUT',
+      field: 'before',
+    });
+    expect(afterTimeCursor(null)).toEqual({});
+    expect(afterTimeCursor({ at, id: 'b' })).toEqual({ $or: [{ at: { $lt: at } }, { at, _id: { $lt: 'b' } }] });
+    const entries = ['c', 'b', 'a'].map((_id) => ({ _id, at }));
+    const page = timePage(entries, 2, (e) => e._id);
+    expect(page.edges.map((e) => e.node)).toEqual(['c', 'b']);
+    expect(page.pageInfo).toEqual({ hasNextPage: true, endCursor: encodeTimeCursor(at, 'b') });
+    expect(timePage(entries, 3, (e) => e._id).pageInfo.hasNextPage).toBe(false);
   });
 
   it('a bus refusal keeps its code; an unknown code is internal; other errors pass through', () => {

@@ -13,6 +13,7 @@ import {
   loadConfig,
   lookupHash,
   onShutdown,
+  piiCipherKey,
   piiKeys,
   serviceConfigShape,
   signInternalToken,
@@ -124,6 +125,13 @@ describe('PII encryption', () => {
     for (const value of ['13800138000', '', '张三 · 上海市徐汇区 1 号', 'a'.repeat(10_000)]) {
       expect(decryptPii(keys, encryptPii(keys, value))).toBe(value);
     }
+  });
+
+  test('the encryption key alone reads what the full keys sealed, and refuses a key of the wrong size', () => {
+    const cipher = piiCipherKey(TEST_PII_KEY);
+    expect(decryptPii(cipher, encryptPii(keys, '上海市徐汇区 1 号'))).toBe('上海市徐汇区 1 号');
+    expect(decryptPii(keys, encryptPii(cipher, '13800138000'))).toBe('13800138000');
+    expect(() => piiCipherKey(Buffer.alloc(16).toString('base64'))).toThrow(/32 bytes/);
   });
 
   test('the ciphertext differs each time and does not contain the plaintext', () => {

@@ -85,6 +85,7 @@ export function createQuoter({ models, projection, stock, admission }: QuoteDeps
         name: product.name,
         skuName: sku.name,
         available: offer ? offer.remaining : (available.get(line.skuId) ?? 0),
+        ...(sku.weightGrams != null ? { weightGrams: sku.weightGrams } : {}),
         ...(product.categoryId ? { categoryIds: paths.get(product.categoryId.toHexString()) ?? [] } : {}),
       };
     });

@@ -40,6 +40,7 @@ export function productResolvers(products: ProductService): Resolvers {
       price: (s) => money(s.price),
       marketPrice: (s) => (s.marketPrice == null ? null : money(s.marketPrice)),
       memberPrice: (s) => (s.memberPrice == null ? null : money(s.memberPrice)),
+      weightGrams: (s) => s.weightGrams ?? null,
     },
   };
 }

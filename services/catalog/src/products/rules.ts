@@ -1,5 +1,5 @@
 import type { ReplyData, RequestData } from '@flywheel/events';
-import { badInput, httpUrl, text } from '@flywheel/service-kit';
+import { badInput, httpUrl, text, wholeNumber } from '@flywheel/service-kit';
 import type { CategoryDoc, ProductDescription, ProductImageDoc, ProductParameterDoc, ProductStatus, SkuDoc, SpecValueDoc } from '../model';
 import { DEFAULT_LOW_STOCK_THRESHOLD, MAX_LINE_QUANTITY, MAX_STOCK } from '../stock/ledger';
 
@@ -38,6 +38,8 @@ export interface SkuInput {
   /** Initial stock: the SKU's INITIAL ledger entry. */
   stock: number;
   lowStockThreshold?: number | null;
+  /** Grams per unit, for weight-based shipping fees (0 to MAX_WEIGHT_GRAMS). */
+  weightGrams?: number | null;
 }
 export interface ProductImageInput {
   url: string;
@@ -71,6 +73,8 @@ export interface UpdateSkuInput {
   memberPrice?: number | null;
   specs?: SpecValueInput[] | null;
   lowStockThreshold?: number | null;
+  /** null clears it. */
+  weightGrams?: number | null;
 }
 export interface SetProductStatusInput {
   productId: string;
@@ -149,9 +153,14 @@ export function parseSkus(skus: SkuInput[]): Omit<SkuDoc, '_id' | 'productId' | 
     }
     const lowStockThreshold = parseThreshold(s.lowStockThreshold ?? DEFAULT_LOW_STOCK_THRESHOLD, `skus[${i}].lowStockThreshold`);
     const specs = parseSpecs(s.specs ?? [], `skus[${i}].`);
-    return { name, specs, price, marketPrice, memberPrice, initialStock: s.stock, lowStockThreshold, position: i };
+    const weight = s.weightGrams == null ? {} : { weightGrams: parseWeight(s.weightGrams, `skus[${i}].weightGrams`) };
+    return { name, specs, price, marketPrice, memberPrice, initialStock: s.stock, lowStockThreshold, position: i, ...weight };
   });
 }
+
+/** A parcel of one unit weighs at most 100 kg: beyond that it is freight, not a shop's parcel. */
+export const MAX_WEIGHT_GRAMS = 100_000;
+export const parseWeight = (grams: number, field: string) => wholeNumber(grams, field, 0, MAX_WEIGHT_GRAMS);
 
 export function parseKeywords(raw: string[] | null | undefined): string[] {
   const keywords = [...new Set((raw ?? []).map((k, i) => text(k, `keywords[${i}]`, 30)))];

@@ -29,6 +29,7 @@ import {
   parseSpecs,
   parseStatus,
   parseThreshold,
+  parseWeight,
   type CreateCategoryInput,
   type CreateProductInput,
   type SetProductStatusInput,
@@ -259,6 +260,8 @@ export function createProductService(deps: ProductDeps) {
       if (input.memberPrice !== undefined) changes.memberPrice = input.memberPrice === null ? null : fen(input.memberPrice, 'memberPrice');
       if (input.specs != null) changes.specs = parseSpecs(input.specs, '');
       if (input.lowStockThreshold != null) changes.lowStockThreshold = parseThreshold(input.lowStockThreshold, 'lowStockThreshold');
+      if (input.weightGrams !== undefined)
+        changes.weightGrams = input.weightGrams === null ? null : parseWeight(input.weightGrams, 'weightGrams');
       const next = { ...sku, ...changes };
       checkPriceLadder(next.price, next.marketPrice ?? null, next.memberPrice ?? null, '');
       if (changes.price !== undefined && changes.price !== sku.price) {

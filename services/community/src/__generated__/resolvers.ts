@@ -18,6 +18,7 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** A new community group (社群). */
 export type CreateGroupInput = {
   /** Up to 500 characters. */
   description?: InputMaybe<Scalars['String']['input']>;
@@ -41,18 +42,21 @@ export type Group = {
   welcome: Scalars['Boolean']['output'];
 };
 
+/** A page of community groups (社群). */
 export type GroupConnection = {
   __typename?: 'GroupConnection';
   edges: Array<GroupEdge>;
   pageInfo: PageInfo;
 };
 
+/** A community group in a page of groups, with its cursor. */
 export type GroupEdge = {
   __typename?: 'GroupEdge';
   cursor: Scalars['String']['output'];
   node: Group;
 };
 
+/** A registered customer of the brand (会员). */
 export type Member = {
   __typename?: 'Member';
   /** The member themselves and staff only; anyone else is FORBIDDEN. Null while community is unavailable (the rest of the member still answers). */
@@ -60,6 +64,7 @@ export type Member = {
   id: Scalars['ID']['output'];
 };
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Mutation = {
   __typename?: 'Mutation';
   /** Staff only. */
@@ -67,16 +72,19 @@ export type Mutation = {
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationCreateGroupArgs = {
   input: CreateGroupInput;
 };
 
+/** Where a page of a connection stops: pass endCursor as `after` to read the next page. */
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Query = {
   __typename?: 'Query';
   group: Maybe<Group>;
@@ -85,11 +93,13 @@ export type Query = {
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryGroupArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryGroupsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;

@@ -36,32 +36,41 @@ export type Article = {
   type: ArticleType;
 };
 
+/** A page of articles. */
 export type ArticleConnection = {
   __typename?: 'ArticleConnection';
   edges: Array<ArticleEdge>;
   pageInfo: PageInfo;
 };
 
+/** An article in a page of articles, with its cursor. */
 export type ArticleEdge = {
   __typename?: 'ArticleEdge';
   cursor: Scalars['String']['output'];
   node: Article;
 };
 
+/** A DRAFT is seen by staff only; a PUBLISHED article by everyone. */
 export type ArticleStatus =
   | 'DRAFT'
   | 'PUBLISHED';
 
+/**
+ * What an article is about: PRODUCT (a product introduction), KNOWLEDGE (know-how and guides),
+ * ACTIVITY (a campaign or event) or STORY (a brand story).
+ */
 export type ArticleType =
   | 'ACTIVITY'
   | 'KNOWLEDGE'
   | 'PRODUCT'
   | 'STORY';
 
+/** Who may reuse a cached answer: PUBLIC any cache, PRIVATE the viewer alone. Not in the API. */
 export type CacheControlScope =
   | 'PRIVATE'
   | 'PUBLIC';
 
+/** A new article; it is created as a draft. */
 export type CreateArticleInput = {
   /** 1 to 100,000 characters. */
   body: Scalars['String']['input'];
@@ -75,6 +84,7 @@ export type CreateArticleInput = {
   type: ArticleType;
 };
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Mutation = {
   __typename?: 'Mutation';
   /** Staff only. Creates a draft. */
@@ -84,30 +94,36 @@ export type Mutation = {
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationCreateArticleArgs = {
   input: CreateArticleInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationPublishArticleArgs = {
   input: PublishArticleInput;
 };
 
+/** Where a page of a connection stops: pass endCursor as `after` to read the next page. */
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** A product (商品) as the shop presents it; its variants are SKUs. */
 export type Product = {
   __typename?: 'Product';
   id: Scalars['ID']['output'];
 };
 
+/** The article to publish. */
 export type PublishArticleInput = {
   articleId: Scalars['ID']['input'];
 };
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Query = {
   __typename?: 'Query';
   /** Null for an unknown id, or a draft when the caller is not staff. */
@@ -117,11 +133,13 @@ export type Query = {
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryArticleArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryArticlesArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -135,6 +153,7 @@ export type Seo = {
   title: Scalars['String']['output'];
 };
 
+/** Search-engine metadata of a new article; a field left out is derived from the article. */
 export type SeoInput = {
   /** Defaults to the summary (up to 160 characters). */
   description?: InputMaybe<Scalars['String']['input']>;

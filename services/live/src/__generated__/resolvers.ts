@@ -20,6 +20,7 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** Who may reuse a cached answer: PUBLIC any cache, PRIVATE the viewer alone. Not in the API. */
 export type CacheControlScope =
   | 'PRIVATE'
   | 'PUBLIC';
@@ -38,24 +39,31 @@ export type LiveRoom = {
   title: Scalars['String']['output'];
 };
 
+/** A page of live rooms (直播间). */
 export type LiveRoomConnection = {
   __typename?: 'LiveRoomConnection';
   edges: Array<LiveRoomEdge>;
   pageInfo: PageInfo;
 };
 
+/** A live room in a page of live rooms, with its cursor. */
 export type LiveRoomEdge = {
   __typename?: 'LiveRoomEdge';
   cursor: Scalars['String']['output'];
   node: LiveRoom;
 };
 
+/**
+ * Where a live room stands: SCHEDULED (announced, not started), LIVE (streaming now), ENDED, or
+ * REPLAY (ended, replay available). scheduleLiveRoom creates rooms SCHEDULED.
+ */
 export type LiveRoomStatus =
   | 'ENDED'
   | 'LIVE'
   | 'REPLAY'
   | 'SCHEDULED';
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Mutation = {
   __typename?: 'Mutation';
   /** Staff only. */
@@ -63,21 +71,25 @@ export type Mutation = {
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationScheduleLiveRoomArgs = {
   input: ScheduleLiveRoomInput;
 };
 
+/** Where a page of a connection stops: pass endCursor as `after` to read the next page. */
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** A product (商品) as the shop presents it; its variants are SKUs. */
 export type Product = {
   __typename?: 'Product';
   id: Scalars['ID']['output'];
 };
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Query = {
   __typename?: 'Query';
   liveRoom: Maybe<LiveRoom>;
@@ -86,17 +98,20 @@ export type Query = {
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryLiveRoomArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryLiveRoomsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   status?: InputMaybe<LiveRoomStatus>;
 };
 
+/** A live room (直播间) to announce. */
 export type ScheduleLiveRoomInput = {
   /** Up to 1,000 characters. */
   description?: InputMaybe<Scalars['String']['input']>;

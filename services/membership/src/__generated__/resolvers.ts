@@ -3,6 +3,7 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { MemberDoc as MemberDocModel, StaffDoc as StaffDocModel } from '../model';
 import { SessionShape as SessionShapeModel, Context } from '../service';
+import { AddressView as AddressViewModel } from '../addresses/service';
 import { CouponDoc as CouponDocModel, CouponTemplateDoc as CouponTemplateDocModel } from '../coupons/model';
 import { WalletShape as WalletShapeModel } from '../coupons/service';
 import { LotEntryDoc as LotEntryDocModel } from '../loyalty/model';
@@ -29,6 +30,55 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** A new address of the signed-in member's book. */
+export type AddAddressInput = {
+  city: RegionInput;
+  detail: Scalars['String']['input'];
+  district: RegionInput;
+  /** Make it the default (the first address always is). */
+  isDefault?: InputMaybe<Scalars['Boolean']['input']>;
+  label?: InputMaybe<Scalars['String']['input']>;
+  phone: Scalars['String']['input'];
+  province: RegionInput;
+  recipientName: Scalars['String']['input'];
+};
+
+/** The address added. */
+export type AddAddressPayload = {
+  __typename?: 'AddAddressPayload';
+  address: Address;
+};
+
+/**
+ * Shipping addresses (地址管理): a member's address book, at most 20 addresses, one of them the
+ * default (the first address added is; setting another moves it; removing it makes the oldest
+ * remaining one the default). The recipient's name, phone and detail line are encrypted at rest.
+ * Only the member changes their book; the member and staff read it; for anyone else an address
+ * does not exist (NOT_FOUND, never FORBIDDEN).
+ */
+export type Address = {
+  __typename?: 'Address';
+  city: Region;
+  createdAt: Scalars['DateTime']['output'];
+  /** Street, building, room: 2 to 120 characters. */
+  detail: Scalars['String']['output'];
+  /** A city without districts (e.g. 东莞) sends its own code here. */
+  district: Region;
+  id: Scalars['ID']['output'];
+  isDefault: Scalars['Boolean']['output'];
+  /** E.g. 家, 公司: at most 10 characters. */
+  label: Maybe<Scalars['String']['output']>;
+  /** Mainland mobile number, in full (the courier calls it). */
+  phone: Scalars['String']['output'];
+  province: Region;
+  /** 1 to 50 characters. */
+  recipientName: Scalars['String']['output'];
+};
+
+/**
+ * A signed-in session: send `Authorization: Bearer <accessToken>` until expiresAt, then exchange the
+ * refresh token with refreshSession for a new pair.
+ */
 export type AuthPayload = {
   __typename?: 'AuthPayload';
   accessToken: Scalars['String']['output'];
@@ -38,16 +88,19 @@ export type AuthPayload = {
   session: Session;
 };
 
+/** The claimable template the signed-in member claims a coupon of. */
 export type ClaimCouponInput = {
   /** A replay with the same key returns the same coupon. */
   idempotencyKey: Scalars['String']['input'];
   templateId: Scalars['ID']['input'];
 };
 
+/** The task to claim; SIGN_IN is BAD_USER_INPUT (use signIn). */
 export type ClaimTaskRewardInput = {
   task: TaskKind;
 };
 
+/** What the claimed task rewarded, and the member after it. */
 export type ClaimTaskRewardPayload = {
   __typename?: 'ClaimTaskRewardPayload';
   growth: Scalars['Int']['output'];
@@ -79,12 +132,14 @@ export type CouponCampaigns = {
   winBackTemplateId: Maybe<Scalars['ID']['output']>;
 };
 
+/** A page of a member's coupons. */
 export type CouponConnection = {
   __typename?: 'CouponConnection';
   edges: Array<CouponEdge>;
   pageInfo: PageInfo;
 };
 
+/** A coupon in a page of a member's coupons, with its cursor. */
 export type CouponEdge = {
   __typename?: 'CouponEdge';
   cursor: Scalars['String']['output'];
@@ -146,18 +201,21 @@ export type CouponTemplate = {
   validUntil: Maybe<Scalars['DateTime']['output']>;
 };
 
+/** A page of coupon templates (优惠券模板). */
 export type CouponTemplateConnection = {
   __typename?: 'CouponTemplateConnection';
   edges: Array<CouponTemplateEdge>;
   pageInfo: PageInfo;
 };
 
+/** A coupon template in a page of templates, with its cursor. */
 export type CouponTemplateEdge = {
   __typename?: 'CouponTemplateEdge';
   cursor: Scalars['String']['output'];
   node: CouponTemplate;
 };
 
+/** Whether a coupon template still issues coupons. */
 export type CouponTemplateStatus =
   | 'ACTIVE'
   /** No more claims or grants; coupons already issued stay usable. */
@@ -182,6 +240,7 @@ export type CouponWalletCouponsArgs = {
   state?: InputMaybe<CouponState>;
 };
 
+/** A new coupon template; amounts are integer fen (分, CNY). */
 export type CreateCouponTemplateInput = {
   /** FIXED only: fen off. */
   amount?: InputMaybe<Scalars['Int']['input']>;
@@ -211,6 +270,7 @@ export type CreateCouponTemplateInput = {
   validUntil?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
+/** A coupon staff grant a member from a template, and why. */
 export type GrantCouponInput = {
   /** A replay with the same key returns the same coupon. */
   idempotencyKey: Scalars['String']['input'];
@@ -219,6 +279,7 @@ export type GrantCouponInput = {
   templateId: Scalars['ID']['input'];
 };
 
+/** Points staff grant a member (a GRANT entry of their history). */
 export type GrantPointsInput = {
   /** A retry with the same key grants nothing more. */
   idempotencyKey: Scalars['String']['input'];
@@ -228,6 +289,7 @@ export type GrantPointsInput = {
   reason: Scalars['String']['input'];
 };
 
+/** A member's phone and the login code sent to it. */
 export type LoginInput = {
   code: Scalars['String']['input'];
   /** Invite code of the member who referred this one (first login only). */
@@ -260,10 +322,14 @@ export type LoyaltyProgram = {
 /** A registered customer of the brand (会员). */
 export type Member = {
   __typename?: 'Member';
+  /** The member and staff only (null for anyone else). Default first, then oldest first. */
+  addresses: Maybe<Array<Address>>;
   /** Month and day (MM-DD), for the member and staff; null for anyone else or when not set. */
   birthday: Maybe<Scalars['String']['output']>;
   /** The member themself or staff; null for anyone else. */
   coupons: Maybe<CouponWallet>;
+  /** The member and staff only; null for anyone else or when the book is empty. */
+  defaultAddress: Maybe<Address>;
   id: Scalars['ID']['output'];
   nickname: Scalars['String']['output'];
   /** Masked (138****8000) for the member and staff; null for anyone else. */
@@ -280,24 +346,28 @@ export type Member = {
   tierStatus: Maybe<MemberTierStatus>;
 };
 
+/** A page of members. */
 export type MemberConnection = {
   __typename?: 'MemberConnection';
   edges: Array<MemberEdge>;
   pageInfo: PageInfo;
 };
 
+/** Member day (会员日): a day of each month, in the program's time zone, when paid orders earn multiplied points. */
 export type MemberDay = {
   __typename?: 'MemberDay';
   dayOfMonth: Scalars['Int']['output'];
   pointsMultiplierPercent: Scalars['Int']['output'];
 };
 
+/** Member day (会员日): the day of the month and its points multiplier (100 to 1,000 percent). */
 export type MemberDayInput = {
   /** 1 to 28. */
   dayOfMonth: Scalars['Int']['input'];
   pointsMultiplierPercent: Scalars['Int']['input'];
 };
 
+/** A member in a page of members, with its cursor. */
 export type MemberEdge = {
   __typename?: 'MemberEdge';
   cursor: Scalars['String']['output'];
@@ -323,6 +393,7 @@ export type MemberPointsHistoryArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A growth task as the signed-in member sees it: its reward and whether it is claimed. */
 export type MemberTask = {
   __typename?: 'MemberTask';
   /** Already rewarded in the current period. */
@@ -347,8 +418,11 @@ export type MemberTierStatus = {
   tier: Tier;
 };
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Customers only. CONFLICT when the book already holds 20 addresses. */
+  addAddress: AddAddressPayload;
   /** The signed-in member claims a coupon of a claimable template. */
   claimCoupon: Coupon;
   /** Claims a task's reward, once per period (CONFLICT when already rewarded or not done). */
@@ -362,12 +436,18 @@ export type Mutation = {
   /** Signs a member in with a phone code; the first login registers the member. */
   login: AuthPayload;
   refreshSession: AuthPayload;
+  /** Customers only, their own address (another's is NOT_FOUND). */
+  removeAddress: RemoveAddressPayload;
   requestLoginCode: RequestLoginCodePayload;
+  /** Customers only, their own address (another's is NOT_FOUND). */
+  setDefaultAddress: SetDefaultAddressPayload;
   /** Daily sign-in (签到): once a day; a second call answers alreadySignedIn. */
   signIn: SignInPayload;
   staffLogin: AuthPayload;
   /** Staff only. */
   stopCouponTemplate: CouponTemplate;
+  /** Customers only, their own address (another's is NOT_FOUND). */
+  updateAddress: UpdateAddressPayload;
   /** Staff only; the templates must exist. */
   updateCouponCampaigns: CouponCampaigns;
   /** Staff only. */
@@ -378,75 +458,114 @@ export type Mutation = {
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationAddAddressArgs = {
+  input: AddAddressInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationClaimCouponArgs = {
   input: ClaimCouponInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationClaimTaskRewardArgs = {
   input: ClaimTaskRewardInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationCreateCouponTemplateArgs = {
   input: CreateCouponTemplateInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationGrantCouponArgs = {
   input: GrantCouponInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationGrantPointsArgs = {
   input: GrantPointsInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationLoginArgs = {
   input: LoginInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationRefreshSessionArgs = {
   input: RefreshSessionInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationRemoveAddressArgs = {
+  input: RemoveAddressInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationRequestLoginCodeArgs = {
   input: RequestLoginCodeInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationSetDefaultAddressArgs = {
+  input: SetDefaultAddressInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationStaffLoginArgs = {
   input: StaffLoginInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationStopCouponTemplateArgs = {
   input: StopCouponTemplateInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationUpdateAddressArgs = {
+  input: UpdateAddressInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationUpdateCouponCampaignsArgs = {
   input: UpdateCouponCampaignsInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationUpdateLoyaltyProgramArgs = {
   input: UpdateLoyaltyProgramInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationUpdateProfileArgs = {
   input: UpdateProfileInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationUpdateRfmSettingsArgs = {
   input: UpdateRfmSettingsInput;
 };
 
+/** Where a page of a connection stops: pass endCursor as `after` to read the next page. */
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor: Maybe<Scalars['String']['output']>;
@@ -469,23 +588,27 @@ export type PointsEntry = {
   shortfall: Maybe<Scalars['Int']['output']>;
 };
 
+/** A page of a member's points history. */
 export type PointsEntryConnection = {
   __typename?: 'PointsEntryConnection';
   edges: Array<PointsEntryEdge>;
   pageInfo: PageInfo;
 };
 
+/** A points entry in a page of a member's points history, with its cursor. */
 export type PointsEntryEdge = {
   __typename?: 'PointsEntryEdge';
   cursor: Scalars['String']['output'];
   node: PointsEntry;
 };
 
+/** Why a member's points (积分) moved. */
 export type PointsEntryKind =
   /** Taken back: the refunded share of what an order earned (never below zero). */
   | 'CLAWBACK'
   /** Paid order, at the tier's rate (× the member day's multiplier). */
   | 'EARN'
+  /** Earned points past their lifetime (pointsLifetimeDays), taken off the balance. */
   | 'EXPIRE'
   /** Task, sign-in, birthday, staff or referral grant. */
   | 'GRANT'
@@ -494,6 +617,7 @@ export type PointsEntryKind =
   /** Spent at checkout (taken from the lots that expire first). */
   | 'SPEND';
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Query = {
   __typename?: 'Query';
   /** Staff only. */
@@ -520,11 +644,13 @@ export type Query = {
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryCouponTemplateArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryCouponTemplatesArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   all?: InputMaybe<Scalars['Boolean']['input']>;
@@ -532,32 +658,66 @@ export type QueryCouponTemplatesArgs = {
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryMemberArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryMembersArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QuerySegmentMembersArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   segment: Segment;
 };
 
+/** The refresh token of the current session. */
 export type RefreshSessionInput = {
   refreshToken: Scalars['String']['input'];
 };
 
+/** An administrative division: its GB/T 2260 code (6 digits) and the name the client showed. */
+export type Region = {
+  __typename?: 'Region';
+  code: Scalars['String']['output'];
+  name: Scalars['String']['output'];
+};
+
+/** An administrative division as the client picked it. */
+export type RegionInput = {
+  /** 6 digits; a province ends in 0000, a city shares its province's first 2 digits, a district its city's first 4. */
+  code: Scalars['String']['input'];
+  /** 1 to 20 characters. */
+  name: Scalars['String']['input'];
+};
+
+/** One of the signed-in member's addresses. */
+export type RemoveAddressInput = {
+  addressId: Scalars['ID']['input'];
+};
+
+/** What the removal left. */
+export type RemoveAddressPayload = {
+  __typename?: 'RemoveAddressPayload';
+  /** The default after the removal (null when the book is now empty). */
+  defaultAddress: Maybe<Address>;
+  removedAddressId: Scalars['ID']['output'];
+};
+
+/** The phone to send a one-time login code (验证码) to. */
 export type RequestLoginCodeInput = {
   /** Mainland mobile number, with or without +86. */
   phone: Scalars['String']['input'];
 };
 
+/** A login code was sent to the phone; asking again too soon is RATE_LIMITED. */
 export type RequestLoginCodePayload = {
   __typename?: 'RequestLoginCodePayload';
   /** Only when the development code provider is enabled; never in production. */
@@ -605,6 +765,7 @@ export type RfmSettings = {
   recentDays: Scalars['Int']['output'];
 };
 
+/** What a caller is: CUSTOMER (a signed-in member), STAFF (a brand operator) or PARTNER (an integration partner). */
 export type Role =
   | 'CUSTOMER'
   | 'PARTNER'
@@ -650,18 +811,21 @@ export type SegmentChange = {
   to: Segment;
 };
 
+/** A page of a member's segment history. */
 export type SegmentChangeConnection = {
   __typename?: 'SegmentChangeConnection';
   edges: Array<SegmentChangeEdge>;
   pageInfo: PageInfo;
 };
 
+/** A segment change in a page of a member's segment history, with its cursor. */
 export type SegmentChangeEdge = {
   __typename?: 'SegmentChangeEdge';
   cursor: Scalars['String']['output'];
   node: SegmentChange;
 };
 
+/** How many members an RFM segment (用户分层) holds now. */
 export type SegmentSize = {
   __typename?: 'SegmentSize';
   /** Members currently placed in the segment. */
@@ -677,6 +841,18 @@ export type Session = {
   staff: Maybe<StaffAccount>;
 };
 
+/** One of the signed-in member's addresses. */
+export type SetDefaultAddressInput = {
+  addressId: Scalars['ID']['input'];
+};
+
+/** The new default address. */
+export type SetDefaultAddressPayload = {
+  __typename?: 'SetDefaultAddressPayload';
+  address: Address;
+};
+
+/** The outcome of today's sign-in (签到). */
 export type SignInPayload = {
   __typename?: 'SignInPayload';
   /** True when the member had already signed in today (nothing new was granted). */
@@ -696,15 +872,21 @@ export type StaffAccount = {
   name: Scalars['String']['output'];
 };
 
+/** A staff account's email and password. */
 export type StaffLoginInput = {
   email: Scalars['String']['input'];
   password: Scalars['String']['input'];
 };
 
+/** The coupon template to stop. */
 export type StopCouponTemplateInput = {
   id: Scalars['ID']['input'];
 };
 
+/**
+ * Growth tasks (成长任务): each rewards points and growth value once per period. BROWSE, SHARE and
+ * REVIEW are daily and rewarded when the member claims them with claimTaskReward.
+ */
 export type TaskKind =
   | 'BROWSE'
   /** New-member task, once: birthday set in the profile. */
@@ -716,6 +898,7 @@ export type TaskKind =
   /** Daily: use signIn (streak bonus on every n-th consecutive day). */
   | 'SIGN_IN';
 
+/** What a growth task rewards: points (积分) and growth value (成长值). */
 export type TaskReward = {
   __typename?: 'TaskReward';
   growth: Scalars['Int']['output'];
@@ -723,18 +906,21 @@ export type TaskReward = {
   task: TaskKind;
 };
 
+/** What a growth task rewards: points and growth value, 0 to 100,000 each. */
 export type TaskRewardInput = {
   growth: Scalars['Int']['input'];
   points: Scalars['Int']['input'];
   task: TaskKind;
 };
 
+/** Membership tier (会员等级), lowest first; reached by growth value (成长值), see loyaltyProgram.tiers. */
 export type Tier =
   | 'DIAMOND'
   | 'GOLD'
   | 'REGULAR'
   | 'SILVER';
 
+/** What a tier (会员等级) gives its members. */
 export type TierBenefits = {
   __typename?: 'TierBenefits';
   /** Coupon template granted once a year on the birthday. */
@@ -748,6 +934,7 @@ export type TierBenefits = {
   pointsMultiplierPercent: Scalars['Int']['output'];
 };
 
+/** A tier's benefits: discountPermille 0 to 500, pointsMultiplierPercent 0 to 1,000. */
 export type TierBenefitsInput = {
   birthdayCouponTemplateId?: InputMaybe<Scalars['ID']['input']>;
   birthdayPoints: Scalars['Int']['input'];
@@ -756,6 +943,7 @@ export type TierBenefitsInput = {
   pointsMultiplierPercent: Scalars['Int']['input'];
 };
 
+/** A tier of the loyalty program: the growth value (成长值) it starts at and its benefits. */
 export type TierLevel = {
   __typename?: 'TierLevel';
   benefits: TierBenefits;
@@ -764,10 +952,30 @@ export type TierLevel = {
   tier: Tier;
 };
 
+/** A tier's threshold and benefits; REGULAR starts at 0, each higher tier above the one below. */
 export type TierLevelInput = {
   benefits: TierBenefitsInput;
   threshold: Scalars['Int']['input'];
   tier: Tier;
+};
+
+/** Fields left out keep their value; province, city and district change together. */
+export type UpdateAddressInput = {
+  addressId: Scalars['ID']['input'];
+  city?: InputMaybe<RegionInput>;
+  detail?: InputMaybe<Scalars['String']['input']>;
+  district?: InputMaybe<RegionInput>;
+  /** An empty label clears it. */
+  label?: InputMaybe<Scalars['String']['input']>;
+  phone?: InputMaybe<Scalars['String']['input']>;
+  province?: InputMaybe<RegionInput>;
+  recipientName?: InputMaybe<Scalars['String']['input']>;
+};
+
+/** The address as changed. */
+export type UpdateAddressPayload = {
+  __typename?: 'UpdateAddressPayload';
+  address: Address;
 };
 
 /** Omitted fields stay; null turns a campaign off. */
@@ -797,6 +1005,7 @@ export type UpdateLoyaltyProgramInput = {
   timeZone?: InputMaybe<Scalars['String']['input']>;
 };
 
+/** The signed-in member's profile; a field left out or null stays as it is. */
 export type UpdateProfileInput = {
   /** MM-DD or YYYY-MM-DD (only month and day are kept). Set once: a later different value is CONFLICT. */
   birthday?: InputMaybe<Scalars['String']['input']>;
@@ -910,9 +1119,13 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
+  AddAddressInput: AddAddressInput;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  AddAddressPayload: ResolverTypeWrapper<Omit<AddAddressPayload, 'address'> & { address: ResolversTypes['Address'] }>;
+  Address: ResolverTypeWrapper<AddressViewModel>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   AuthPayload: ResolverTypeWrapper<Omit<AuthPayload, 'session'> & { session: ResolversTypes['Session'] }>;
   ClaimCouponInput: ClaimCouponInput;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   ClaimTaskRewardInput: ClaimTaskRewardInput;
   ClaimTaskRewardPayload: ResolverTypeWrapper<Omit<ClaimTaskRewardPayload, 'member'> & { member: ResolversTypes['Member'] }>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
@@ -924,7 +1137,6 @@ export type ResolversTypes = ResolversObject<{
   CouponScope: CouponScope;
   CouponState: CouponState;
   CouponTemplate: ResolverTypeWrapper<CouponTemplateDocModel>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   CouponTemplateConnection: ResolverTypeWrapper<Omit<CouponTemplateConnection, 'edges'> & { edges: Array<ResolversTypes['CouponTemplateEdge']> }>;
   CouponTemplateEdge: ResolverTypeWrapper<Omit<CouponTemplateEdge, 'node'> & { node: ResolversTypes['CouponTemplate'] }>;
   CouponTemplateStatus: CouponTemplateStatus;
@@ -952,6 +1164,10 @@ export type ResolversTypes = ResolversObject<{
   PointsEntryKind: PointsEntryKind;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RefreshSessionInput: RefreshSessionInput;
+  Region: ResolverTypeWrapper<Region>;
+  RegionInput: RegionInput;
+  RemoveAddressInput: RemoveAddressInput;
+  RemoveAddressPayload: ResolverTypeWrapper<Omit<RemoveAddressPayload, 'defaultAddress'> & { defaultAddress?: Maybe<ResolversTypes['Address']> }>;
   RequestLoginCodeInput: RequestLoginCodeInput;
   RequestLoginCodePayload: ResolverTypeWrapper<RequestLoginCodePayload>;
   RfmProfile: ResolverTypeWrapper<RfmProfileViewModel>;
@@ -963,6 +1179,8 @@ export type ResolversTypes = ResolversObject<{
   SegmentChangeEdge: ResolverTypeWrapper<Omit<SegmentChangeEdge, 'node'> & { node: ResolversTypes['SegmentChange'] }>;
   SegmentSize: ResolverTypeWrapper<SegmentSize>;
   Session: ResolverTypeWrapper<SessionShapeModel>;
+  SetDefaultAddressInput: SetDefaultAddressInput;
+  SetDefaultAddressPayload: ResolverTypeWrapper<Omit<SetDefaultAddressPayload, 'address'> & { address: ResolversTypes['Address'] }>;
   SignInPayload: ResolverTypeWrapper<Omit<SignInPayload, 'member'> & { member: ResolversTypes['Member'] }>;
   StaffAccount: ResolverTypeWrapper<StaffDocModel>;
   StaffLoginInput: StaffLoginInput;
@@ -975,6 +1193,8 @@ export type ResolversTypes = ResolversObject<{
   TierBenefitsInput: TierBenefitsInput;
   TierLevel: ResolverTypeWrapper<TierLevel>;
   TierLevelInput: TierLevelInput;
+  UpdateAddressInput: UpdateAddressInput;
+  UpdateAddressPayload: ResolverTypeWrapper<Omit<UpdateAddressPayload, 'address'> & { address: ResolversTypes['Address'] }>;
   UpdateCouponCampaignsInput: UpdateCouponCampaignsInput;
   UpdateLoyaltyProgramInput: UpdateLoyaltyProgramInput;
   UpdateProfileInput: UpdateProfileInput;
@@ -986,9 +1206,13 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
+  AddAddressInput: AddAddressInput;
+  Boolean: Scalars['Boolean']['output'];
+  AddAddressPayload: Omit<AddAddressPayload, 'address'> & { address: ResolversParentTypes['Address'] };
+  Address: AddressViewModel;
+  ID: Scalars['ID']['output'];
   AuthPayload: Omit<AuthPayload, 'session'> & { session: ResolversParentTypes['Session'] };
   ClaimCouponInput: ClaimCouponInput;
-  ID: Scalars['ID']['output'];
   ClaimTaskRewardInput: ClaimTaskRewardInput;
   ClaimTaskRewardPayload: Omit<ClaimTaskRewardPayload, 'member'> & { member: ResolversParentTypes['Member'] };
   Int: Scalars['Int']['output'];
@@ -997,7 +1221,6 @@ export type ResolversParentTypes = ResolversObject<{
   CouponConnection: Omit<CouponConnection, 'edges'> & { edges: Array<ResolversParentTypes['CouponEdge']> };
   CouponEdge: Omit<CouponEdge, 'node'> & { node: ResolversParentTypes['Coupon'] };
   CouponTemplate: CouponTemplateDocModel;
-  Boolean: Scalars['Boolean']['output'];
   CouponTemplateConnection: Omit<CouponTemplateConnection, 'edges'> & { edges: Array<ResolversParentTypes['CouponTemplateEdge']> };
   CouponTemplateEdge: Omit<CouponTemplateEdge, 'node'> & { node: ResolversParentTypes['CouponTemplate'] };
   CouponWallet: WalletShapeModel;
@@ -1023,6 +1246,10 @@ export type ResolversParentTypes = ResolversObject<{
   PointsEntryEdge: Omit<PointsEntryEdge, 'node'> & { node: ResolversParentTypes['PointsEntry'] };
   Query: Record<PropertyKey, never>;
   RefreshSessionInput: RefreshSessionInput;
+  Region: Region;
+  RegionInput: RegionInput;
+  RemoveAddressInput: RemoveAddressInput;
+  RemoveAddressPayload: Omit<RemoveAddressPayload, 'defaultAddress'> & { defaultAddress?: Maybe<ResolversParentTypes['Address']> };
   RequestLoginCodeInput: RequestLoginCodeInput;
   RequestLoginCodePayload: RequestLoginCodePayload;
   RfmProfile: RfmProfileViewModel;
@@ -1032,6 +1259,8 @@ export type ResolversParentTypes = ResolversObject<{
   SegmentChangeEdge: Omit<SegmentChangeEdge, 'node'> & { node: ResolversParentTypes['SegmentChange'] };
   SegmentSize: SegmentSize;
   Session: SessionShapeModel;
+  SetDefaultAddressInput: SetDefaultAddressInput;
+  SetDefaultAddressPayload: Omit<SetDefaultAddressPayload, 'address'> & { address: ResolversParentTypes['Address'] };
   SignInPayload: Omit<SignInPayload, 'member'> & { member: ResolversParentTypes['Member'] };
   StaffAccount: StaffDocModel;
   StaffLoginInput: StaffLoginInput;
@@ -1042,6 +1271,8 @@ export type ResolversParentTypes = ResolversObject<{
   TierBenefitsInput: TierBenefitsInput;
   TierLevel: TierLevel;
   TierLevelInput: TierLevelInput;
+  UpdateAddressInput: UpdateAddressInput;
+  UpdateAddressPayload: Omit<UpdateAddressPayload, 'address'> & { address: ResolversParentTypes['Address'] };
   UpdateCouponCampaignsInput: UpdateCouponCampaignsInput;
   UpdateLoyaltyProgramInput: UpdateLoyaltyProgramInput;
   UpdateProfileInput: UpdateProfileInput;
@@ -1078,6 +1309,23 @@ export type TagDirectiveArgs = {
 };
 
 export type TagDirectiveResolver<Result, Parent, ContextType = Context, Args = TagDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type AddAddressPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AddAddressPayload'] = ResolversParentTypes['AddAddressPayload']> = ResolversObject<{
+  address?: Resolver<ResolversTypes['Address'], ParentType, ContextType>;
+}>;
+
+export type AddressResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Address'] = ResolversParentTypes['Address']> = ResolversObject<{
+  city?: Resolver<ResolversTypes['Region'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  detail?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  district?: Resolver<ResolversTypes['Region'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  isDefault?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  label?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  phone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  province?: Resolver<ResolversTypes['Region'], ParentType, ContextType>;
+  recipientName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
 
 export type AuthPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AuthPayload'] = ResolversParentTypes['AuthPayload']> = ResolversObject<{
   accessToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1187,8 +1435,10 @@ export type LoyaltyProgramResolvers<ContextType = Context, ParentType extends Re
 
 export type MemberResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Member'] = ResolversParentTypes['Member'], FederationReferenceType extends FederationReferenceTypes['Member'] = FederationReferenceTypes['Member']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Member']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  addresses?: Resolver<Maybe<Array<ResolversTypes['Address']>>, ParentType, ContextType>;
   birthday?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   coupons?: Resolver<Maybe<ResolversTypes['CouponWallet']>, ParentType, ContextType>;
+  defaultAddress?: Resolver<Maybe<ResolversTypes['Address']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   nickname?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   phone?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1240,6 +1490,7 @@ export type MemberTierStatusResolvers<ContextType = Context, ParentType extends 
 }>;
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  addAddress?: Resolver<ResolversTypes['AddAddressPayload'], ParentType, ContextType, RequireFields<MutationAddAddressArgs, 'input'>>;
   claimCoupon?: Resolver<ResolversTypes['Coupon'], ParentType, ContextType, RequireFields<MutationClaimCouponArgs, 'input'>>;
   claimTaskReward?: Resolver<ResolversTypes['ClaimTaskRewardPayload'], ParentType, ContextType, RequireFields<MutationClaimTaskRewardArgs, 'input'>>;
   createCouponTemplate?: Resolver<ResolversTypes['CouponTemplate'], ParentType, ContextType, RequireFields<MutationCreateCouponTemplateArgs, 'input'>>;
@@ -1247,10 +1498,13 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   grantPoints?: Resolver<ResolversTypes['PointsEntry'], ParentType, ContextType, RequireFields<MutationGrantPointsArgs, 'input'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'input'>>;
   refreshSession?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRefreshSessionArgs, 'input'>>;
+  removeAddress?: Resolver<ResolversTypes['RemoveAddressPayload'], ParentType, ContextType, RequireFields<MutationRemoveAddressArgs, 'input'>>;
   requestLoginCode?: Resolver<ResolversTypes['RequestLoginCodePayload'], ParentType, ContextType, RequireFields<MutationRequestLoginCodeArgs, 'input'>>;
+  setDefaultAddress?: Resolver<ResolversTypes['SetDefaultAddressPayload'], ParentType, ContextType, RequireFields<MutationSetDefaultAddressArgs, 'input'>>;
   signIn?: Resolver<ResolversTypes['SignInPayload'], ParentType, ContextType>;
   staffLogin?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationStaffLoginArgs, 'input'>>;
   stopCouponTemplate?: Resolver<ResolversTypes['CouponTemplate'], ParentType, ContextType, RequireFields<MutationStopCouponTemplateArgs, 'input'>>;
+  updateAddress?: Resolver<ResolversTypes['UpdateAddressPayload'], ParentType, ContextType, RequireFields<MutationUpdateAddressArgs, 'input'>>;
   updateCouponCampaigns?: Resolver<ResolversTypes['CouponCampaigns'], ParentType, ContextType, RequireFields<MutationUpdateCouponCampaignsArgs, 'input'>>;
   updateLoyaltyProgram?: Resolver<ResolversTypes['LoyaltyProgram'], ParentType, ContextType, RequireFields<MutationUpdateLoyaltyProgramArgs, 'input'>>;
   updateProfile?: Resolver<ResolversTypes['Member'], ParentType, ContextType, RequireFields<MutationUpdateProfileArgs, 'input'>>;
@@ -1295,6 +1549,16 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   segmentMembers?: Resolver<ResolversTypes['MemberConnection'], ParentType, ContextType, RequireFields<QuerySegmentMembersArgs, 'first' | 'segment'>>;
   segmentSizes?: Resolver<Array<ResolversTypes['SegmentSize']>, ParentType, ContextType>;
   session?: Resolver<ResolversTypes['Session'], ParentType, ContextType>;
+}>;
+
+export type RegionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Region'] = ResolversParentTypes['Region']> = ResolversObject<{
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type RemoveAddressPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RemoveAddressPayload'] = ResolversParentTypes['RemoveAddressPayload']> = ResolversObject<{
+  defaultAddress?: Resolver<Maybe<ResolversTypes['Address']>, ParentType, ContextType>;
+  removedAddressId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export type RequestLoginCodePayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RequestLoginCodePayload'] = ResolversParentTypes['RequestLoginCodePayload']> = ResolversObject<{
@@ -1351,6 +1615,10 @@ export type SessionResolvers<ContextType = Context, ParentType extends Resolvers
   staff?: Resolver<Maybe<ResolversTypes['StaffAccount']>, ParentType, ContextType>;
 }>;
 
+export type SetDefaultAddressPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SetDefaultAddressPayload'] = ResolversParentTypes['SetDefaultAddressPayload']> = ResolversObject<{
+  address?: Resolver<ResolversTypes['Address'], ParentType, ContextType>;
+}>;
+
 export type SignInPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SignInPayload'] = ResolversParentTypes['SignInPayload']> = ResolversObject<{
   alreadySignedIn?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
@@ -1384,11 +1652,17 @@ export type TierLevelResolvers<ContextType = Context, ParentType extends Resolve
   tier?: Resolver<ResolversTypes['Tier'], ParentType, ContextType>;
 }>;
 
+export type UpdateAddressPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UpdateAddressPayload'] = ResolversParentTypes['UpdateAddressPayload']> = ResolversObject<{
+  address?: Resolver<ResolversTypes['Address'], ParentType, ContextType>;
+}>;
+
 export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['link__Import'], any> {
   name: 'link__Import';
 }
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  AddAddressPayload?: AddAddressPayloadResolvers<ContextType>;
+  Address?: AddressResolvers<ContextType>;
   AuthPayload?: AuthPayloadResolvers<ContextType>;
   ClaimTaskRewardPayload?: ClaimTaskRewardPayloadResolvers<ContextType>;
   Coupon?: CouponResolvers<ContextType>;
@@ -1415,6 +1689,8 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   PointsEntryConnection?: PointsEntryConnectionResolvers<ContextType>;
   PointsEntryEdge?: PointsEntryEdgeResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Region?: RegionResolvers<ContextType>;
+  RemoveAddressPayload?: RemoveAddressPayloadResolvers<ContextType>;
   RequestLoginCodePayload?: RequestLoginCodePayloadResolvers<ContextType>;
   RfmProfile?: RfmProfileResolvers<ContextType>;
   RfmSettings?: RfmSettingsResolvers<ContextType>;
@@ -1423,11 +1699,13 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   SegmentChangeEdge?: SegmentChangeEdgeResolvers<ContextType>;
   SegmentSize?: SegmentSizeResolvers<ContextType>;
   Session?: SessionResolvers<ContextType>;
+  SetDefaultAddressPayload?: SetDefaultAddressPayloadResolvers<ContextType>;
   SignInPayload?: SignInPayloadResolvers<ContextType>;
   StaffAccount?: StaffAccountResolvers<ContextType>;
   TaskReward?: TaskRewardResolvers<ContextType>;
   TierBenefits?: TierBenefitsResolvers<ContextType>;
   TierLevel?: TierLevelResolvers<ContextType>;
+  UpdateAddressPayload?: UpdateAddressPayloadResolvers<ContextType>;
   link__Import?: GraphQLScalarType;
 }>;
 

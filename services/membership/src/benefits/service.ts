@@ -101,7 +101,8 @@ export function createBenefitService(deps: BenefitDeps) {
         if (fen < 1) throw badInput(`${asked} points are worth less than one fen`, 'points');
         adjustments.push({ kind: 'POINTS', amount: -fen, label: `${asked} 积分抵扣`, ref: pointsRef(asked) });
       }
-      return { adjustments, pointsBalance: balance, pointsUsable: usable };
+      // The tier's free shipping (包邮): checkout waives its shipping fee, whatever the order's size.
+      return { adjustments, pointsBalance: balance, pointsUsable: usable, freeShipping: program.tiers[tier].freeShipping };
     },
 
     /**

@@ -64,22 +64,36 @@ export type CouponEntryState = 'ISSUED' | 'LOCKED' | 'AVAILABLE' | 'USED';
  * ISSUED|AVAILABLE → LOCKED(checkout) → USED(checkout) | AVAILABLE (release); USED → AVAILABLE
  * (restore on refund).
  */
-export interface CouponEntryDoc extends LedgerEntry {
+interface CouponEntryBase extends LedgerEntry {
   state: CouponEntryState;
-  checkoutId?: string;
-  /** What produced the entry: `issue`, `lock`, `release`, `consume`, `restore`. */
-  op: string;
   at: Date;
-  // Seq 1 only:
-  memberId?: string;
-  templateId?: string;
-  name?: string;
-  validFrom?: Date;
-  validUntil?: Date;
-  via?: 'CLAIM' | 'GRANT';
+}
+
+/** Seq 1: the coupon's issue, carrying what the coupon is (every later entry only moves it). */
+export interface CouponIssueEntryDoc extends CouponEntryBase {
+  seq: 1;
+  state: 'ISSUED';
+  op: 'issue';
+  memberId: string;
+  templateId: string;
+  name: string;
+  validFrom: Date;
+  validUntil: Date;
+  via: 'CLAIM' | 'GRANT';
   reason?: string;
+  /** The template's quota slot this coupon took (templates with a total quota). */
   quotaSlot?: number;
 }
+
+/** Seq 2 onwards: a move of the coupon for a checkout (lock, release, consume, restore). */
+export interface CouponMoveEntryDoc extends CouponEntryBase {
+  state: 'LOCKED' | 'AVAILABLE' | 'USED';
+  op: 'lock' | 'release' | 'consume' | 'restore';
+  checkoutId: string;
+}
+
+/** One entry of a coupon's ledger (`accountId` = coupon id), told apart by `op`. */
+export type CouponEntryDoc = CouponIssueEntryDoc | CouponMoveEntryDoc;
 
 /**
  * The member's list of coupon ids, appended once per issued coupon (`accountId` = member id):

@@ -28,6 +28,8 @@ import {
   createCouponModels,
   type CouponDoc,
   type CouponEntryDoc,
+  type CouponIssueEntryDoc,
+  type CouponMoveEntryDoc,
   type CouponSlotDoc,
   type CouponTemplateDoc,
   type CouponWalletEntryDoc,
@@ -71,6 +73,8 @@ export function viewState(c: Pick<CouponDoc, 'state' | 'validUntil'>, at: Date):
 }
 
 const projected = (state: CouponEntryDoc['state']): CouponDoc['state'] => (state === 'ISSUED' ? 'AVAILABLE' : state);
+/** The checkout a coupon's entry is for (the issue is for none). */
+const checkoutOf = (entry: CouponEntryDoc): string | null => (entry.op === 'issue' ? null : entry.checkoutId);
 
 export function createCouponService(deps: ModuleDeps) {
   const { db, settings, now, logger } = deps;
@@ -105,7 +109,7 @@ export function createCouponService(deps: ModuleDeps) {
   }
 
   const slotId = (id: string) => m.CouponSlot.findById(id).lean() as unknown as Promise<CouponSlotDoc | null>;
-  const firstEntry = (couponId: string) => m.CouponEntry.findById(`${couponId}:1`).lean() as unknown as Promise<CouponEntryDoc | null>;
+  const firstEntry = (couponId: string) => m.CouponEntry.findById(`${couponId}:1`).lean() as unknown as Promise<CouponIssueEntryDoc | null>;
   const isVoid = async (couponId: string) => Boolean(await slotId(`void:${couponId}`));
 
   /**
@@ -181,25 +185,25 @@ export function createCouponService(deps: ModuleDeps) {
   }
 
   /** Puts an issued coupon in its member's wallet (idempotent: the projection exists once listed). */
-  async function ensureListed(first: CouponEntryDoc): Promise<CouponDoc> {
+  async function ensureListed(first: CouponIssueEntryDoc): Promise<CouponDoc> {
     const couponId = first.accountId;
     const existing = (await m.Coupon.findById(couponId).lean()) as CouponDoc | null;
     if (existing) return existing;
     // Listed before the projection is created: a crash in between leaves a duplicate wallet
     // entry at worst on the retry, which the wallet read drops.
-    await appendToLedger(m.CouponWalletEntry, first.memberId!, () => ({ couponId, at: first.at }));
+    await appendToLedger(m.CouponWalletEntry, first.memberId, () => ({ couponId, at: first.at }));
     const doc: CouponDoc = {
       _id: couponId,
-      memberId: first.memberId!,
-      templateId: first.templateId!,
-      name: first.name!,
+      memberId: first.memberId,
+      templateId: first.templateId,
+      name: first.name,
       state: 'AVAILABLE',
       checkoutId: null,
       usedOrderId: null,
-      validFrom: first.validFrom!,
-      validUntil: first.validUntil!,
+      validFrom: first.validFrom,
+      validUntil: first.validUntil,
       claimedAt: first.at,
-      via: first.via!,
+      via: first.via,
       seq: 1,
       updatedAt: now(),
     };
@@ -218,8 +222,8 @@ export function createCouponService(deps: ModuleDeps) {
       {
         $set: {
           state,
-          checkoutId: state === 'AVAILABLE' ? null : (head.checkoutId ?? null),
-          usedOrderId: state === 'USED' ? (head.checkoutId ?? null) : null,
+          checkoutId: state === 'AVAILABLE' ? null : checkoutOf(head),
+          usedOrderId: state === 'USED' ? checkoutOf(head) : null,
           seq: head.seq,
           updatedAt: now(),
         },
@@ -227,7 +231,7 @@ export function createCouponService(deps: ModuleDeps) {
     );
   }
 
-  const sameIssue = (first: CouponEntryDoc, memberId: string, templateId: string) =>
+  const sameIssue = (first: CouponIssueEntryDoc, memberId: string, templateId: string) =>
     first.memberId === memberId && first.templateId === templateId;
 
   /**
@@ -285,7 +289,7 @@ export function createCouponService(deps: ModuleDeps) {
       }
 
       const { validFrom, validUntil } = couponWindow(t, at);
-      const first: CouponEntryDoc = {
+      const first: CouponIssueEntryDoc = {
         _id: `${couponId}:1`,
         accountId: couponId,
         seq: 1,
@@ -313,7 +317,7 @@ export function createCouponService(deps: ModuleDeps) {
 
   // ---- ledger transitions -------------------------------------------------------------------
 
-  type Decision<R> = { append?: Omit<CouponEntryDoc, '_id' | 'accountId' | 'seq'>; result?: R; error?: AppError };
+  type Decision<R> = { append?: Omit<CouponMoveEntryDoc, '_id' | 'accountId' | 'seq'>; result?: R; error?: AppError };
 
   /** One transition of a coupon, decided against the real head (retried on a lost race). */
   function move<R>(couponId: string, decide: (head: CouponEntryDoc) => Decision<R>): Promise<R> {
@@ -332,14 +336,14 @@ export function createCouponService(deps: ModuleDeps) {
   const lockedElsewhere = () => refuse('CONFLICT', 'This coupon is in use by another order', 'LOCKED');
   const alreadyUsed = () => refuse('CONFLICT', 'This coupon has already been used', 'USED');
 
-  function windowRefusal(first: CouponEntryDoc, at: Date): AppError | null {
-    if (first.validUntil!.getTime() < at.getTime()) return refuse('BAD_USER_INPUT', 'This coupon has expired', 'EXPIRED', 'couponId');
-    if (first.validFrom!.getTime() > at.getTime())
+  function windowRefusal(first: CouponIssueEntryDoc, at: Date): AppError | null {
+    if (first.validUntil.getTime() < at.getTime()) return refuse('BAD_USER_INPUT', 'This coupon has expired', 'EXPIRED', 'couponId');
+    if (first.validFrom.getTime() > at.getTime())
       return refuse('BAD_USER_INPUT', 'This coupon is not valid yet', 'NOT_YET_VALID', 'couponId');
     return null;
   }
 
-  async function owned(couponId: string, memberId: string): Promise<CouponEntryDoc> {
+  async function owned(couponId: string, memberId: string): Promise<CouponIssueEntryDoc> {
     const first = isObjectId(couponId) ? await firstEntry(couponId) : null;
     if (!first) throw notFound('Coupon');
     if (first.memberId !== memberId) throw forbidden('This coupon belongs to another member');
@@ -384,14 +388,14 @@ export function createCouponService(deps: ModuleDeps) {
       if (head.state === 'USED') throw alreadyUsed();
       const late = windowRefusal(first, at);
       if (late) throw late;
-      const t = await requireTemplate(first.templateId!);
+      const t = await requireTemplate(first.templateId);
       const { discount, refusal } = discountOf(t, lines, subtotal);
       if (refusal === 'OUT_OF_SCOPE') throw refuse('BAD_USER_INPUT', 'This coupon does not apply to these products', refusal, 'couponId');
       if (refusal === 'BELOW_THRESHOLD') {
         throw refuse('BAD_USER_INPUT', `This coupon needs at least ${t.threshold} fen of eligible products`, refusal, 'couponId');
       }
       if (discount <= 0) throw refuse('BAD_USER_INPUT', 'This coupon takes nothing off this order', 'NO_DISCOUNT', 'couponId');
-      return { couponId, templateId: first.templateId!, name: first.name!, discount };
+      return { couponId, templateId: first.templateId, name: first.name, discount };
     },
 
     /** AVAILABLE → LOCKED for this checkout; idempotent for the same checkout; CONFLICT otherwise. */
@@ -423,8 +427,8 @@ export function createCouponService(deps: ModuleDeps) {
     async consume(couponId: string, checkoutId: string): Promise<void> {
       if (!isObjectId(couponId)) throw notFound('Coupon');
       await move<void>(couponId, (head) => {
-        if (head.checkoutId === checkoutId && head.state === 'USED') return {};
-        if (head.checkoutId === checkoutId && head.state === 'LOCKED') {
+        if (head.state === 'USED' && head.checkoutId === checkoutId) return {};
+        if (head.state === 'LOCKED' && head.checkoutId === checkoutId) {
           return { append: { state: 'USED', checkoutId, op: 'consume', at: now() } };
         }
         if (head.state === 'USED') return { error: alreadyUsed() };

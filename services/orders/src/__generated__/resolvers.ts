@@ -22,12 +22,14 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** A SKU to put in the cart (购物车), and how many units. */
 export type AddCartLineInput = {
   /** 1 to 99; added to the units already in the cart. */
   quantity: Scalars['Int']['input'];
   skuId: Scalars['ID']['input'];
 };
 
+/** What changed a price at checkout: the member's tier discount, a coupon, points (积分抵扣), a group-buy or a bargain price. */
 export type AdjustmentKind =
   | 'BARGAIN'
   | 'COUPON'
@@ -53,24 +55,28 @@ export type AfterSale = {
   status: AfterSaleStatus;
 };
 
+/** A page of after-sales. */
 export type AfterSaleConnection = {
   __typename?: 'AfterSaleConnection';
   edges: Array<AfterSaleEdge>;
   pageInfo: PageInfo;
 };
 
+/** An after-sale in a page of after-sales, with its cursor. */
 export type AfterSaleEdge = {
   __typename?: 'AfterSaleEdge';
   cursor: Scalars['String']['output'];
   node: AfterSale;
 };
 
+/** What an after-sale (售后) asks for: a refund (退款) only, or a return of the goods and a refund. */
 export type AfterSaleKind =
   /** Money back, goods kept (or, for units not shipped yet, never sent). */
   | 'REFUND_ONLY'
   /** The goods come back first; the money goes back once staff received them. */
   | 'RETURN_AND_REFUND';
 
+/** Units of one SKU an after-sale covers, and what they refund. */
 export type AfterSaleLine = {
   __typename?: 'AfterSaleLine';
   /** What these units refund, computed from what was paid for them. */
@@ -79,12 +85,17 @@ export type AfterSaleLine = {
   sku: Sku;
 };
 
+/** Units of one SKU of the order to refund (and, for RETURN_AND_REFUND, to send back). */
 export type AfterSaleLineInput = {
   /** At least 1; never more than remains refundable of the line. */
   quantity: Scalars['Int']['input'];
   skuId: Scalars['ID']['input'];
 };
 
+/**
+ * Where an after-sale stands: REQUESTED, then APPROVED or REJECTED by staff. An approved one ends
+ * REFUNDED; a RETURN_AND_REFUND passes RETURN_RECEIVED first.
+ */
 export type AfterSaleStatus =
   | 'APPROVED'
   | 'REFUNDED'
@@ -93,15 +104,21 @@ export type AfterSaleStatus =
   /** RETURN_AND_REFUND only: staff received the goods; the refund follows. */
   | 'RETURN_RECEIVED';
 
+/** The requested after-sale to approve, with staff's note for the member (optional). */
 export type ApproveAfterSaleInput = {
   afterSaleId: Scalars['ID']['input'];
   note?: InputMaybe<Scalars['String']['input']>;
 };
 
+/** The unpaid order to cancel. */
 export type CancelOrderInput = {
   orderId: Scalars['ID']['input'];
 };
 
+/**
+ * The signed-in member's shopping cart (购物车), seen by that member alone. Every read re-prices
+ * the lines against the catalog; nothing is reserved until an order is placed.
+ */
 export type Cart = {
   __typename?: 'Cart';
   /** Units across the lines that can be bought now. */
@@ -130,6 +147,7 @@ export type CartLine = {
   unitPrice: Maybe<Money>;
 };
 
+/** Whether a cart line can be bought now, and if not, why. */
 export type CartLineStatus =
   /** The product is not on sale any more. */
   | 'OFF_SHELF'
@@ -149,13 +167,20 @@ export type CheckoutPreview = {
   __typename?: 'CheckoutPreview';
   adjustments: Array<PriceAdjustment>;
   lines: Array<OrderLine>;
+  shipping: ShippingCharge;
+  /** The address the order would ship to (the one given, or the member's default); null when the member has none. */
+  shippingAddress: Maybe<OrderShippingAddress>;
+  shippingFee: Money;
   /** The catalog's total. */
   subtotal: Money;
-  /** What placing the order now would charge. */
+  /** What placing the order now would charge, shipping included. */
   total: Money;
 };
 
+/** What checkoutPreview prices: the fields of PlaceOrderInput, without an idempotency key. */
 export type CheckoutPreviewInput = {
+  /** As placeOrder: the address to ship to; the member's default when omitted. */
+  addressId?: InputMaybe<Scalars['ID']['input']>;
   couponId?: InputMaybe<Scalars['ID']['input']>;
   fromCart?: InputMaybe<Scalars['Boolean']['input']>;
   /** As placeOrder; omitted with fromCart. */
@@ -165,18 +190,22 @@ export type CheckoutPreviewInput = {
   source?: InputMaybe<OrderSourceInput>;
 };
 
+/** The delivered order to complete. */
 export type CompleteOrderInput = {
   orderId: Scalars['ID']['input'];
 };
 
+/** The shipped order whose parcels arrived. */
 export type ConfirmDeliveryInput = {
   orderId: Scalars['ID']['input'];
 };
 
+/** The shipped order staff marks delivered. */
 export type MarkOrderDeliveredInput = {
   orderId: Scalars['ID']['input'];
 };
 
+/** A registered customer of the brand (会员). */
 export type Member = {
   __typename?: 'Member';
   id: Scalars['ID']['output'];
@@ -185,11 +214,13 @@ export type Member = {
 };
 
 
+/** A registered customer of the brand (会员). */
 export type MemberOrdersArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** An amount of money: `amount` is integer fen (分, 1/100 yuan); `currency` is always CNY. */
 export type Money = {
   __typename?: 'Money';
   /** Integer fen. */
@@ -197,6 +228,7 @@ export type Money = {
   currency: Scalars['String']['output'];
 };
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Mutation = {
   __typename?: 'Mutation';
   /** Customers only. */
@@ -230,6 +262,8 @@ export type Mutation = {
    * paid; more units than remain refundable is BAD_USER_INPUT; an unpaid or closed order CONFLICT.
    */
   requestAfterSale: AfterSale;
+  /** Staff only. Replaces the template; checkouts from now on use it, placed orders keep their fee. */
+  setShippingTemplate: SetShippingTemplatePayload;
   /**
    * Staff only, while PAID or PARTIALLY_SHIPPED: one parcel. The order becomes SHIPPED when
    * nothing is left to ship, PARTIALLY_SHIPPED otherwise. More units than remain to ship is
@@ -241,75 +275,99 @@ export type Mutation = {
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationAddCartLineArgs = {
   input: AddCartLineInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationApproveAfterSaleArgs = {
   input: ApproveAfterSaleInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationCancelOrderArgs = {
   input: CancelOrderInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationCompleteOrderArgs = {
   input: CompleteOrderInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationConfirmDeliveryArgs = {
   input: ConfirmDeliveryInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationMarkOrderDeliveredArgs = {
   input: MarkOrderDeliveredInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationPayOrderArgs = {
   input: PayOrderInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationPlaceOrderArgs = {
   input: PlaceOrderInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationReceiveReturnArgs = {
   input: ReceiveReturnInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationRejectAfterSaleArgs = {
   input: RejectAfterSaleInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationRemoveCartLineArgs = {
   input: RemoveCartLineInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationRequestAfterSaleArgs = {
   input: RequestAfterSaleInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationSetShippingTemplateArgs = {
+  input: SetShippingTemplateInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationShipOrderArgs = {
   input: ShipOrderInput;
 };
 
 
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationUpdateCartLineArgs = {
   input: UpdateCartLineInput;
 };
 
+/**
+ * An order (订单): what a member bought at which prices, and how it was paid, shipped (发货) and
+ * refunded. Only the order's member and staff can read it. Money is integer fen (分), CNY.
+ */
 export type Order = {
   __typename?: 'Order';
   adjustments: Array<PriceAdjustment>;
@@ -329,12 +387,18 @@ export type Order = {
   refunded: Money;
   /** Oldest first. */
   shipments: Array<Shipment>;
+  /** The fee with what the template asked and why it was waived; null for orders placed before shipping fees. */
+  shipping: Maybe<ShippingCharge>;
+  /** The order's member and staff only (null for anyone else, for an order without an address, and once the member was erased). */
+  shippingAddress: Maybe<OrderShippingAddress>;
+  /** Integer fen paid for shipping (0 for orders placed before shipping fees); included in total. */
+  shippingFee: Money;
   source: OrderSource;
   /** The head of the order's transitions. */
   status: OrderStatus;
   /** The lines at the catalog's prices. */
   subtotal: Money;
-  /** What the member pays. */
+  /** What the member pays, shipping included. */
   total: Money;
 };
 
@@ -347,12 +411,21 @@ export type OrderActor =
   /** The sweepers (unpaid orders, auto-confirm, completion) and after-sale refunds. */
   | 'SYSTEM';
 
+/** An administrative division of an order's address: GB/T 2260 code and name. */
+export type OrderAddressRegion = {
+  __typename?: 'OrderAddressRegion';
+  code: Scalars['String']['output'];
+  name: Scalars['String']['output'];
+};
+
+/** A page of orders. */
 export type OrderConnection = {
   __typename?: 'OrderConnection';
   edges: Array<OrderEdge>;
   pageInfo: PageInfo;
 };
 
+/** An order in a page of orders, with its cursor. */
 export type OrderEdge = {
   __typename?: 'OrderEdge';
   cursor: Scalars['String']['output'];
@@ -374,12 +447,26 @@ export type OrderLine = {
   unitPrice: Money;
 };
 
+/** A SKU and how many units of it. */
 export type OrderLineInput = {
   /** 1 to 99; lines of the same SKU are added together. */
   quantity: Scalars['Int']['input'];
   skuId: Scalars['ID']['input'];
 };
 
+/** Where an order ships: a copy of the member's address when the order was placed (encrypted at rest). */
+export type OrderShippingAddress = {
+  __typename?: 'OrderShippingAddress';
+  city: OrderAddressRegion;
+  detail: Scalars['String']['output'];
+  district: OrderAddressRegion;
+  label: Maybe<Scalars['String']['output']>;
+  phone: Scalars['String']['output'];
+  province: OrderAddressRegion;
+  recipientName: Scalars['String']['output'];
+};
+
+/** Where an order came from (its kind, and the article, live room, post or invite code), for attribution. */
 export type OrderSource = {
   __typename?: 'OrderSource';
   kind: OrderSourceKind;
@@ -387,6 +474,7 @@ export type OrderSource = {
   refId: Maybe<Scalars['String']['output']>;
 };
 
+/** Where an order came from, for attribution (see OrderSource). */
 export type OrderSourceInput = {
   kind: OrderSourceKind;
   /** Required for every kind but DIRECT: the article, live room, post or invite code. */
@@ -401,6 +489,11 @@ export type OrderSourceKind =
   | 'LIVE'
   | 'REFERRAL';
 
+/**
+ * Where an order (订单) stands: PENDING_PAYMENT, then PAID once the payment is confirmed, then
+ * (PARTIALLY_SHIPPED and) SHIPPED, DELIVERED and COMPLETED. CANCELLED ends an unpaid order;
+ * REFUNDED ends one whose every paid unit was refunded (退款) through after-sales.
+ */
 export type OrderStatus =
   | 'CANCELLED'
   /** The after-sales window (AFTER_SALE_WINDOW_DAYS after delivery) closed, or the member or staff closed the order. */
@@ -427,12 +520,14 @@ export type OrderTransition = {
   to: OrderStatus;
 };
 
+/** Where a page of a connection stops: pass endCursor as `after` to read the next page. */
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** The unpaid order to pay. */
 export type PayOrderInput = {
   orderId: Scalars['ID']['input'];
 };
@@ -461,11 +556,13 @@ export type PaymentIntent = {
   status: PaymentIntentStatus;
 };
 
+/** Follows the order: REQUIRES_PAYMENT while it is PENDING_PAYMENT, CANCELLED once it is cancelled, SUCCEEDED once it is paid. */
 export type PaymentIntentStatus =
   | 'CANCELLED'
   | 'REQUIRES_PAYMENT'
   | 'SUCCEEDED';
 
+/** What became of a payment's money: it paid the order (CAPTURED), or it did not and goes back to the payer. */
 export type PaymentStatus =
   /** The money paid the order. */
   | 'CAPTURED'
@@ -473,7 +570,15 @@ export type PaymentStatus =
   /** The money did not pay the order and is being returned. */
   | 'REFUND_PENDING';
 
+/** What to order (the lines, or the cart), the coupon and points to use, the address to ship to, and where the order came from. */
 export type PlaceOrderInput = {
+  /**
+   * An address of the member's book (another member's is NOT_FOUND). Omitted: the member's
+   * default address; a member with no address at all gets an order without one (priced by the
+   * template's default rule). A province the shop does not deliver to is BAD_USER_INPUT
+   * (extensions.reason UNDELIVERABLE_REGION).
+   */
+  addressId?: InputMaybe<Scalars['ID']['input']>;
   /** A coupon from the member's wallet. Omitted: the best applicable coupon is applied (unless noCoupon). */
   couponId?: InputMaybe<Scalars['ID']['input']>;
   /**
@@ -513,11 +618,13 @@ export type PriceKind =
   | 'LIST'
   | 'MEMBER';
 
+/** A product (商品) as the shop presents it; its variants are SKUs. */
 export type Product = {
   __typename?: 'Product';
   id: Scalars['ID']['output'];
 };
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Query = {
   __typename?: 'Query';
   /** The requesting member or staff; for anyone else NOT_FOUND. */
@@ -537,14 +644,18 @@ export type Query = {
   order: Maybe<Order>;
   /** Staff only. Newest first; `from` inclusive, `to` exclusive (placement time). */
   orders: OrderConnection;
+  /** The shop's shipping template in force; null when none was ever set. Public (shoppers see the shipping policy). */
+  shippingTemplate: Maybe<ShippingTemplate>;
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryAfterSaleArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryAfterSalesArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -552,16 +663,19 @@ export type QueryAfterSalesArgs = {
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryCheckoutPreviewArgs = {
   input: CheckoutPreviewInput;
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryOrderArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryOrdersArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -571,10 +685,12 @@ export type QueryOrdersArgs = {
   to?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
+/** The approved return-and-refund whose goods staff received. */
 export type ReceiveReturnInput = {
   afterSaleId: Scalars['ID']['input'];
 };
 
+/** Why a payment was refunded automatically instead of paying its order (after-sale refunds are on AfterSale). */
 export type RefundReason =
   /** The order had already been paid by another payment. */
   | 'ALREADY_PAID'
@@ -585,16 +701,19 @@ export type RefundReason =
   /** The payment arrived after the order was cancelled. */
   | 'ORDER_CANCELLED';
 
+/** The requested after-sale to reject, and why. */
 export type RejectAfterSaleInput = {
   afterSaleId: Scalars['ID']['input'];
   /** Why, for the member: 1 to 500 characters. */
   note: Scalars['String']['input'];
 };
 
+/** The SKU whose line leaves the cart. */
 export type RemoveCartLineInput = {
   skuId: Scalars['ID']['input'];
 };
 
+/** An after-sale (售后) request on a paid order: what it asks for, which units, and why. */
 export type RequestAfterSaleInput = {
   /** Chosen by the client per request (scoped to the member and the order); a retry answers the first request. */
   idempotencyKey: Scalars['String']['input'];
@@ -605,6 +724,29 @@ export type RequestAfterSaleInput = {
   reason: Scalars['String']['input'];
 };
 
+/** The whole template: it replaces the one in force. */
+export type SetShippingTemplateInput = {
+  defaultRule: ShippingFeeRuleInput;
+  /** True when omitted. */
+  enabled?: InputMaybe<Scalars['Boolean']['input']>;
+  /** Integer fen; omitted or null: no free-shipping threshold. */
+  freeThreshold?: InputMaybe<Scalars['Int']['input']>;
+  method: ShippingMethod;
+  /** 1 to 30 characters. */
+  name: Scalars['String']['input'];
+  /** At most 34. */
+  regionRules?: InputMaybe<Array<ShippingRegionRuleInput>>;
+  /** At most 34 province codes, none of them in a region rule. */
+  undeliverable?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+/** The template now in force. */
+export type SetShippingTemplatePayload = {
+  __typename?: 'SetShippingTemplatePayload';
+  template: ShippingTemplate;
+};
+
+/** One parcel (发货) of a paid order: its carrier, tracking number and contents. */
 export type ShipOrderInput = {
   carrier: Scalars['String']['input'];
   /** What goes in this parcel; everything not yet shipped when omitted. */
@@ -624,17 +766,113 @@ export type Shipment = {
   trackingNumber: Scalars['String']['output'];
 };
 
+/** Units of one SKU in a parcel. */
 export type ShipmentLine = {
   __typename?: 'ShipmentLine';
   quantity: Scalars['Int']['output'];
   sku: Sku;
 };
 
+/** What an order pays for shipping. */
+export type ShippingCharge = {
+  __typename?: 'ShippingCharge';
+  /** What the template asked before a waiver. */
+  baseFee: Money;
+  /** Integer fen paid (0 when waived); included in the order's total. */
+  fee: Money;
+  /** Why the fee was waived; null when it was not. */
+  waivedBy: Maybe<ShippingWaiver>;
+};
+
+/** firstFee covers the first `first` units (or grams); each further `additional` (or part of it) costs additionalFee. */
+export type ShippingFeeRule = {
+  __typename?: 'ShippingFeeRule';
+  additional: Scalars['Int']['output'];
+  additionalFee: Money;
+  first: Scalars['Int']['output'];
+  firstFee: Money;
+};
+
+/** First amount and its fee, then each further step and its fee. */
+export type ShippingFeeRuleInput = {
+  /** 1 to 1000000 units or grams. */
+  additional: Scalars['Int']['input'];
+  /** Integer fen, 0 to 100000. */
+  additionalFee: Scalars['Int']['input'];
+  /** 1 to 1000000 units or grams. */
+  first: Scalars['Int']['input'];
+  /** Integer fen, 0 to 100000. */
+  firstFee: Scalars['Int']['input'];
+};
+
+/**
+ * Shipping fees (运费模板): one template for the shop, managed by staff. The fee of a checkout
+ * comes from the rule of the province shipped to (or the default rule), by units (首件/续件) or
+ * by weight (首重/续重, grams: SKUs without a weight count 0 g); provinces not delivered to refuse
+ * the checkout. It is waived by the member's tier (free shipping, GOLD and DIAMOND) or at the
+ * free-shipping threshold (满 X 元包邮, on the goods after discounts). A changed template prices
+ * future checkouts only: an order keeps the fee it was charged.
+ */
+export type ShippingMethod =
+  /** 首件/续件: by units. */
+  | 'COUNT'
+  /** 首重/续重: by grams (Sku.weightGrams × quantity). */
+  | 'WEIGHT';
+
+/** The fee rule of some provinces (首件/续件 or 首重/续重 as the template's method). */
+export type ShippingRegionRule = {
+  __typename?: 'ShippingRegionRule';
+  additional: Scalars['Int']['output'];
+  additionalFee: Money;
+  first: Scalars['Int']['output'];
+  firstFee: Money;
+  /** Province codes (GB/T 2260, ending in 0000). */
+  provinceCodes: Array<Scalars['String']['output']>;
+};
+
+/** A fee rule for some provinces. */
+export type ShippingRegionRuleInput = {
+  additional: Scalars['Int']['input'];
+  additionalFee: Scalars['Int']['input'];
+  first: Scalars['Int']['input'];
+  firstFee: Scalars['Int']['input'];
+  /** 1 to 34 province codes; a province in one rule only. */
+  provinceCodes: Array<Scalars['String']['input']>;
+};
+
+/** The shop's shipping template (运费模板) in force. */
+export type ShippingTemplate = {
+  __typename?: 'ShippingTemplate';
+  /** For every province no region rule names. */
+  defaultRule: ShippingFeeRule;
+  /** Off: checkouts charge no shipping fee (undeliverable provinces are not refused either). */
+  enabled: Scalars['Boolean']['output'];
+  /** 满 X 元包邮; null: no threshold. */
+  freeThreshold: Maybe<Money>;
+  method: ShippingMethod;
+  name: Scalars['String']['output'];
+  regionRules: Array<ShippingRegionRule>;
+  /** Province codes the shop does not deliver to. */
+  undeliverable: Array<Scalars['String']['output']>;
+  updatedAt: Scalars['DateTime']['output'];
+  /** Increases with every change. */
+  version: Scalars['Int']['output'];
+};
+
+/** Why an order ships free. */
+export type ShippingWaiver =
+  /** The goods after discounts reached the free-shipping threshold. */
+  | 'THRESHOLD'
+  /** The member's tier ships free. */
+  | 'TIER';
+
+/** A purchasable variant of a product: spec values, price and stock. */
 export type Sku = {
   __typename?: 'Sku';
   id: Scalars['ID']['output'];
 };
 
+/** A cart line's SKU and its new quantity. */
 export type UpdateCartLineInput = {
   /** 1 to 99; replaces the line's quantity. */
   quantity: Scalars['Int']['input'];
@@ -773,10 +1011,12 @@ export type ResolversTypes = ResolversObject<{
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Order: ResolverTypeWrapper<OrderDocModel>;
   OrderActor: OrderActor;
+  OrderAddressRegion: ResolverTypeWrapper<OrderAddressRegion>;
   OrderConnection: ResolverTypeWrapper<Omit<OrderConnection, 'edges'> & { edges: Array<ResolversTypes['OrderEdge']> }>;
   OrderEdge: ResolverTypeWrapper<Omit<OrderEdge, 'node'> & { node: ResolversTypes['Order'] }>;
   OrderLine: ResolverTypeWrapper<OrderLineDocModel>;
   OrderLineInput: OrderLineInput;
+  OrderShippingAddress: ResolverTypeWrapper<OrderShippingAddress>;
   OrderSource: ResolverTypeWrapper<OrderSource>;
   OrderSourceInput: OrderSourceInput;
   OrderSourceKind: OrderSourceKind;
@@ -798,9 +1038,19 @@ export type ResolversTypes = ResolversObject<{
   RejectAfterSaleInput: RejectAfterSaleInput;
   RemoveCartLineInput: RemoveCartLineInput;
   RequestAfterSaleInput: RequestAfterSaleInput;
+  SetShippingTemplateInput: SetShippingTemplateInput;
+  SetShippingTemplatePayload: ResolverTypeWrapper<SetShippingTemplatePayload>;
   ShipOrderInput: ShipOrderInput;
   Shipment: ResolverTypeWrapper<Shipment>;
   ShipmentLine: ResolverTypeWrapper<ShipmentLine>;
+  ShippingCharge: ResolverTypeWrapper<ShippingCharge>;
+  ShippingFeeRule: ResolverTypeWrapper<ShippingFeeRule>;
+  ShippingFeeRuleInput: ShippingFeeRuleInput;
+  ShippingMethod: ShippingMethod;
+  ShippingRegionRule: ResolverTypeWrapper<ShippingRegionRule>;
+  ShippingRegionRuleInput: ShippingRegionRuleInput;
+  ShippingTemplate: ResolverTypeWrapper<ShippingTemplate>;
+  ShippingWaiver: ShippingWaiver;
   Sku: ResolverTypeWrapper<Sku>;
   UpdateCartLineInput: UpdateCartLineInput;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
@@ -834,10 +1084,12 @@ export type ResolversParentTypes = ResolversObject<{
   Money: Money;
   Mutation: Record<PropertyKey, never>;
   Order: OrderDocModel;
+  OrderAddressRegion: OrderAddressRegion;
   OrderConnection: Omit<OrderConnection, 'edges'> & { edges: Array<ResolversParentTypes['OrderEdge']> };
   OrderEdge: Omit<OrderEdge, 'node'> & { node: ResolversParentTypes['Order'] };
   OrderLine: OrderLineDocModel;
   OrderLineInput: OrderLineInput;
+  OrderShippingAddress: OrderShippingAddress;
   OrderSource: OrderSource;
   OrderSourceInput: OrderSourceInput;
   OrderTransition: OrderTransition;
@@ -853,9 +1105,17 @@ export type ResolversParentTypes = ResolversObject<{
   RejectAfterSaleInput: RejectAfterSaleInput;
   RemoveCartLineInput: RemoveCartLineInput;
   RequestAfterSaleInput: RequestAfterSaleInput;
+  SetShippingTemplateInput: SetShippingTemplateInput;
+  SetShippingTemplatePayload: SetShippingTemplatePayload;
   ShipOrderInput: ShipOrderInput;
   Shipment: Shipment;
   ShipmentLine: ShipmentLine;
+  ShippingCharge: ShippingCharge;
+  ShippingFeeRule: ShippingFeeRule;
+  ShippingFeeRuleInput: ShippingFeeRuleInput;
+  ShippingRegionRule: ShippingRegionRule;
+  ShippingRegionRuleInput: ShippingRegionRuleInput;
+  ShippingTemplate: ShippingTemplate;
   Sku: Sku;
   UpdateCartLineInput: UpdateCartLineInput;
   link__Import: Scalars['link__Import']['output'];
@@ -942,6 +1202,9 @@ export type CartLineResolvers<ContextType = Context, ParentType extends Resolver
 export type CheckoutPreviewResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CheckoutPreview'] = ResolversParentTypes['CheckoutPreview']> = ResolversObject<{
   adjustments?: Resolver<Array<ResolversTypes['PriceAdjustment']>, ParentType, ContextType>;
   lines?: Resolver<Array<ResolversTypes['OrderLine']>, ParentType, ContextType>;
+  shipping?: Resolver<ResolversTypes['ShippingCharge'], ParentType, ContextType>;
+  shippingAddress?: Resolver<Maybe<ResolversTypes['OrderShippingAddress']>, ParentType, ContextType>;
+  shippingFee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   subtotal?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
 }>;
@@ -978,6 +1241,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   rejectAfterSale?: Resolver<ResolversTypes['AfterSale'], ParentType, ContextType, RequireFields<MutationRejectAfterSaleArgs, 'input'>>;
   removeCartLine?: Resolver<ResolversTypes['Cart'], ParentType, ContextType, RequireFields<MutationRemoveCartLineArgs, 'input'>>;
   requestAfterSale?: Resolver<ResolversTypes['AfterSale'], ParentType, ContextType, RequireFields<MutationRequestAfterSaleArgs, 'input'>>;
+  setShippingTemplate?: Resolver<ResolversTypes['SetShippingTemplatePayload'], ParentType, ContextType, RequireFields<MutationSetShippingTemplateArgs, 'input'>>;
   shipOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationShipOrderArgs, 'input'>>;
   updateCartLine?: Resolver<ResolversTypes['Cart'], ParentType, ContextType, RequireFields<MutationUpdateCartLineArgs, 'input'>>;
 }>;
@@ -995,10 +1259,18 @@ export type OrderResolvers<ContextType = Context, ParentType extends ResolversPa
   payments?: Resolver<Array<ResolversTypes['Payment']>, ParentType, ContextType>;
   refunded?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   shipments?: Resolver<Array<ResolversTypes['Shipment']>, ParentType, ContextType>;
+  shipping?: Resolver<Maybe<ResolversTypes['ShippingCharge']>, ParentType, ContextType>;
+  shippingAddress?: Resolver<Maybe<ResolversTypes['OrderShippingAddress']>, ParentType, ContextType>;
+  shippingFee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   source?: Resolver<ResolversTypes['OrderSource'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['OrderStatus'], ParentType, ContextType>;
   subtotal?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+}>;
+
+export type OrderAddressRegionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderAddressRegion'] = ResolversParentTypes['OrderAddressRegion']> = ResolversObject<{
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type OrderConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderConnection'] = ResolversParentTypes['OrderConnection']> = ResolversObject<{
@@ -1020,6 +1292,16 @@ export type OrderLineResolvers<ContextType = Context, ParentType extends Resolve
   skuName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   subtotal?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   unitPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+}>;
+
+export type OrderShippingAddressResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderShippingAddress'] = ResolversParentTypes['OrderShippingAddress']> = ResolversObject<{
+  city?: Resolver<ResolversTypes['OrderAddressRegion'], ParentType, ContextType>;
+  detail?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  district?: Resolver<ResolversTypes['OrderAddressRegion'], ParentType, ContextType>;
+  label?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  phone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  province?: Resolver<ResolversTypes['OrderAddressRegion'], ParentType, ContextType>;
+  recipientName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type OrderSourceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderSource'] = ResolversParentTypes['OrderSource']> = ResolversObject<{
@@ -1076,6 +1358,11 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   checkoutPreview?: Resolver<ResolversTypes['CheckoutPreview'], ParentType, ContextType, RequireFields<QueryCheckoutPreviewArgs, 'input'>>;
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
   orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<QueryOrdersArgs, 'first'>>;
+  shippingTemplate?: Resolver<Maybe<ResolversTypes['ShippingTemplate']>, ParentType, ContextType>;
+}>;
+
+export type SetShippingTemplatePayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SetShippingTemplatePayload'] = ResolversParentTypes['SetShippingTemplatePayload']> = ResolversObject<{
+  template?: Resolver<ResolversTypes['ShippingTemplate'], ParentType, ContextType>;
 }>;
 
 export type ShipmentResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Shipment'] = ResolversParentTypes['Shipment']> = ResolversObject<{
@@ -1089,6 +1376,39 @@ export type ShipmentResolvers<ContextType = Context, ParentType extends Resolver
 export type ShipmentLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShipmentLine'] = ResolversParentTypes['ShipmentLine']> = ResolversObject<{
   quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   sku?: Resolver<ResolversTypes['Sku'], ParentType, ContextType>;
+}>;
+
+export type ShippingChargeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShippingCharge'] = ResolversParentTypes['ShippingCharge']> = ResolversObject<{
+  baseFee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  fee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  waivedBy?: Resolver<Maybe<ResolversTypes['ShippingWaiver']>, ParentType, ContextType>;
+}>;
+
+export type ShippingFeeRuleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShippingFeeRule'] = ResolversParentTypes['ShippingFeeRule']> = ResolversObject<{
+  additional?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  additionalFee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  first?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  firstFee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+}>;
+
+export type ShippingRegionRuleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShippingRegionRule'] = ResolversParentTypes['ShippingRegionRule']> = ResolversObject<{
+  additional?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  additionalFee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  first?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  firstFee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  provinceCodes?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type ShippingTemplateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShippingTemplate'] = ResolversParentTypes['ShippingTemplate']> = ResolversObject<{
+  defaultRule?: Resolver<ResolversTypes['ShippingFeeRule'], ParentType, ContextType>;
+  enabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  freeThreshold?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+  method?: Resolver<ResolversTypes['ShippingMethod'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  regionRules?: Resolver<Array<ResolversTypes['ShippingRegionRule']>, ParentType, ContextType>;
+  undeliverable?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type SkuResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Sku'] = ResolversParentTypes['Sku']> = ResolversObject<{
@@ -1113,9 +1433,11 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Order?: OrderResolvers<ContextType>;
+  OrderAddressRegion?: OrderAddressRegionResolvers<ContextType>;
   OrderConnection?: OrderConnectionResolvers<ContextType>;
   OrderEdge?: OrderEdgeResolvers<ContextType>;
   OrderLine?: OrderLineResolvers<ContextType>;
+  OrderShippingAddress?: OrderShippingAddressResolvers<ContextType>;
   OrderSource?: OrderSourceResolvers<ContextType>;
   OrderTransition?: OrderTransitionResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
@@ -1124,8 +1446,13 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   PriceAdjustment?: PriceAdjustmentResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  SetShippingTemplatePayload?: SetShippingTemplatePayloadResolvers<ContextType>;
   Shipment?: ShipmentResolvers<ContextType>;
   ShipmentLine?: ShipmentLineResolvers<ContextType>;
+  ShippingCharge?: ShippingChargeResolvers<ContextType>;
+  ShippingFeeRule?: ShippingFeeRuleResolvers<ContextType>;
+  ShippingRegionRule?: ShippingRegionRuleResolvers<ContextType>;
+  ShippingTemplate?: ShippingTemplateResolvers<ContextType>;
   Sku?: SkuResolvers<ContextType>;
   link__Import?: GraphQLScalarType;
 }>;

@@ -14,6 +14,8 @@ const base = {
   INTERNAL_TOKEN_SECRET: 'i'.repeat(40),
   MONGO_URL: 'mongodb://127.0.0.1:27017',
   NATS_URL: 'nats://127.0.0.1:4222',
+  // Required since orders keeps shipping addresses encrypted.
+  PII_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
 };
 const issues = (env: Record<string, string>) => {
   const r = configSchema.safeParse(env);
@@ -96,7 +98,7 @@ describe('in production', () => {
     nats = await privateNats();
     const env = serviceEnv('orders', nats.url, { NODE_ENV: 'production' });
     delete env.HOST;
-    svc = await start(loadServiceConfig(env), { sweepers: false, adjusters: [] });
+    svc = await start(loadServiceConfig(env), { sweepers: false, adjusters: [], addresses: null });
   });
   afterAll(async () => {
     await svc.db.dropDatabase();

@@ -40,7 +40,7 @@ const SEARCH =
   'query($status: OrderStatus, $memberId: ID, $from: DateTime, $to: DateTime, $first: Int, $after: String) { orders(status: $status, memberId: $memberId, from: $from, to: $to, first: $first, after: $after) { edges { node { id status } } pageInfo { hasNextPage endCursor } } }';
 
 const later = <T>(ms: number, fn: () => Promise<T>) =>
-  new Promise<T>((resolve, reject) => setTimeout(() => fn().then(resolve, reject), ms));
+  new Promise<T>((resolve, reject) => setTimeout(() => void fn().then(resolve, reject), ms));
 /**
  * Runs both at once, giving one side a head start that grows with the round and alternates, so
  * the rounds see either order of arrival and the true race in between.

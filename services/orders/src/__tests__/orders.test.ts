@@ -36,7 +36,7 @@ async function seed(status: 'ON_SALE' | 'DRAFT', prices: number[]): Promise<Seed
 beforeAll(async () => {
   nats = await privateNats();
   catalog = await startCatalog(loadCatalogConfig(serviceEnv('catalog', nats.url)));
-  svc = await start(loadServiceConfig(serviceEnv('orders', nats.url)), { adjusters: [] });
+  svc = await start(loadServiceConfig(serviceEnv('orders', nats.url)), { adjusters: [], addresses: null });
   tea = await seed('ON_SALE', [16800, 9900]);
   draft = await seed('DRAFT', [5000]);
 });

@@ -62,6 +62,8 @@ export async function startHarness(
     sweepers: false,
     hooks,
     adjusters: [],
+    // Orders alone: no membership to answer address requests (shipping.test.ts runs membership).
+    addresses: null,
     ...opts.start,
   });
   const nc = await connect({ servers: nats.url });

@@ -12,6 +12,7 @@ beforeAll(async () => {
   second = await start(loadServiceConfig(serviceEnv('orders', h.nats.url, { ...env, MONGO_DB: h.svc.db.name })), {
     sweepers: true,
     adjusters: [],
+    addresses: null,
   });
 });
 afterAll(async () => {

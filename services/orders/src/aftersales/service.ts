@@ -31,7 +31,14 @@ import {
 } from '../order/facts';
 import type { Draft, OrderLedger } from '../order/ledger';
 import { mergeLines } from '../order/lines';
-import type { Models, OrderDoc, OrderTransitionDoc } from '../order/model';
+import {
+  paymentOf,
+  type AfterSaleRequestEntryDoc,
+  type AfterSaleStepEntryDoc,
+  type Models,
+  type OrderDoc,
+  type OrderTransitionDoc,
+} from '../order/model';
 import { PAID_STATUSES } from '../order/state';
 import type { PaymentDoc, PaymentModels } from '../payments/model';
 import type { PaymentProvider } from '../payments/provider';
@@ -80,7 +87,7 @@ function decisionDraft(facts: OrderFacts, afterSaleId: string, decision: Decisio
   const holds = holdsOf(facts, afterSaleId);
   if (!holds.length) throw notFound('After-sale');
   const { status, kind } = holds[0]!;
-  const to = (next: AfterSaleStatus, op: Draft['op']): Draft => ({
+  const to = (next: AfterSaleStatus, op: AfterSaleStepEntryDoc['op']): Draft => ({
     op,
     by: 'STAFF',
     actorId: staffId,
@@ -126,7 +133,7 @@ export function createAfterSales(deps: AfterSaleDeps) {
 
   const entriesOf = (orderId: string) => models.OrderTransition.find({ accountId: orderId }).sort({ seq: 1 }).lean<OrderTransitionDoc[]>();
   const requestEntry = (orderId: string, afterSaleId: string) =>
-    models.OrderTransition.findOne({ accountId: orderId, op: 'AFTER_SALE_REQUEST', afterSaleId }).lean<OrderTransitionDoc>();
+    models.OrderTransition.findOne({ accountId: orderId, op: 'AFTER_SALE_REQUEST', afterSaleId }).lean<AfterSaleRequestEntryDoc>();
 
   /** Keeps the projection's status in step with the ledger (a late writer is corrected by the next). */
   async function project(order: OrderDoc, afterSaleId: string): Promise<void> {
@@ -135,18 +142,18 @@ export function createAfterSales(deps: AfterSaleDeps) {
   }
 
   /** Writes the projection of a request that is in the ledger (by the request, a replay or the sweeper). */
-  async function materialize(order: OrderDoc, req: OrderTransitionDoc): Promise<void> {
+  async function materialize(order: OrderDoc, req: AfterSaleRequestEntryDoc): Promise<void> {
     await claimOnce(AfterSale, {
-      _id: req.afterSaleId!,
+      _id: req.afterSaleId,
       orderId: order._id,
-      memberId: req.request!.memberId,
-      kind: req.request!.kind,
-      amount: req.request!.amount,
+      memberId: req.request.memberId,
+      kind: req.request.kind,
+      amount: req.request.amount,
       createdAt: req.at,
       status: 'REQUESTED',
       statusAt: req.at,
     });
-    await project(order, req.afterSaleId!);
+    await project(order, req.afterSaleId);
   }
 
   async function current(order: OrderDoc, afterSaleId: string): Promise<AfterSaleView> {
@@ -160,7 +167,8 @@ export function createAfterSales(deps: AfterSaleDeps) {
       from: 'PENDING_PAYMENT',
       to: 'PAID',
     }).lean<OrderTransitionDoc>();
-    const payment = paid?.paymentId ? await deps.paymentModels.Payment.findById(paid.paymentId).lean<PaymentDoc>() : null;
+    const paymentId = paid ? paymentOf(paid) : null;
+    const payment = paymentId ? await deps.paymentModels.Payment.findById(paymentId).lean<PaymentDoc>() : null;
     if (!payment) throw new Error(`order ${orderId}: no payment to refund through`);
     return payment.providerTxnId;
   }
@@ -238,8 +246,8 @@ export function createAfterSales(deps: AfterSaleDeps) {
       const afterSaleId = afterSaleIdFor(memberId, order._id, key);
       const requestHash = sha256(JSON.stringify({ kind: input.kind, lines, reason }));
 
-      const replayed = async (req: OrderTransitionDoc) => {
-        if (req.request!.requestHash !== requestHash) throw keyReused();
+      const replayed = async (req: AfterSaleRequestEntryDoc) => {
+        if (req.request.requestHash !== requestHash) throw keyReused();
         await materialize(order, req);
         return current(order, afterSaleId);
       };
@@ -280,7 +288,10 @@ export function createAfterSales(deps: AfterSaleDeps) {
           facts: { ...facts, holds: [...facts.holds, ...holds] },
         };
       });
-      return replayed(r.entry ?? (await requestEntry(order._id, afterSaleId))!);
+      // Ours, or (a racing replay's) found by its id: either way the request is in the ledger now.
+      const written = r.entry?.op === 'AFTER_SALE_REQUEST' ? r.entry : await requestEntry(order._id, afterSaleId);
+      if (!written) throw new Error(`after-sale ${afterSaleId}: request neither written nor found`);
+      return replayed(written);
     },
 
     approve: (viewer: Viewer | null, input: { afterSaleId: string; note?: string | null }) =>
@@ -316,17 +327,17 @@ export function createAfterSales(deps: AfterSaleDeps) {
       })
         .sort({ at: 1 })
         .limit(500)
-        .lean<OrderTransitionDoc[]>();
+        .lean<AfterSaleRequestEntryDoc[]>();
       const known = new Set(
         (
           await findByIds<{ _id: string }>(
             AfterSale,
-            requests.map((r) => r.afterSaleId!),
+            requests.map((r) => r.afterSaleId),
             { _id: 1 },
           )
         ).map((d) => d._id),
       );
-      for (const req of requests.filter((r) => !known.has(r.afterSaleId!))) {
+      for (const req of requests.filter((r) => !known.has(r.afterSaleId))) {
         const order = await models.Order.findById(req.accountId).lean<OrderDoc>();
         if (!order) continue;
         try {

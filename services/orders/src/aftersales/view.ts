@@ -1,5 +1,5 @@
 import { holdsOf } from '../order/facts';
-import type { OrderTransitionDoc } from '../order/model';
+import { afterSaleOf, type AfterSaleRequestEntryDoc, type OrderTransitionDoc } from '../order/model';
 import type { AfterSaleKind, AfterSaleStatus } from '../types';
 
 /** An after-sale as the member and staff see it, read from the order's ledger. */
@@ -20,10 +20,10 @@ export interface AfterSaleView {
 
 /** The after-sale as of the ledger entries given (oldest first); null when it was never requested. */
 export function afterSaleView(entries: readonly OrderTransitionDoc[], afterSaleId: string): AfterSaleView | null {
-  const req = entries.find((e) => e.op === 'AFTER_SALE_REQUEST' && e.afterSaleId === afterSaleId);
-  if (!req?.request) return null;
+  const req = entries.find((e): e is AfterSaleRequestEntryDoc => e.op === 'AFTER_SALE_REQUEST' && e.afterSaleId === afterSaleId);
+  if (!req) return null;
   const head = entries.at(-1)!;
-  const steps = entries.filter((e) => e.afterSaleId === afterSaleId);
+  const steps = entries.filter((e) => afterSaleOf(e) === afterSaleId);
   return {
     id: afterSaleId,
     orderId: req.accountId,
@@ -33,7 +33,7 @@ export function afterSaleView(entries: readonly OrderTransitionDoc[], afterSaleI
     lines: req.request.lines.map(({ skuId, quantity, amount }) => ({ skuId, quantity, amount })),
     amount: req.request.amount,
     reason: req.request.reason,
-    note: steps.filter((e) => e.note).at(-1)?.note ?? null,
+    note: steps.flatMap((e) => ('note' in e && e.note ? [e.note] : [])).at(-1) ?? null,
     createdAt: req.at,
     refundedAt: steps.find((e) => e.op === 'REFUND')?.at ?? null,
   };
@@ -41,8 +41,8 @@ export function afterSaleView(entries: readonly OrderTransitionDoc[], afterSaleI
 
 /** The order's after-sales, oldest first, as of its ledger entries. */
 export const afterSalesOf = (entries: readonly OrderTransitionDoc[]): AfterSaleView[] =>
-  entries.filter((e) => e.op === 'AFTER_SALE_REQUEST').map((e) => afterSaleView(entries, e.afterSaleId!)!);
+  entries.flatMap((e) => (e.op === 'AFTER_SALE_REQUEST' ? [afterSaleView(entries, e.afterSaleId)!] : []));
 
 /** Integer fen refunded through after-sales so far. */
 export const refundedOf = (entries: readonly OrderTransitionDoc[]): number =>
-  entries.reduce((s, e) => s + (e.op === 'REFUND' ? (e.refund?.amount ?? 0) : 0), 0);
+  entries.reduce((s, e) => s + (e.op === 'REFUND' ? e.refund.amount : 0), 0);

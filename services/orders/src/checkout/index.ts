@@ -2,7 +2,8 @@ import type { CartService } from '../cart/service';
 import type { CatalogClient } from '../clients/catalog';
 import type { ModuleDeps } from '../service';
 import type { Models } from '../order/model';
-import { createCheckoutModels } from './model';
+import type { Shipping } from '../shipping';
+import type { CheckoutModels } from './model';
 import type { QuoteAdjuster } from './pricing';
 import { checkoutResolvers } from './resolvers';
 import { createCheckout, type CheckoutHooks } from './service';
@@ -18,6 +19,8 @@ export type { PlaceOrderInput } from './request';
 export function createCheckoutModule(
   deps: ModuleDeps & {
     models: Models;
+    checkoutModels: CheckoutModels;
+    shipping: Shipping;
     catalog: CatalogClient;
     cart: CartService;
     adjusters: readonly QuoteAdjuster[];
@@ -25,7 +28,7 @@ export function createCheckoutModule(
   },
 ) {
   const { config, now, logger } = deps;
-  const models = { ...deps.models, ...createCheckoutModels(deps.db) };
+  const models = { ...deps.models, ...deps.checkoutModels };
   const recoverySeconds = config.CHECKOUT_RECOVERY_SECONDS;
   const unpaid = createUnpaidHolds({
     models,
@@ -42,6 +45,7 @@ export function createCheckoutModule(
     models,
     catalog: deps.catalog,
     cart: deps.cart,
+    shipping: deps.shipping,
     unpaid,
     adjusters: deps.adjusters,
     hooks: deps.hooks,

@@ -37,7 +37,8 @@ export interface PricingContext {
 export interface QuoteAdjuster {
   /** Stable name stored on each adjustment, e.g. `membership.coupon`. */
   readonly name: string;
-  quote(ctx: PricingContext): Promise<Adjustment[]>;
+  /** The adjustments, or with them the perks that are not money off (a tier's free shipping). */
+  quote(ctx: PricingContext): Promise<Adjustment[] | { adjustments: Adjustment[]; freeShipping?: boolean }>;
   /** Takes what the adjustments use, keyed by checkout id; idempotent. A refusal fails the checkout. */
   lock(checkoutId: string, memberId: string, adjustments: readonly Adjustment[]): Promise<void>;
   /** Gives back what `lock` took for this checkout, if anything; idempotent. */
@@ -48,8 +49,10 @@ export interface PricedCheckout {
   /** Integer fen: the catalog's total. */
   subtotal: number;
   adjustments: AppliedAdjustment[];
-  /** Integer fen: what the member pays. */
+  /** Integer fen: what the member pays for the goods (shipping comes on top, see shipping/). */
   total: number;
+  /** An adjuster granted free shipping (membership: the tier's benefit); absent when none did. */
+  freeShipping?: true;
 }
 
 /** Runs the adjusters in order over the catalog's quote; the result never goes below zero. */
@@ -60,8 +63,11 @@ export async function priceCheckout(
   const subtotal = base.quote.total;
   const applied: AppliedAdjustment[] = [];
   let total = subtotal;
+  let freeShipping = false;
   for (const adjuster of adjusters) {
-    const proposed = await adjuster.quote({ ...base, applied: [...applied], runningTotal: total });
+    const answer = await adjuster.quote({ ...base, applied: [...applied], runningTotal: total });
+    const proposed = Array.isArray(answer) ? answer : answer.adjustments;
+    if (!Array.isArray(answer) && answer.freeShipping) freeShipping = true;
     for (const a of proposed) {
       if (!Number.isSafeInteger(a.amount) || a.amount > 0) throw new Error(`adjuster ${adjuster.name} proposed a non-discount ${a.amount}`);
       if (a.skuId && !base.quote.lines.some((l) => l.skuId === a.skuId)) {
@@ -72,5 +78,5 @@ export async function priceCheckout(
       applied.push({ ...a, adjuster: adjuster.name });
     }
   }
-  return { subtotal, adjustments: applied, total };
+  return { subtotal, adjustments: applied, total, ...(freeShipping ? { freeShipping: true as const } : {}) };
 }

@@ -1,4 +1,4 @@
-import { badInput } from '@flywheel/service-kit';
+import { badInput, requireObjectId } from '@flywheel/service-kit';
 import { mergeLines } from '../order/lines';
 import type { OrderSourceDoc, OrderSourceKind, StockLine } from '../types';
 import type { BenefitChoice } from './pricing';
@@ -18,6 +18,8 @@ export interface PlaceOrderInput {
   noCoupon?: boolean | null;
   /** Points to spend on the order (membership caps them at a share of the order). */
   points?: number | null;
+  /** An address of the member's book; the default when omitted. */
+  addressId?: string | null;
 }
 
 export interface ParsedRequest {
@@ -26,6 +28,8 @@ export interface ParsedRequest {
   lines: StockLine[] | null;
   source: OrderSourceDoc;
   benefits: BenefitChoice;
+  /** Null: the member's default address. */
+  addressId: string | null;
 }
 
 function parseBenefits(input: PlaceOrderInput): BenefitChoice {
@@ -42,11 +46,12 @@ export function parseRequest(input: PlaceOrderInput): ParsedRequest {
   if (key.length < 1 || key.length > 128) throw badInput('idempotencyKey must be 1 to 128 characters', 'idempotencyKey');
   const source = parseSource(input.source);
   const benefits = parseBenefits(input);
+  const addressId = input.addressId == null ? null : requireObjectId(input.addressId, 'addressId');
   if (input.fromCart) {
     if (input.lines?.length) throw badInput('A checkout from the cart takes its lines from the cart', 'lines');
-    return { key, lines: null, source, benefits };
+    return { key, lines: null, source, benefits, addressId };
   }
-  return { key, lines: mergeLines(input.lines ?? []), source, benefits };
+  return { key, lines: mergeLines(input.lines ?? []), source, benefits, addressId };
 }
 
 function parseSource(raw: PlaceOrderInput['source']): OrderSourceDoc {

@@ -8,7 +8,15 @@ export function checkoutResolvers(checkout: Checkout): Resolvers {
     Query: {
       checkoutPreview: async (_, { input }, { viewer }) => {
         const p = await checkout.preview(viewer, input);
-        return { lines: p.lines, subtotal: money(p.subtotal), adjustments: adjustmentsOf(p.adjustments), total: money(p.total) };
+        return {
+          lines: p.lines,
+          subtotal: money(p.subtotal),
+          adjustments: adjustmentsOf(p.adjustments),
+          total: money(p.total),
+          shippingFee: money(p.shipping.fee),
+          shipping: { fee: money(p.shipping.fee), baseFee: money(p.shipping.baseFee), waivedBy: p.shipping.waivedBy },
+          shippingAddress: p.shippingAddress,
+        };
       },
     },
     Mutation: {

@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { AppError, badInput, claimOnce, requireRole, sha256, type Logger, type Viewer } from '@flywheel/service-kit';
 import type { CartService } from '../cart/service';
 import type { CatalogClient } from '../clients/catalog';
+import type { AddressSnapshot } from '../clients/membership';
 import { orderPlaced } from '../events';
 import type { Models, OrderDoc, OrderLineDoc } from '../order/model';
+import type { Shipping } from '../shipping';
+import type { OrderShippingDoc } from '../shipping/model';
 import { codeOf, CURRENCY, type CatalogQuote, type OrderSourceDoc } from '../types';
 import { createCheckoutFinals, finalIdOf, keyReused } from './finals';
 import type { CheckoutDoc, CheckoutModels } from './model';
@@ -44,6 +47,7 @@ export interface CheckoutDeps {
   models: Models & CheckoutModels;
   catalog: CatalogClient;
   cart: CartService;
+  shipping: Shipping;
   /** The member's caps on what unpaid orders hold: taken before reserving, given back on failure. */
   unpaid: UnpaidHolds;
   adjusters: readonly QuoteAdjuster[];
@@ -69,7 +73,17 @@ export interface CheckoutDeps {
  * Reserve is idempotent per order id at catalog, so racing replays of one checkout hold stock once.
  */
 export function createCheckout(deps: CheckoutDeps) {
-  const { models, catalog, cart, adjusters, now } = deps;
+  const { models, catalog, cart, adjusters, shipping, now } = deps;
+
+  /** The shipping charge of a priced checkout: the address's province, the lines, the goods after discounts. */
+  const feeOf = (address: AddressSnapshot | null, quote: CatalogQuote, priced: PricedCheckout) =>
+    shipping.feeFor({
+      provinceCode: address?.provinceCode ?? null,
+      provinceName: address?.provinceName ?? null,
+      lines: quote.lines.map((l) => ({ quantity: l.quantity, ...(l.weightGrams !== undefined ? { weightGrams: l.weightGrams } : {}) })),
+      goodsTotal: priced.total,
+      tierFreeShipping: Boolean(priced.freeShipping),
+    });
 
   const { finalOf, settle, releaseHolds, finish, answer, decidedByOther, fail } = createCheckoutFinals(deps);
 
@@ -80,6 +94,8 @@ export function createCheckout(deps: CheckoutDeps) {
     source: OrderSourceDoc,
     quote: CatalogQuote,
     priced: PricedCheckout,
+    fee: OrderShippingDoc,
+    address: AddressSnapshot | null,
   ): OrderDoc {
     const createdAt = now();
     const order: OrderDoc = {
@@ -89,7 +105,9 @@ export function createCheckout(deps: CheckoutDeps) {
       lines: orderLinesOf(quote),
       subtotal: priced.subtotal,
       adjustments: priced.adjustments,
-      total: priced.total,
+      total: priced.total + fee.fee,
+      shipping: fee,
+      ...(address ? { shippingAddress: shipping.seal(address) } : {}),
       currency: CURRENCY,
       source,
       requestHash,
@@ -105,6 +123,7 @@ export function createCheckout(deps: CheckoutDeps) {
       const req = parseRequest({ ...input, idempotencyKey: 'preview' });
       const lines = req.lines ?? (await cart.linesToOrder(memberId));
       if (!lines.length) throw badInput('The cart is empty', 'fromCart');
+      const address = await shipping.addressFor(memberId, req.addressId);
       const quote = await catalog.quote(lines, memberId);
       // A fresh id per preview: nothing is keyed by it, it only has to look like a checkout's.
       const priced = await priceCheckout(adjusters, {
@@ -114,7 +133,15 @@ export function createCheckout(deps: CheckoutDeps) {
         quote,
         benefits: req.benefits,
       });
-      return { lines: orderLinesOf(quote), ...priced };
+      const fee = await feeOf(address, quote, priced);
+      return {
+        lines: orderLinesOf(quote),
+        subtotal: priced.subtotal,
+        adjustments: priced.adjustments,
+        total: priced.total + fee.fee,
+        shipping: fee,
+        shippingAddress: address ? shipping.open(address) : null,
+      };
     },
 
     /**
@@ -132,6 +159,7 @@ export function createCheckout(deps: CheckoutDeps) {
           source: req.source,
           // Only when asked for: the hash of a plain checkout stays what it was before benefits.
           ...(req.benefits.couponId || req.benefits.noCoupon || req.benefits.points ? { benefits: req.benefits } : {}),
+          ...(req.addressId ? { addressId: req.addressId } : {}),
         }),
       );
 
@@ -152,6 +180,9 @@ export function createCheckout(deps: CheckoutDeps) {
         }
       }
 
+      // The address first (nothing is held yet): another member's address, or an unknown one, refuses here.
+      const address = await shipping.addressFor(memberId, req.addressId);
+
       // Nothing is written before catalog has priced every line: a refusal or an outage here
       // leaves no trace, and a retry with the same key starts afresh.
       // Named for this order: a flash line is decided at catalog's gate now, so a buyer it turns
@@ -161,10 +192,13 @@ export function createCheckout(deps: CheckoutDeps) {
       // reserving anything. Catalog's reservation stays the authority for every unit taken.
       const flashSaleIds = quote.lines.flatMap((l) => (l.flashSaleId ? [l.flashSaleId] : []));
       let priced: PricedCheckout;
+      let fee: OrderShippingDoc;
       try {
         const short = quote.lines.find((l) => l.available !== undefined && l.available < l.quantity);
         if (short) throw new AppError('OUT_OF_STOCK', `SKU ${short.skuId} is out of stock`, { skuId: short.skuId });
         priced = await priceCheckout(adjusters, { checkoutId, memberId, source: req.source, quote, benefits: req.benefits });
+        // An undeliverable province is refused here, before anything is held.
+        fee = await feeOf(address, quote, priced);
         // The member's unpaid allowance, before anything is held for them: over a cap the checkout
         // is refused having written and reserved nothing (a retry once they paid can succeed).
         await deps.unpaid.hold(
@@ -215,7 +249,7 @@ export function createCheckout(deps: CheckoutDeps) {
             priced.adjustments.filter((x) => x.adjuster === a.name),
           );
         }
-        order = buildOrder(checkoutId, memberId, requestHash, req.source, quote, priced);
+        order = buildOrder(checkoutId, memberId, requestHash, req.source, quote, priced, fee, address);
       } catch (err) {
         return fail(checkoutId, memberId, requestHash, err, true);
       }

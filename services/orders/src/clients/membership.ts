@@ -41,7 +41,10 @@ export function createMembershipAdjuster(bus: Pick<Bus, 'request'>, timeoutMs?: 
           { timeoutMs },
         )
         .catch(fromBusError);
-      return reply.adjustments.map((a): Adjustment => ({ kind: KINDS[a.kind], amount: a.amount, label: a.label, ref: a.ref }));
+      return {
+        adjustments: reply.adjustments.map((a): Adjustment => ({ kind: KINDS[a.kind], amount: a.amount, label: a.label, ref: a.ref })),
+        freeShipping: reply.freeShipping ?? false,
+      };
     },
     async lock(checkoutId, memberId, adjustments) {
       const taken = adjustments.filter((a) => a.kind === 'COUPON' || a.kind === 'POINTS');
@@ -60,6 +63,25 @@ export function createMembershipAdjuster(bus: Pick<Bus, 'request'>, timeoutMs?: 
     },
     async release(checkoutId) {
       await bus.request('membership.benefits.release', { checkoutId }, { timeoutMs }).catch(fromBusError);
+    },
+  };
+}
+
+export type AddressSnapshot = NonNullable<ReplyData<'membership.address.snapshot'>['address']>;
+
+/** The member's address book at membership, as checkout reads it (`membership.address.snapshot`). */
+export interface AddressBook {
+  /** The named address (NOT_FOUND unless the member's own), or the default; null when the book is empty. */
+  snapshot(memberId: string, addressId: string | null): Promise<AddressSnapshot | null>;
+}
+
+export function createAddressBook(bus: Pick<Bus, 'request'>, timeoutMs?: number): AddressBook {
+  return {
+    async snapshot(memberId, addressId) {
+      const reply = await bus
+        .request('membership.address.snapshot', { memberId, ...(addressId ? { addressId } : {}) }, { timeoutMs })
+        .catch(fromBusError);
+      return reply.address;
     },
   };
 }

@@ -3,7 +3,7 @@ import { orderShipped } from '../events';
 import { fulfilled, hasOpenAfterSale, planShipment, requireInOrder } from '../order/facts';
 import type { OrderLedger } from '../order/ledger';
 import { mergeLines } from '../order/lines';
-import type { Models, OrderDoc, OrderTransitionDoc } from '../order/model';
+import { shipmentOf, type Models, type OrderDoc, type OrderTransitionDoc } from '../order/model';
 import type { Orders } from '../order/service';
 import type { OrderActor, OrderStatus, StockLine } from '../types';
 
@@ -129,15 +129,19 @@ export function createFulfilment(deps: FulfilmentDeps) {
 
   /** Oldest first; orders shipped before partial shipments existed show their one parcel with every line. */
   function shipments(order: OrderDoc, entries: readonly OrderTransitionDoc[]): ShipmentView[] {
-    return entries
-      .filter((e) => e.shipment)
-      .map((e) => ({
-        id: e.shipment!.shipmentId,
-        carrier: e.shipment!.carrier,
-        trackingNumber: e.shipment!.trackingNumber,
-        lines: e.shipment!.lines ?? order.lines.map(({ skuId, quantity }) => ({ skuId, quantity })),
-        shippedAt: e.at,
-      }));
+    return entries.flatMap((e) => {
+      const shipment = shipmentOf(e);
+      if (!shipment) return [];
+      return [
+        {
+          id: shipment.shipmentId,
+          carrier: shipment.carrier,
+          trackingNumber: shipment.trackingNumber,
+          lines: shipment.lines ?? order.lines.map(({ skuId, quantity }) => ({ skuId, quantity })),
+          shippedAt: e.at,
+        },
+      ];
+    });
   }
 
   /** After-sales may be requested until this long after delivery (and any time before it). */

@@ -1,6 +1,6 @@
 import { AppError, badInput } from '@flywheel/service-kit';
 import type { AfterSaleKind, AfterSaleStatus, HeldUnits, OrderFacts, OrderStatus, StockLine } from '../types';
-import type { OrderDoc, OrderTransitionDoc } from './model';
+import { shipmentOf, type OrderDoc, type OrderTransitionDoc } from './model';
 
 export type { AfterSaleKind, AfterSaleStatus, HeldUnits, OrderFacts, ShippedUnits } from '../types';
 
@@ -23,22 +23,27 @@ export function factsOf(head: OrderTransitionDoc | null, order: OrderDoc): Order
   const status = head?.to ?? 'PENDING_PAYMENT';
   return {
     shipped: SHIPPED_ALREADY.includes(status)
-      ? order.lines.map((l) => ({ shipmentId: head?.shipment?.shipmentId ?? 'legacy', skuId: l.skuId, quantity: l.quantity }))
+      ? order.lines.map((l) => ({ shipmentId: (head && shipmentOf(head)?.shipmentId) ?? 'legacy', skuId: l.skuId, quantity: l.quantity }))
       : [],
     holds: [],
     since: head?.at ?? order.createdAt,
-    deliveredAt: status === 'DELIVERED' ? head!.at : null,
+    deliveredAt: head && status === 'DELIVERED' ? head.at : null,
   };
 }
 
 const sum = <T>(xs: readonly T[], f: (x: T) => number) => xs.reduce((s, x) => s + f(x), 0);
 const active = (h: HeldUnits) => h.status !== 'REJECTED';
 
+/** Integer fen the member paid for shipping (in `total`, never shared over the lines). */
+export const shippingPaid = (order: Pick<OrderDoc, 'shipping'>) => order.shipping?.fee ?? 0;
+
 /**
  * Integer fen each line actually cost the member: its subtotal, less line-level adjustments,
- * less a share of order-level ones in proportion; the lines add up to the order's total exactly.
+ * less a share of order-level ones in proportion; the lines add up to the order's goods total
+ * (its total less the shipping fee) exactly.
  */
-export function paidByLine(order: Pick<OrderDoc, 'lines' | 'adjustments' | 'total'>): Map<string, number> {
+export function paidByLine(order: Pick<OrderDoc, 'lines' | 'adjustments' | 'total' | 'shipping'>): Map<string, number> {
+  const goodsTotal = order.total - shippingPaid(order);
   const net = order.lines.map((l) =>
     Math.max(
       0,
@@ -50,7 +55,7 @@ export function paidByLine(order: Pick<OrderDoc, 'lines' | 'adjustments' | 'tota
     ),
   );
   const netTotal = sum(net, (n) => n);
-  let off = Math.max(0, netTotal - order.total);
+  let off = Math.max(0, netTotal - goodsTotal);
   const shares = net.map((n) => (netTotal ? Math.floor((off * n) / netTotal) : 0));
   off -= sum(shares, (s) => s);
   // What flooring left over comes off the lines in order, never below zero.
@@ -160,7 +165,12 @@ export function planHold(
   asked: readonly StockLine[],
 ): HeldUnits[] {
   const t = tally(order, facts);
-  return asked.map((l) => {
+  // The after-sale that takes the order's last refundable units refunds the shipping fee too: a
+  // full refund returns everything paid. A partial refund never does (the parcel still went out,
+  // or still goes out, for the rest).
+  const heldAfter = [...t.values()].every((x) => x.held + (asked.find((l) => l.skuId === x.skuId)?.quantity ?? 0) >= x.ordered);
+  const shippingBack = heldAfter ? shippingPaid(order) : 0;
+  return asked.map((l, i) => {
     const x = t.get(l.skuId)!;
     const refundable = x.ordered - x.held;
     if (l.quantity > refundable) {
@@ -172,7 +182,7 @@ export function planHold(
     }
     const unshipped = kind === 'REFUND_ONLY' ? Math.min(l.quantity, toShip(x)) : 0;
     const budget = x.paid - x.heldAmount;
-    const amount = Math.floor((budget * l.quantity) / refundable);
+    const amount = Math.floor((budget * l.quantity) / refundable) + (i === asked.length - 1 ? shippingBack : 0);
     return { afterSaleId, kind, status: 'REQUESTED' as const, skuId: l.skuId, quantity: l.quantity, unshipped, amount };
   });
 }

@@ -14,11 +14,11 @@ export interface LedgerView {
   at: Date;
 }
 
-/** What a builder proposes; the ledger fills in seq, from, at and the facts' clocks. */
-export type Draft = Pick<
-  OrderTransitionDoc,
-  'op' | 'by' | 'actorId' | 'paymentId' | 'shipment' | 'afterSaleId' | 'request' | 'note' | 'refund' | 'outbox'
-> & {
+/** Omit over each member of a union (the built-in Omit merges the union first). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** What a builder proposes, one kind of entry; the ledger fills in seq, from, at and the facts' clocks. */
+export type Draft = DistributiveOmit<OrderTransitionDoc, '_id' | 'accountId' | 'seq' | 'from' | 'to' | 'at' | 'reason' | 'facts'> & {
   /** The status afterwards; the head's when omitted (an entry that does not move the order). */
   to?: OrderStatus;
   reason?: string | null;
@@ -100,8 +100,8 @@ export function createOrderLedger(deps: {
         to: m.to,
         by: m.by,
         actorId: m.actorId,
-        reason: m.reason ?? null,
-        ...(m.paymentId ? { paymentId: m.paymentId } : {}),
+        reason: m.to === 'CANCELLED' ? m.reason : null,
+        ...(m.to === 'PAID' ? { paymentId: m.paymentId } : {}),
         outbox: orderMoved(order, m, view.at),
       };
     });

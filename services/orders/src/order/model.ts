@@ -1,5 +1,6 @@
 import { Schema, type Connection } from 'mongoose';
 import { ledgerIndexes, outboxPath, type LedgerEntry, type OutboxRecord } from '@flywheel/service-kit';
+import type { OrderAddressDoc, OrderShippingDoc } from '../shipping/model';
 import type { AfterSaleKind, AppliedAdjustment, OrderActor, OrderFacts, OrderSourceDoc, OrderStatus, PriceKind, StockLine } from '../types';
 
 /** A line as the catalog priced it when the order was placed (names kept for order history). */
@@ -34,8 +35,14 @@ export interface OrderDoc {
   subtotal?: number;
   /** What the quote adjusters took off (coupons, points, group-buy prices); empty for now. */
   adjustments?: AppliedAdjustment[];
-  /** Integer fen: what the member pays. */
+  /** Integer fen: what the member pays, shipping included. */
   total: number;
+  /** The shipping fee charged (included in `total`); absent on orders placed before shipping fees. */
+  shipping?: OrderShippingDoc;
+  /** Where it ships, encrypted (shipping/model.ts); absent without an address and once erased. */
+  shippingAddress?: OrderAddressDoc;
+  /** When `membership.member.erased` removed the address snapshot. */
+  addressErasedAt?: Date;
   currency: 'CNY';
   source: OrderSourceDoc;
   /** Fingerprint of the lines and source asked for: a replay that asks for something else is refused. */
@@ -73,16 +80,7 @@ export interface RefundRecord {
   restock: StockLine[];
 }
 
-/**
- * One entry of an order's ledger: append-only, `_id = <orderId>:<seq>` (docs/concurrency.md, "Ledgers"). A move of
- * the state machine (the first entry to claim the next seq after PENDING_PAYMENT decides between
- * paid and cancelled), a shipment, or an after-sale step. Each carries the order's whole `facts`
- * after it, so every decision is checked against the real head; its event rides in the entry
- * (outbox). An order without entries is PENDING_PAYMENT.
- */
-export interface OrderTransitionDoc extends LedgerEntry {
-  /** Absent on entries written before ops existed (they were moves). */
-  op?: OrderOp;
+interface TransitionBase extends LedgerEntry {
   /** Equal to `to` for an entry that does not move the order. */
   from: OrderStatus;
   to: OrderStatus;
@@ -92,20 +90,75 @@ export interface OrderTransitionDoc extends LedgerEntry {
   actorId: string | null;
   /** MEMBER | STAFF | EXPIRED for cancellations; free text is never stored. */
   reason: string | null;
-  /** The payment that paid the order (PAID only). */
-  paymentId?: string;
-  /** SHIP (and the SHIPPED move of orders shipped before partial shipments existed, without lines). */
-  shipment?: { shipmentId: string; carrier: string; trackingNumber: string; lines?: StockLine[] };
-  /** After-sale entries: which after-sale. */
-  afterSaleId?: string;
-  request?: AfterSaleRequestRecord;
-  /** Staff's note on a decision. */
-  note?: string | null;
-  refund?: RefundRecord;
   /** Absent on entries written before facts existed (see facts.ts). */
   facts?: OrderFacts;
   outbox?: OutboxRecord;
 }
+
+export interface ShipmentRecord {
+  shipmentId: string;
+  carrier: string;
+  trackingNumber: string;
+  /** Absent on the SHIPPED moves of orders shipped before partial shipments existed. */
+  lines?: StockLine[];
+}
+
+/** A move of the state machine (`op` is absent on entries written before ops existed). */
+export interface MoveEntryDoc extends TransitionBase {
+  op?: 'MOVE';
+  /** The payment that paid the order (PAID only). */
+  paymentId?: string;
+  /** The SHIPPED move of an order shipped before partial shipments existed. */
+  shipment?: ShipmentRecord;
+}
+
+/** A parcel shipped (some or all of the order's units). */
+export interface ShipEntryDoc extends TransitionBase {
+  op: 'SHIP';
+  shipment: ShipmentRecord;
+}
+
+/** A member's after-sale request, claimed in the ledger. */
+export interface AfterSaleRequestEntryDoc extends TransitionBase {
+  op: 'AFTER_SALE_REQUEST';
+  afterSaleId: string;
+  request: AfterSaleRequestRecord;
+}
+
+/** Staff's decision on an after-sale, or the returned goods received. */
+export interface AfterSaleStepEntryDoc extends TransitionBase {
+  op: 'AFTER_SALE_APPROVE' | 'AFTER_SALE_REJECT' | 'RETURN_RECEIVE';
+  afterSaleId: string;
+  /** Staff's note on the decision. */
+  note: string | null;
+}
+
+/** Money returned for an after-sale. */
+export interface RefundEntryDoc extends TransitionBase {
+  op: 'REFUND';
+  afterSaleId: string;
+  refund: RefundRecord;
+}
+
+/**
+ * One entry of an order's ledger: append-only, `_id = <orderId>:<seq>` (docs/concurrency.md,
+ * "Ledgers"). A move of the state machine (the first entry to claim the next seq after
+ * PENDING_PAYMENT decides between paid and cancelled), a shipment, or an after-sale step, told
+ * apart by `op`. Each carries the order's whole `facts` after it, so every decision is checked
+ * against the real head; its event rides in the entry (outbox). An order without entries is
+ * PENDING_PAYMENT.
+ */
+export type OrderTransitionDoc = MoveEntryDoc | ShipEntryDoc | AfterSaleRequestEntryDoc | AfterSaleStepEntryDoc | RefundEntryDoc;
+
+/** The after-sale an entry belongs to, if any. */
+export const afterSaleOf = (e: OrderTransitionDoc): string | null => ('afterSaleId' in e ? e.afterSaleId : null);
+
+/** The parcel an entry ships, if any (a SHIP entry, or a legacy SHIPPED move). */
+export const shipmentOf = (e: OrderTransitionDoc): ShipmentRecord | null =>
+  e.op === 'SHIP' || e.op === 'MOVE' || !e.op ? (e.shipment ?? null) : null;
+
+/** The payment a move records (the move to PAID). */
+export const paymentOf = (e: OrderTransitionDoc): string | null => (e.op === 'MOVE' || !e.op ? (e.paymentId ?? null) : null);
 
 export interface SweepClaimDoc {
   _id: string;
@@ -148,6 +201,9 @@ export function createModels(db: Connection) {
       subtotal: { type: Number },
       adjustments: { type: [adjustmentSchema], default: undefined },
       total: { type: Number, required: true },
+      shipping: { type: Schema.Types.Mixed },
+      shippingAddress: { type: Schema.Types.Mixed },
+      addressErasedAt: { type: Date },
       currency: { type: String, required: true },
       source: {
         type: new Schema<OrderSourceDoc>({ kind: String, refId: { type: String, default: null } }, { _id: false }),

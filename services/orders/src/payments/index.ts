@@ -1,6 +1,6 @@
 import type { ModuleDeps } from '../service';
 import type { OrderModule } from '../order';
-import type { OrderDoc, OrderTransitionDoc } from '../order/model';
+import { paymentOf, type OrderDoc, type OrderTransitionDoc } from '../order/model';
 import { statusOf } from '../order/state';
 import { createPaymentModels } from './model';
 import type { PaymentProvider } from './provider';
@@ -31,9 +31,14 @@ export function createPaymentsModule(deps: ModuleDeps & { order: OrderModule; pr
       status: async (orderId) => statusOf(await ledger.head(orderId)),
       markPaid: async (order, paymentId) => (await ledger.move(order, { to: 'PAID', by: 'PAYMENT', actorId: null, paymentId })).moved,
       // The move that paid it: later entries of a paid order (shipments, after-sales) are `to: PAID` too.
-      paidBy: async (orderId) =>
-        (await models.OrderTransition.findOne({ accountId: orderId, from: 'PENDING_PAYMENT', to: 'PAID' }).lean<OrderTransitionDoc>())
-          ?.paymentId ?? null,
+      paidBy: async (orderId) => {
+        const paid = await models.OrderTransition.findOne({
+          accountId: orderId,
+          from: 'PENDING_PAYMENT',
+          to: 'PAID',
+        }).lean<OrderTransitionDoc>();
+        return paid ? paymentOf(paid) : null;
+      },
       payBy: orders.payBy,
     },
   });

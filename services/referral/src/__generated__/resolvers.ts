@@ -26,6 +26,7 @@ export type InviteCode = {
   owner: Member;
 };
 
+/** A registered customer of the brand (会员). */
 export type Member = {
   __typename?: 'Member';
   id: Scalars['ID']['output'];
@@ -35,6 +36,7 @@ export type Member = {
   invitedBy: Maybe<Member>;
 };
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Query = {
   __typename?: 'Query';
   /** Case-insensitive; null for an unknown code. */
@@ -42,6 +44,7 @@ export type Query = {
 };
 
 
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryInviteCodeArgs = {
   code: Scalars['ID']['input'];
 };
