@@ -1,0 +1,113 @@
+import { AppError, badInput, claimOnce, findByIds, requireRole, type Viewer } from '@flywheel/service-kit';
+import { localDate, ONCE_TASKS, type LoyaltyProgram, type TaskName } from '../program';
+import { DAY_MS, type LotAccounts, type LoyaltyContext } from './accounts';
+import type { Tiers } from './tiers';
+
+/** Rewards claimed once per period: daily sign-in and its streak, tasks, and birthday gifts. */
+export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, tiers: Tiers) {
+  const { models, now, program } = ctx;
+  const { creditPoints } = accounts;
+  const { creditGrowth, tierOf } = tiers;
+
+  function taskPeriod(task: TaskName, at: Date, p: LoyaltyProgram) {
+    return ONCE_TASKS.includes(task) ? 'once' : localDate(at, p.timeZone);
+  }
+
+  async function rewardTask(memberId: string, claimId: string, points: number, growth: number, reason: string) {
+    if (points > 0) await creditPoints(memberId, claimId, points, 'GRANT', reason);
+    if (growth > 0) await creditGrowth(memberId, claimId, growth, reason);
+  }
+
+  /** The birthday gift (tier's points and coupon), once per member and year, on the birthday itself. */
+  async function grantBirthday(memberId: string, at: Date): Promise<boolean> {
+    const p = await program();
+    const m = await ctx.core.Member.findById(memberId).lean();
+    const today = localDate(at, p.timeZone);
+    if (!m?.birthday || m.birthday !== today.slice(5)) return false;
+    const id = `birthday:${memberId}:${today.slice(0, 4)}`;
+    const tier = await tierOf(memberId);
+    const gift = p.tiers[tier];
+    const claim = { _id: id, memberId, at, points: gift.birthdayPoints };
+    const first = await claimOnce(models.LoyaltyClaim, claim);
+    const stored = first ? claim : await models.LoyaltyClaim.findById(id).lean();
+    if (stored?.points) await creditPoints(memberId, id, stored.points, 'GRANT', `Birthday ${today.slice(0, 4)}`);
+    if (gift.birthdayCouponTemplateId) {
+      await ctx.coupons.grant({ key: id, memberId, templateId: gift.birthdayCouponTemplateId, reason: 'Birthday gift' });
+    }
+    return first;
+  }
+
+  return {
+    grantBirthday,
+
+    /** Daily sign-in (签到): once per day; consecutive days make a streak with a bonus every n days. */
+    async signIn(viewer: Viewer | null) {
+      const memberId = requireRole(viewer, 'CUSTOMER').id;
+      const p = await program();
+      const at = now();
+      const day = localDate(at, p.timeZone);
+      const yesterday = localDate(new Date(at.getTime() - DAY_MS), p.timeZone);
+      const id = `signin:${memberId}:${day}`;
+      const prev = await models.LoyaltyClaim.findById(`signin:${memberId}:${yesterday}`).lean();
+      const streak = (prev?.streak ?? 0) + 1;
+      const reward = p.tasks.SIGN_IN;
+      const bonus = streak % p.signInStreakBonus.days === 0 ? p.signInStreakBonus.points : 0;
+      const claim = { _id: id, memberId, at, streak, points: reward.points + bonus, growth: reward.growth };
+      const first = await claimOnce(models.LoyaltyClaim, claim);
+      const stored = first ? claim : ((await models.LoyaltyClaim.findById(id).lean()) ?? claim);
+      // Applied after the claim, under the claim's id as op: a crash in between is finished by the next call.
+      await rewardTask(memberId, id, stored.points ?? 0, stored.growth ?? 0, `Sign-in day ${stored.streak}`);
+      return { alreadySignedIn: !first, streak: stored.streak ?? 1, points: stored.points ?? 0, day };
+    },
+
+    /** Claims a task's reward once per period; the task must be done (profile complete, a paid order). */
+    async claimTask(viewer: Viewer | null, task: TaskName) {
+      const memberId = requireRole(viewer, 'CUSTOMER').id;
+      if (task === 'SIGN_IN') throw badInput('Sign in with signIn', 'task');
+      const p = await program();
+      const at = now();
+      if (task === 'COMPLETE_PROFILE') {
+        const m = await ctx.core.Member.findById(memberId).lean();
+        if (!m?.birthday) throw new AppError('CONFLICT', 'Complete your profile (birthday) first');
+      }
+      if (task === 'FIRST_ORDER') {
+        const paid = await models.LoyaltyOrder.exists({ memberId });
+        if (!paid) throw new AppError('CONFLICT', 'Place and pay a first order first');
+      }
+      const period = taskPeriod(task, at, p);
+      const id = `task:${memberId}:${task}:${period}`;
+      const reward = p.tasks[task];
+      const claim = { _id: id, memberId, at, points: reward.points, growth: reward.growth };
+      if (!(await claimOnce(models.LoyaltyClaim, claim))) {
+        const stored = await models.LoyaltyClaim.findById(id).lean();
+        // Finish a claim whose reward a crash interrupted, then refuse the second claim.
+        if (stored) await rewardTask(memberId, id, stored.points ?? 0, stored.growth ?? 0, `Task ${task}`);
+        throw new AppError(
+          'CONFLICT',
+          ONCE_TASKS.includes(task) ? 'This task was already rewarded' : 'This task was already rewarded today',
+        );
+      }
+      await rewardTask(memberId, id, reward.points, reward.growth, `Task ${task}`);
+      return { task, points: reward.points, growth: reward.growth, period };
+    },
+
+    /** Which tasks the member can still claim in their current period. */
+    async tasksOf(memberId: string) {
+      const p = await program();
+      const at = now();
+      const tasks = Object.keys(p.tasks) as TaskName[];
+      const claimIdOf = (task: TaskName) => {
+        const period = taskPeriod(task, at, p);
+        return task === 'SIGN_IN' ? `signin:${memberId}:${period}` : `task:${memberId}:${task}:${period}`;
+      };
+      const claimed = new Set((await findByIds<{ _id: string }>(models.LoyaltyClaim, tasks.map(claimIdOf), { _id: 1 })).map((c) => c._id));
+      return tasks.map((task) => ({
+        task,
+        points: p.tasks[task].points,
+        growth: p.tasks[task].growth,
+        daily: !ONCE_TASKS.includes(task),
+        claimed: claimed.has(claimIdOf(task)),
+      }));
+    },
+  };
+}
