@@ -10,7 +10,19 @@ const services = Object.keys((require('./packages/events/src/services.json') as 
 // GraphQL type → what resolvers receive (the stored document, or a service shape).
 const mappers: Record<string, Record<string, string>> = {
   membership: { Member: '../model#MemberDoc', StaffAccount: '../model#StaffDoc', Session: '../service#SessionShape' },
-  content: { Article: '../model#ArticleDoc' },
+  content: {
+    Article: '../model#ArticleDoc',
+    ContentBlock: '../model#BlockDoc',
+    TextBlock: '../model#BlockDoc',
+    ImageBlock: '../model#BlockDoc',
+    VideoBlock: '../model#BlockDoc',
+    ProductCardBlock: '../model#BlockDoc',
+    LiveRoomCardBlock: '../model#BlockDoc',
+    CouponCardBlock: '../model#BlockDoc',
+    ContentRevision: '../model#RevisionEntry',
+    SitemapEntry: '../service#SitemapShape',
+    ArticleBySlug: '../service#ArticleBySlugShape',
+  },
   catalog: { Product: '../model#ProductDoc', Sku: '../model#SkuDoc', Category: '../model#CategoryDoc' },
   orders: { Order: '../order/model#OrderDoc', OrderLine: '../order/model#OrderLineDoc', Member: '../service#MemberRef' },
   live: { LiveRoom: '../model#LiveRoomDoc' },

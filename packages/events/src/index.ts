@@ -114,7 +114,42 @@ export const events = {
       refundedAt: dateTime,
     }),
   ),
+  /** An article went out (by staff, or by the scheduled-publishing sweeper: once per schedule). */
+  'content.article.published': event(
+    'content',
+    1,
+    z.object({ articleId: id, type: z.enum(['PRODUCT', 'KNOWLEDGE', 'ACTIVITY', 'STORY']), slug: id, publishedAt: dateTime }),
+  ),
+  /** A brand-site page (brand story, about, qualifications, contact) went out. */
+  'content.page.published': event(
+    'content',
+    1,
+    z.object({ pageId: id, kind: z.enum(['BRAND_STORY', 'ABOUT', 'QUALIFICATIONS', 'CONTACT']), slug: id, publishedAt: dateTime }),
+  ),
   'live.room.scheduled': event('live', 1, z.object({ roomId: id, scheduledAt: dateTime })),
+  /** A room went live (its first LIVE transition; a second `startLiveRoom` publishes nothing). */
+  'live.room.started': event('live', 1, z.object({ roomId: id, scheduledAt: dateTime, startedAt: dateTime })),
+  /** A live room ended (its ENDED transition); a replay may follow. */
+  'live.room.ended': event('live', 1, z.object({ roomId: id, startedAt: dateTime, endedAt: dateTime })),
+  /**
+   * A notification to one member (预约提醒: a room they subscribed to starts in an hour, 30 or 5
+   * minutes, or now). One per member per room and stage; any delivery channel (WeChat
+   * subscription message, SMS, app push) consumes this subject and delivers it, idempotent on the
+   * envelope id.
+   */
+  'live.notification.reminder': event(
+    'live',
+    1,
+    z.object({
+      memberId: id,
+      roomId: id,
+      /** Which reminder: an hour, 30 minutes or 5 minutes before, or the room has started. */
+      stage: z.enum(['H1', 'M30', 'M5', 'START']),
+      title: z.string(),
+      startsAt: dateTime,
+      sentAt: dateTime,
+    }),
+  ),
   /** A member moved tier (upgrade at once on growth; downgrade only after the retention period). */
   'membership.tier.changed': event(
     'membership',

@@ -1,6 +1,7 @@
 // Demo data for the local stack, created through the gateway exactly as an operator would:
 // a staff session, the brand story, categories, a dozen products with SKUs, an article, a
-// scheduled live room, a community group and a demo member. A second run finds it and stops.
+// scheduled live room, a room live now, a weekly live series, a community group and a demo
+// member. A second run finds it and stops.
 
 export const DEMO_PHONE = '13800138000';
 
@@ -170,8 +171,48 @@ export async function seedDemo(
       summary: '营养师的三个建议',
       body: '燕麦富含膳食纤维……',
       relatedProductIds: productIds.slice(0, 2),
+      tags: ['营养', '早餐'],
+      blocks: [
+        { kind: 'TEXT', text: '燕麦富含膳食纤维，早餐一碗刚刚好。' },
+        { kind: 'PRODUCT_CARD', refId: productIds[0] },
+      ],
+    },
+    {
+      title: '新品上市：有机燕麦片',
+      type: 'PRODUCT',
+      summary: '产地直采，零添加',
+      body: '每一粒燕麦都来自高原有机农场。',
+      relatedProductIds: productIds.slice(0, 1),
+      blocks: [{ kind: 'PRODUCT_CARD', refId: productIds[0] }],
+    },
+    {
+      title: '会员日活动：满 199 减 30',
+      type: 'ACTIVITY',
+      summary: '每月 18 日，会员专享',
+      body: '活动期间全场满 199 减 30，金卡会员再享包邮。',
+      relatedProductIds: productIds.slice(2, 4),
     },
   ];
+  // The brand site's pages (官网): the brand story, published.
+  const { createPage } = await call<{ createPage: { id: string } }>(
+    gatewayUrl,
+    'mutation($i: CreatePageInput!) { createPage(input: $i) { id } }',
+    {
+      i: {
+        kind: 'BRAND_STORY',
+        title: '品牌故事',
+        slug: 'brand-story',
+        summary: '从一间小厨房到十万会员',
+        blocks: [
+          { kind: 'TEXT', text: '品牌创立于 2016 年，坚持用好原料做好产品。' },
+          { kind: 'TEXT', text: '今天，我们的产品通过官网、直播和社群陪伴十万会员。' },
+        ],
+      },
+    },
+    staff,
+  );
+  await call(gatewayUrl, 'mutation($i: PageMoveInput!) { publishPage(input: $i) { id } }', { i: { pageId: createPage.id } }, staff);
+
   for (const a of articles) {
     const { createArticle } = await call<{ createArticle: { id: string } }>(
       gatewayUrl,
@@ -196,6 +237,40 @@ export async function seedDemo(
         description: '主播现场试用，直播间专享价',
         hostName: '品牌主理人',
         scheduledAt: new Date(Date.now() + 3 * 24 * 3600_000).toISOString(),
+        productIds: productIds.slice(4, 8),
+      },
+    },
+    staff,
+  );
+  // A room that is live in the demo (scheduled a moment ahead, started at once by its host), and
+  // a weekly series (every Wednesday 20:00 Asia/Shanghai) whose rooms of the next weeks exist.
+  const { scheduleLiveRoom: liveNow } = await call<{ scheduleLiveRoom: { id: string } }>(
+    gatewayUrl,
+    'mutation($i: ScheduleLiveRoomInput!) { scheduleLiveRoom(input: $i) { id } }',
+    {
+      i: {
+        title: '新品首发 · 正在直播',
+        description: '主播带你逛新品，直播间专享价',
+        hostName: '小林',
+        scheduledAt: new Date(Date.now() + 10 * 60_000).toISOString(),
+        productIds: productIds.slice(0, 4),
+      },
+    },
+    staff,
+  );
+  await call(gatewayUrl, 'mutation($id: ID!) { startLiveRoom(id: $id) { id } }', { id: liveNow.id }, staff);
+  await call(
+    gatewayUrl,
+    'mutation($i: CreateLiveSeriesInput!) { createLiveSeries(input: $i) { id } }',
+    {
+      i: {
+        title: '每周三护肤课堂',
+        description: '成分党主播每周三晚八点讲护肤',
+        hostName: '品牌主理人',
+        weekday: 3,
+        time: '20:00',
+        timeZone: 'Asia/Shanghai',
+        weeksAhead: 4,
         productIds: productIds.slice(4, 8),
       },
     },

@@ -5,6 +5,10 @@ import { loadConfig, serviceConfigShape } from '@flywheel/service-kit';
 export const configSchema = z.object({
   ...serviceConfigShape,
   PORT: z.coerce.number().int().min(0).default(DEFAULT_PORTS.content),
+  /** The brand site's origin: canonical URLs and the sitemap are built on it. */
+  CONTENT_SITE_URL: z.url().default('https://www.example.com'),
+  /** How often each replica looks for scheduled items that are due. */
+  CONTENT_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(15),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,38 +1,103 @@
 import '@flywheel/service-kit/telemetry';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createModels } from './model';
-import { resolvers } from './resolvers';
-import { createContentService, LIMITS, type ContentService, type Context } from './service';
+import { createPagesModule } from './pages';
+import { resolvers as coreResolvers } from './resolvers';
+import { createContentService, createEditorial, LIMITS, type ContentService, type Context, type Editorial } from './service';
 
-export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
+/** The core SDL plus each module's `src/<module>/schema.graphql`. */
+export const typeDefs = readSchema(join(__dirname, '../src/schema.graphql'));
 
-export async function start(config: Config, opts: { handleSignals?: boolean } = {}): Promise<RunningService & { service: ContentService }> {
+export interface StartOptions {
+  handleSignals?: boolean;
+  /** Run the scheduled-publishing sweeper on its timer (default); tests drive `sweep` by hand. */
+  sweepers?: boolean;
+  now?: () => Date;
+}
+
+export interface RunningContent extends RunningService {
+  service: ContentService;
+  editorial: Editorial;
+  /** One pass of the scheduled-publishing sweeper. */
+  sweep(at?: Date): Promise<Record<string, number>>;
+}
+
+/** Core resolvers with each module's merged over them, type by type. */
+function mergeResolvers(parts: Record<string, Record<string, unknown>>[]) {
+  const merged: Record<string, Record<string, unknown>> = {};
+  for (const part of parts) {
+    for (const [type, fields] of Object.entries(part)) {
+      merged[type] = fields && Object.getPrototypeOf(fields) === Object.prototype ? { ...merged[type], ...fields } : fields;
+    }
+  }
+  return merged;
+}
+
+// Beyond the kit's defaults (200 characters, 100 items): the prose and the rich body (service.ts LIMITS decides the rest).
+const prose = (input: string) => ({
+  [`${input}.summary`]: { maxLength: LIMITS.summary },
+  [`${input}.body`]: { maxLength: LIMITS.body },
+  [`${input}.blocks`]: { maxItems: LIMITS.blocks },
+  [`${input}.coverUrl`]: { maxLength: LIMITS.url },
+});
+
+export async function start(config: Config, opts: StartOptions = {}): Promise<RunningContent> {
   let service!: ContentService;
+  let editorial!: Editorial;
+  const now = opts.now ?? (() => new Date());
   const running = await runService<Context>({
     name: 'content',
     config,
     typeDefs,
-    // Beyond the kit's default 200 characters: the article's prose (service.ts LIMITS decides the rest).
     inputBounds: {
-      'CreateArticleInput.summary': { maxLength: LIMITS.summary },
-      'CreateArticleInput.body': { maxLength: LIMITS.body },
+      ...prose('CreateArticleInput'),
+      ...prose('UpdateArticleInput'),
+      ...prose('CreatePageInput'),
+      ...prose('UpdatePageInput'),
+      'ContentBlockInput.text': { maxLength: LIMITS.blockText },
+      'ContentBlockInput.url': { maxLength: LIMITS.url },
+      'ContentBlockInput.posterUrl': { maxLength: LIMITS.url },
+      'SeoInput.canonicalUrl': { maxLength: LIMITS.url },
+      'SeoInput.ogImageUrl': { maxLength: LIMITS.url },
     },
     handleSignals: opts.handleSignals,
-    async setup({ db, bus }) {
-      service = createContentService({ models: createModels(db) });
+    async setup({ db, bus, kick, logger }) {
+      const models = createModels(db);
+      editorial = createEditorial({ models, siteUrl: config.CONTENT_SITE_URL.replace(/\/+$/, ''), kick, now });
+      service = createContentService({ models, editorial, siteUrl: config.CONTENT_SITE_URL, kick, now });
+      const pages = createPagesModule({ db, editorial });
+
+      // Every replica runs the timer; each publication is decided by its lifecycle entry (service.ts `sweep`).
+      let timer: NodeJS.Timeout | undefined;
+      let pass: Promise<unknown> = Promise.resolve();
+      const periodMs = config.CONTENT_SWEEP_INTERVAL_SECONDS * 1000;
+      const tick = () => {
+        pass = editorial.sweep(now()).catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
+        void pass.finally(() => {
+          if (timer) timer = setTimeout(tick, periodMs).unref();
+        });
+      };
       return {
-        resolvers,
-        context: (base) => ({ ...base, service, loaders: service.loaders() }),
+        resolvers: mergeResolvers([coreResolvers, pages.resolvers] as unknown as Record<string, Record<string, unknown>>[]),
+        context: (base) => ({ ...base, service, editorial, loaders: service.loaders() }),
+        outboxSources: [models.Lifecycle],
         // After the indexes exist: they are the claims that make a redelivery a no-op.
-        init: () => registerConsumers({ bus }),
+        init: async () => {
+          await registerConsumers({ bus });
+          if (opts.sweepers ?? true) timer = setTimeout(tick, periodMs).unref();
+        },
+        stop: async () => {
+          clearTimeout(timer);
+          timer = undefined;
+          await pass;
+        },
       };
     },
   });
-  return { ...running, service };
+  return { ...running, service, editorial, sweep: (at?: Date) => editorial.sweep(at ?? now()) };
 }
 
 if (require.main === module) runMain('content', () => start(loadServiceConfig(), { handleSignals: true }));

@@ -1,37 +1,126 @@
 import '@flywheel/service-kit/telemetry';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { claimOnce, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createModels } from './model';
-import { resolvers } from './resolvers';
+import type { LiveModule } from './modules';
+import { createTestChannel, type DeliveryChannel, type TestChannel } from './reminders/channel';
+import { createRemindersModule } from './reminders';
+import { resolvers as coreResolvers } from './resolvers';
+import { createSeriesModule } from './series';
 import { createLiveService, LIMITS, type Context, type LiveService } from './service';
 
-export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
+/** The core SDL plus each module's `src/<module>/schema.graphql`. */
+export const typeDefs = readSchema(join(__dirname, '../src/schema.graphql'));
 
-export async function start(config: Config, opts: { handleSignals?: boolean } = {}): Promise<RunningService & { service: LiveService }> {
+/**
+ * How often the sweeper runs: series rooms ahead and reminder stages. Every replica runs the timer;
+ * one takes each period (a claim), and a pass is idempotent either way. Reminders go out within a
+ * period of their time.
+ */
+export const SWEEP_INTERVAL_MS = 15_000;
+
+export interface StartOptions {
+  handleSignals?: boolean;
+  /** Run the sweeper on its timer (default); tests drive `sweep` by hand instead. */
+  sweepers?: boolean;
+  /** The clock of the service (tests move it to a reminder stage). */
+  now?: () => Date;
+  /** Where reminders are delivered: the built-in test channel outside production unless given. */
+  channel?: DeliveryChannel | null;
+}
+
+export interface RunningLive extends RunningService {
+  service: LiveService;
+  modules: Modules;
+  /** The test channel when it is the one in use. */
+  channel: DeliveryChannel | null;
+  /** One pass of every module's periodic work at `at`. */
+  sweep(at?: Date): Promise<Record<string, Record<string, number>>>;
+}
+export type Modules = ReturnType<typeof createModules>;
+
+function createModules(deps: Parameters<typeof createRemindersModule>[0]) {
+  const series = createSeriesModule(deps);
+  const reminders = createRemindersModule(deps);
+  return { series, reminders };
+}
+
+/** Core resolvers with each module's merged over them, type by type. */
+function mergeResolvers(modules: LiveModule[]) {
+  const merged: Record<string, Record<string, unknown>> = {};
+  for (const part of [coreResolvers, ...modules.map((m) => m.resolvers)] as Record<string, Record<string, unknown>>[]) {
+    for (const [type, fields] of Object.entries(part)) {
+      merged[type] = fields && Object.getPrototypeOf(fields) === Object.prototype ? { ...merged[type], ...fields } : fields;
+    }
+  }
+  return merged;
+}
+
+export async function start(config: Config, opts: StartOptions = {}): Promise<RunningLive> {
   let service!: LiveService;
+  let modules!: Modules;
+  let channel: DeliveryChannel | null = null;
+  const now = opts.now ?? (() => new Date());
+  const sweep = async (at: Date = now()) => {
+    const out: Record<string, Record<string, number>> = {};
+    for (const m of Object.values(modules) as LiveModule[]) if (m.sweep) out[m.name] = await m.sweep(at);
+    return out;
+  };
   const running = await runService<Context>({
     name: 'live',
     config,
     typeDefs,
-    // Beyond the kit's default 200 characters: the room's description (service.ts LIMITS decides the rest).
-    inputBounds: { 'ScheduleLiveRoomInput.description': { maxLength: LIMITS.description } },
+    // Beyond the kit's default 200 characters: the room's description and the replay's URL (service.ts LIMITS decides the rest).
+    inputBounds: {
+      'ScheduleLiveRoomInput.description': { maxLength: LIMITS.description },
+      'CreateLiveSeriesInput.description': { maxLength: LIMITS.description },
+      'PublishLiveReplayInput.url': { maxLength: LIMITS.replayUrl },
+    },
     handleSignals: opts.handleSignals,
-    async setup({ db, bus, kick }) {
+    async setup({ db, bus, kick, logger }) {
       const models = createModels(db);
-      service = createLiveService({ models, kick });
+      channel = opts.channel !== undefined ? opts.channel : config.NODE_ENV === 'production' ? null : createTestChannel(db);
+      service = createLiveService({ models, kick, now, onStarted: (room, at) => modules.reminders.reminders.roomStarted(room, at) });
+      modules = createModules({ db, bus, logger, models, rooms: service, kick, now, channel });
+      const list = Object.values(modules) as LiveModule[];
+      const { series } = modules.series;
+      const { reminders } = modules.reminders;
+
+      let timer: NodeJS.Timeout | undefined;
+      let pass: Promise<unknown> = Promise.resolve();
+      const tick = () => {
+        const at = now();
+        pass = claimOnce(models.Claim, { _id: `sweep:${Math.floor(at.getTime() / SWEEP_INTERVAL_MS)}`, at })
+          .then((mine) => (mine ? sweep(at) : undefined))
+          .catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
+        void pass.finally(() => {
+          if (timer) timer = setTimeout(tick, SWEEP_INTERVAL_MS).unref();
+        });
+      };
+
       return {
-        resolvers,
-        context: (base) => ({ ...base, service, loaders: service.loaders() }),
+        resolvers: mergeResolvers(list),
+        context: (base) => ({ ...base, service, series, reminders, loaders: service.loaders(), seriesLoaders: series.loaders() }),
+        outboxSources: [models.LiveRoom, models.RoomTransition, ...list.flatMap((m) => m.outboxSources ?? [])],
         // After the indexes exist: they are the claims that make a redelivery a no-op.
-        init: () => registerConsumers({ bus }),
-        outboxSources: [models.LiveRoom],
+        init: async () => {
+          for (const m of list) await m.init?.();
+          await registerConsumers({ bus });
+          if (opts.sweepers ?? true) timer = setTimeout(tick, SWEEP_INTERVAL_MS).unref();
+        },
+        stop: async () => {
+          clearTimeout(timer);
+          timer = undefined;
+          await pass;
+        },
       };
     },
   });
-  return { ...running, service };
+  return { ...running, service, modules, channel, sweep };
 }
+
+export type { TestChannel };
 
 if (require.main === module) runMain('live', () => start(loadServiceConfig(), { handleSignals: true }));

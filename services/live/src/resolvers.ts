@@ -9,10 +9,22 @@ export const resolvers: Resolvers = {
   },
   Mutation: {
     scheduleLiveRoom: (_, { input }, { viewer, service }) => service.scheduleLiveRoom(viewer, input),
+    startLiveRoom: (_, { id }, { viewer, service }) => service.startLiveRoom(viewer, id),
+    endLiveRoom: (_, { id }, { viewer, service }) => service.endLiveRoom(viewer, id),
+    publishLiveReplay: (_, { input }, { viewer, service }) => service.publishLiveReplay(viewer, input.roomId, input),
   },
   LiveRoom: {
     __resolveReference: (ref, { loaders }) => loaders.liveRoom.load(ref.id),
     id: (r) => r._id.toHexString(),
     products: (r) => r.productIds.map((id) => ({ id })),
+    startedAt: (r) => r.startedAt ?? null,
+    endedAt: (r) => r.endedAt ?? null,
+    replayUrl: (r) => r.replayUrl ?? null,
+    highlights: (r) =>
+      (r.highlights ?? []).map((h) => ({
+        offsetSeconds: h.offsetSeconds,
+        title: h.title,
+        product: h.productId ? { id: h.productId } : null,
+      })),
   },
 };

@@ -1,23 +1,36 @@
 import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
 import {
+  AppError,
+  appendToLedger,
   badInput,
   byIdLoader,
+  claimOnce,
+  findByIds,
+  httpUrl,
+  isObjectId,
+  ledgerHead,
+  notFound,
   outboxRecord,
   paginate,
   requireRole,
   text,
+  wholeNumber,
   type BaseContext,
   type PageArgs,
   type Viewer,
 } from '@flywheel/service-kit';
-import type { LiveRoomDoc, LiveRoomStatus, Models } from './model';
+import type { HighlightDoc, LiveRoomDoc, LiveRoomStatus, Models, RoomTransitionDoc } from './model';
+import type { ReminderService } from './reminders/service';
+import type { SeriesService } from './series/service';
 
 export interface LiveDeps {
   models: Models;
   /** Asks the outbox relay to publish now rather than at its next tick. */
   kick: () => void;
   now?: () => Date;
+  /** Told when a room has just gone live (by this call): the at-start reminders go out then. */
+  onStarted?: (room: LiveRoomDoc, at: Date) => void;
 }
 
 export const LIMITS = {
@@ -28,19 +41,120 @@ export const LIMITS = {
   productId: 64,
   /** How far ahead a room may be scheduled. */
   horizonDays: 365,
+  replayUrl: 500,
+  highlights: 50,
+  highlightTitle: 40,
+  /** A highlight's offset into the replay, in seconds (at most a day). */
+  highlightOffset: 86_400,
 } as const;
 
-export interface ScheduleLiveRoomInput {
+export interface RoomFields {
   title: string;
   description?: string | null;
   hostName: string;
-  scheduledAt: Date;
   productIds?: readonly string[] | null;
 }
+export interface ScheduleLiveRoomInput extends RoomFields {
+  scheduledAt: Date;
+}
+export interface LiveReplayInput {
+  url: string;
+  highlights?: readonly { offsetSeconds: number; title: string; productId?: string | null }[] | null;
+}
+
+/** A room's title, description, host and products, bounded (BAD_USER_INPUT naming the field); shared with the series. */
+export function roomFields(
+  input: RoomFields,
+): Required<{ [K in keyof RoomFields]: NonNullable<RoomFields[K]> }> & { productIds: string[] } {
+  const title = text(input.title, 'title', LIMITS.title);
+  const description = text(input.description, 'description', LIMITS.description, { min: 0 });
+  const hostName = text(input.hostName, 'hostName', LIMITS.hostName);
+  const productIds = [...new Set((input.productIds ?? []).map((id) => id.trim()))];
+  if (productIds.length > LIMITS.products) throw badInput(`At most ${LIMITS.products} products`, 'productIds');
+  if (productIds.some((id) => id.length < 1 || id.length > LIMITS.productId)) throw badInput('Invalid product id', 'productIds');
+  return { title, description, hostName, productIds };
+}
+
+/** A new room document with its `live.room.scheduled` event: the room and the event are one insert. */
+export function newRoomDoc(
+  _id: Types.ObjectId,
+  fields: ReturnType<typeof roomFields>,
+  scheduledAt: Date,
+  at: Date,
+  seriesId: string | null = null,
+): LiveRoomDoc {
+  return {
+    _id,
+    ...fields,
+    status: 'SCHEDULED',
+    statusSeq: 0,
+    scheduledAt,
+    startedAt: null,
+    endedAt: null,
+    replayUrl: null,
+    highlights: [],
+    seriesId,
+    createdAt: at,
+    outbox: outboxRecord('live.room.scheduled', { roomId: _id.toHexString(), scheduledAt: scheduledAt.toISOString() }, randomUUID(), at),
+  };
+}
+
+const conflict = (msg: string) => new AppError('CONFLICT', msg);
 
 export function createLiveService(deps: LiveDeps) {
   const { models } = deps;
   const now = deps.now ?? (() => new Date());
+
+  async function roomOrThrow(id: string): Promise<LiveRoomDoc> {
+    const room = isObjectId(id) ? await models.LiveRoom.findById(id).lean<LiveRoomDoc>() : null;
+    if (!room) throw notFound('Live room');
+    return room;
+  }
+
+  /**
+   * Brings the room's listed fields up to its ledger head, rebuilt from the entries (by id: a room
+   * has a handful), and returns the room as the head says. Idempotent, so the loser of a race and a
+   * retry after a crash write the same projection; a later seq is never overwritten by an earlier one.
+   */
+  async function project(room: LiveRoomDoc, head: RoomTransitionDoc | null): Promise<LiveRoomDoc> {
+    if (!head) return room;
+    const roomId = room._id.toHexString();
+    const ids = Array.from({ length: head.seq }, (_, i) => `${roomId}:${i + 1}`);
+    const entries = (await findByIds<RoomTransitionDoc>(models.RoomTransition, ids)).sort((a, b) => a.seq - b.seq);
+    const set: Partial<LiveRoomDoc> = { status: head.status, statusSeq: head.seq };
+    for (const e of entries) {
+      if (e.status === 'LIVE') set.startedAt = e.at;
+      if (e.status === 'ENDED') set.endedAt = e.at;
+      if (e.status === 'REPLAY') Object.assign(set, { replayUrl: e.replayUrl, highlights: e.highlights });
+    }
+    if ((room.statusSeq ?? 0) < head.seq) {
+      await models.LiveRoom.updateOne(
+        { _id: room._id, $or: [{ statusSeq: { $lt: head.seq } }, { statusSeq: { $exists: false } }] },
+        { $set: set },
+      );
+    }
+    return { ...room, ...set };
+  }
+
+  /**
+   * Appends one lifecycle step. `step(status, head)` returns the entry's body, or null to refuse
+   * (decided against the real head, after any lost race). Returns the entry appended (or null) and
+   * the room as its ledger head says, projected.
+   */
+  async function transition(
+    room: LiveRoomDoc,
+    step: (status: LiveRoomStatus, head: RoomTransitionDoc | null) => Omit<RoomTransitionDoc, '_id' | 'accountId' | 'seq'> | null,
+  ): Promise<{ entry: RoomTransitionDoc | null; status: LiveRoomStatus; room: LiveRoomDoc }> {
+    const roomId = room._id.toHexString();
+    let refusedBy: RoomTransitionDoc | null = null;
+    const entry = await appendToLedger(models.RoomTransition, roomId, (head) => {
+      refusedBy = head;
+      return step(head?.status ?? 'SCHEDULED', head);
+    });
+    if (entry) deps.kick();
+    const head: RoomTransitionDoc | null = entry ?? refusedBy;
+    return { entry, status: head?.status ?? 'SCHEDULED', room: await project(room, head) };
+  }
 
   return {
     listLiveRooms(_viewer: Viewer | null, args: PageArgs & { status?: LiveRoomStatus | null }) {
@@ -50,9 +164,7 @@ export function createLiveService(deps: LiveDeps) {
     /** The room and its `live.room.scheduled` event become durable in one insert. */
     async scheduleLiveRoom(viewer: Viewer | null, input: ScheduleLiveRoomInput): Promise<LiveRoomDoc> {
       requireRole(viewer, 'STAFF');
-      const title = text(input.title, 'title', LIMITS.title);
-      const description = text(input.description, 'description', LIMITS.description, { min: 0 });
-      const hostName = text(input.hostName, 'hostName', LIMITS.hostName);
+      const fields = roomFields(input);
       const at = now();
       const scheduledAt = input.scheduledAt;
       if (!(scheduledAt instanceof Date) || Number.isNaN(scheduledAt.getTime())) throw badInput('Invalid time', 'scheduledAt');
@@ -60,30 +172,110 @@ export function createLiveService(deps: LiveDeps) {
       if (scheduledAt.getTime() - at.getTime() > LIMITS.horizonDays * 24 * 3600_000) {
         throw badInput(`A live room can be scheduled at most ${LIMITS.horizonDays} days ahead`, 'scheduledAt');
       }
-      const productIds = [...new Set((input.productIds ?? []).map((id) => id.trim()))];
-      if (productIds.length > LIMITS.products) throw badInput(`At most ${LIMITS.products} products`, 'productIds');
-      if (productIds.some((id) => id.length < 1 || id.length > LIMITS.productId)) throw badInput('Invalid product id', 'productIds');
-
-      const _id = new Types.ObjectId();
-      const doc: LiveRoomDoc = {
-        _id,
-        title,
-        description,
-        hostName,
-        status: 'SCHEDULED',
-        scheduledAt,
-        productIds,
-        createdAt: at,
-        outbox: outboxRecord(
-          'live.room.scheduled',
-          { roomId: _id.toHexString(), scheduledAt: scheduledAt.toISOString() },
-          randomUUID(),
-          at,
-        ),
-      };
+      const doc = newRoomDoc(new Types.ObjectId(), fields, scheduledAt, at);
       await models.LiveRoom.create(doc);
       deps.kick();
       return doc;
+    },
+
+    /** A room created by a series occurrence: its id is the claim, so each occurrence is created once. */
+    async createRoomOnce(doc: LiveRoomDoc): Promise<boolean> {
+      const created = await claimOnce(models.LiveRoom, doc as unknown as Record<string, unknown>);
+      if (created) deps.kick();
+      return created;
+    },
+
+    /**
+     * SCHEDULED → LIVE, once: the LIVE entry is the room ledger's next seq, so of two concurrent
+     * calls one appends it (and its `live.room.started` event) and the other finds the room LIVE
+     * and returns it unchanged. An ENDED room (or its replay) is CONFLICT.
+     */
+    async startLiveRoom(viewer: Viewer | null, id: string): Promise<LiveRoomDoc> {
+      const staff = requireRole(viewer, 'STAFF');
+      const room = await roomOrThrow(id);
+      const at = now();
+      const {
+        entry,
+        status,
+        room: fresh,
+      } = await transition(room, (from) =>
+        from === 'SCHEDULED'
+          ? {
+              status: 'LIVE',
+              from,
+              at,
+              by: staff.id,
+              outbox: outboxRecord(
+                'live.room.started',
+                { roomId: id, scheduledAt: room.scheduledAt.toISOString(), startedAt: at.toISOString() },
+                randomUUID(),
+                at,
+              ),
+            }
+          : null,
+      );
+      if (!entry && status !== 'LIVE') throw conflict(`The room is ${status}: it cannot start again`);
+      if (entry) deps.onStarted?.(fresh, at);
+      return fresh;
+    },
+
+    /** LIVE → ENDED, once; ending a room that never started is CONFLICT, ending it again returns it. */
+    async endLiveRoom(viewer: Viewer | null, id: string): Promise<LiveRoomDoc> {
+      const staff = requireRole(viewer, 'STAFF');
+      const room = await roomOrThrow(id);
+      const at = now();
+      const {
+        entry,
+        status,
+        room: fresh,
+      } = await transition(room, (from, head) =>
+        from === 'LIVE'
+          ? {
+              status: 'ENDED',
+              from,
+              at,
+              by: staff.id,
+              outbox: outboxRecord(
+                'live.room.ended',
+                { roomId: id, startedAt: head!.at.toISOString(), endedAt: at.toISOString() },
+                randomUUID(),
+                at,
+              ),
+            }
+          : null,
+      );
+      if (!entry && status !== 'ENDED' && status !== 'REPLAY') throw conflict(`The room is ${status}: only a LIVE room can end`);
+      return fresh;
+    },
+
+    /** ENDED → REPLAY with the replay's URL and highlights; publishing again replaces them (a new entry). */
+    async publishLiveReplay(viewer: Viewer | null, id: string, input: LiveReplayInput): Promise<LiveRoomDoc> {
+      const staff = requireRole(viewer, 'STAFF');
+      const replayUrl = httpUrl(input.url, 'url', LIMITS.replayUrl);
+      const raw = input.highlights ?? [];
+      if (raw.length > LIMITS.highlights) throw badInput(`At most ${LIMITS.highlights} highlights`, 'highlights');
+      const highlights: HighlightDoc[] = raw.map((h) => ({
+        offsetSeconds: wholeNumber(h.offsetSeconds, 'highlights.offsetSeconds', 0, LIMITS.highlightOffset),
+        title: text(h.title, 'highlights.title', LIMITS.highlightTitle),
+        productId: h.productId == null ? null : text(h.productId, 'highlights.productId', LIMITS.productId),
+      }));
+      highlights.sort((a, b) => a.offsetSeconds - b.offsetSeconds);
+      const room = await roomOrThrow(id);
+      const at = now();
+      const {
+        entry,
+        status,
+        room: fresh,
+      } = await transition(room, (from) =>
+        from === 'ENDED' || from === 'REPLAY' ? { status: 'REPLAY', from, at, by: staff.id, replayUrl, highlights } : null,
+      );
+      if (!entry) throw conflict(`The room is ${status}: a replay follows the end of the room`);
+      return fresh;
+    },
+
+    /** The room's status as its ledger says (the head), for decisions. */
+    async statusOf(roomId: string): Promise<LiveRoomStatus> {
+      return (await ledgerHead(models.RoomTransition, roomId))?.status ?? 'SCHEDULED';
     },
 
     loaders() {
@@ -98,5 +290,8 @@ export type LiveService = ReturnType<typeof createLiveService>;
 
 export interface Context extends BaseContext {
   service: LiveService;
+  series: SeriesService;
+  seriesLoaders: ReturnType<SeriesService['loaders']>;
+  reminders: ReminderService;
   loaders: ReturnType<LiveService['loaders']>;
 }
