@@ -9,6 +9,8 @@ export const configSchema = z.object({
   CONTENT_SITE_URL: z.url().default('https://www.example.com'),
   /** How often each replica looks for scheduled items that are due. */
   CONTENT_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(15),
+  /** How often each replica appends its in-memory view tally (a crash loses at most one interval of views). */
+  CONTENT_VIEW_FLUSH_SECONDS: z.coerce.number().int().min(1).default(10),
 });
 
 export type Config = z.infer<typeof configSchema>;

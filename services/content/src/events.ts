@@ -1,7 +1,21 @@
+import type { EventEnvelope, EventSubject } from '@flywheel/events';
 import type { Bus } from '@flywheel/service-kit';
 
+/** What each module does with an event (the analytics module: `orders.order.paid` / `refunded`). */
+export type Handlers = { [S in EventSubject]?: (env: EventEnvelope<S>) => Promise<void> };
+
 /**
- * Content neither consumes nor publishes events yet. The activity center's live-room teasers
- * (`live.room.scheduled`) will be consumed here once that page exists.
+ * One durable consumer per subject, running every module's handler for it; each handler makes a
+ * repeat a no-op by its own claims. Content consumes `orders.order.paid` and
+ * `orders.order.refunded` (analytics: content → order attribution and all GMV). The activity
+ * center's live-room teasers (`live.room.scheduled`) will be consumed here once that page exists.
  */
-export async function registerConsumers(_deps: { bus: Bus }): Promise<void> {}
+export async function registerConsumers({ bus, modules }: { bus: Bus; modules: Handlers[] }): Promise<void> {
+  const subjects = [...new Set(modules.flatMap((m) => Object.keys(m) as EventSubject[]))];
+  for (const subject of subjects) {
+    const handlers = modules.map((m) => m[subject]).filter((h) => h !== undefined) as ((env: EventEnvelope) => Promise<void>)[];
+    await bus.consume(subject, async (env) => {
+      for (const handle of handlers) await handle(env as EventEnvelope);
+    });
+  }
+}

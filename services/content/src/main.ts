@@ -1,8 +1,10 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
 import { readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { createAnalyticsModule } from './analytics';
+import type { AnalyticsService } from './analytics/service';
 import { loadServiceConfig, type Config } from './config';
-import { registerConsumers } from './events';
+import { registerConsumers, type Handlers } from './events';
 import { createModels } from './model';
 import { createPagesModule } from './pages';
 import { resolvers as coreResolvers } from './resolvers';
@@ -21,6 +23,7 @@ export interface StartOptions {
 export interface RunningContent extends RunningService {
   service: ContentService;
   editorial: Editorial;
+  analytics: AnalyticsService;
   /** One pass of the scheduled-publishing sweeper. */
   sweep(at?: Date): Promise<Record<string, number>>;
 }
@@ -47,6 +50,7 @@ const prose = (input: string) => ({
 export async function start(config: Config, opts: StartOptions = {}): Promise<RunningContent> {
   let service!: ContentService;
   let editorial!: Editorial;
+  let analytics!: AnalyticsService;
   const now = opts.now ?? (() => new Date());
   const running = await runService<Context>({
     name: 'content',
@@ -69,6 +73,8 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       editorial = createEditorial({ models, siteUrl: config.CONTENT_SITE_URL.replace(/\/+$/, ''), kick, now });
       service = createContentService({ models, editorial, siteUrl: config.CONTENT_SITE_URL, kick, now });
       const pages = createPagesModule({ db, editorial });
+      const stats = createAnalyticsModule({ db, models, pageModels: pages.models, logger, now });
+      analytics = stats.analytics;
 
       // Every replica runs the timer; each publication is decided by its lifecycle entry (service.ts `sweep`).
       let timer: NodeJS.Timeout | undefined;
@@ -80,24 +86,43 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
           if (timer) timer = setTimeout(tick, periodMs).unref();
         });
       };
+      // Each replica appends its own view tally every interval (a crash loses at most that interval).
+      let flushTimer: NodeJS.Timeout | undefined;
+      let flushing: Promise<unknown> = Promise.resolve();
+      const flushMs = config.CONTENT_VIEW_FLUSH_SECONDS * 1000;
+      const flush = () => {
+        flushing = analytics.flush().catch((err: unknown) => logger.warn({ err }, 'view flush failed'));
+        void flushing.finally(() => {
+          if (flushTimer) flushTimer = setTimeout(flush, flushMs).unref();
+        });
+      };
       return {
-        resolvers: mergeResolvers([coreResolvers, pages.resolvers] as unknown as Record<string, Record<string, unknown>>[]),
+        resolvers: mergeResolvers([coreResolvers, pages.resolvers, stats.resolvers] as unknown as Record<
+          string,
+          Record<string, unknown>
+        >[]),
         context: (base) => ({ ...base, service, editorial, loaders: service.loaders() }),
         outboxSources: [models.Lifecycle],
         // After the indexes exist: they are the claims that make a redelivery a no-op.
         init: async () => {
-          await registerConsumers({ bus });
+          await registerConsumers({ bus, modules: [stats.on as Handlers] });
           if (opts.sweepers ?? true) timer = setTimeout(tick, periodMs).unref();
+          flushTimer = setTimeout(flush, flushMs).unref();
         },
         stop: async () => {
           clearTimeout(timer);
           timer = undefined;
+          clearTimeout(flushTimer);
+          flushTimer = undefined;
           await pass;
+          await flushing;
+          // A graceful stop (a rollout) writes what it counted: only a crash loses an interval.
+          await analytics.flush().catch((err: unknown) => logger.warn({ err }, 'final view flush failed'));
         },
       };
     },
   });
-  return { ...running, service, editorial, sweep: (at?: Date) => editorial.sweep(at ?? now()) };
+  return { ...running, service, editorial, analytics, sweep: (at?: Date) => editorial.sweep(at ?? now()) };
 }
 
 if (require.main === module) runMain('content', () => start(loadServiceConfig(), { handleSignals: true }));

@@ -1,8 +1,24 @@
+import type { EventEnvelope, EventSubject } from '@flywheel/events';
 import type { Bus } from '@flywheel/service-kit';
+import type { LiveModule } from './modules';
 
 /**
- * Live consumes order events once rooms attribute GMV. It publishes `live.room.scheduled` on the
- * LiveRoom entry itself, `live.room.started` / `ended` on the room's transition entries, and
- * `live.notification.reminder` on each reminder notification (reminders/ delivers them).
+ * One durable consumer per subject, whatever the number of modules that react to it: the handler
+ * runs every module's handler, and a failure redelivers the event to all of them (each is a no-op
+ * on a repeat by its own claims). Live consumes `orders.order.paid` / `refunded` (sales/: GMV per
+ * room). It publishes `live.room.scheduled` on the LiveRoom entry itself, `live.room.started` /
+ * `ended` on the room's transition entries, and `live.notification.reminder` on each reminder
+ * notification (reminders/ delivers them).
  */
-export async function registerConsumers(_deps: { bus: Bus }): Promise<void> {}
+export async function registerConsumers({ bus, modules }: { bus: Bus; modules: LiveModule[] }): Promise<void> {
+  const subjects = new Set<EventSubject>();
+  for (const m of modules) for (const s of Object.keys(m.on ?? {}) as EventSubject[]) subjects.add(s);
+  for (const subject of [...subjects].sort()) {
+    const handlers = modules
+      .map((m) => m.on?.[subject] as ((env: EventEnvelope) => Promise<void>) | undefined)
+      .filter((h): h is (env: EventEnvelope) => Promise<void> => Boolean(h));
+    await bus.consume(subject, async (env) => {
+      for (const h of handlers) await h(env as EventEnvelope);
+    });
+  }
+}

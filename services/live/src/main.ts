@@ -8,6 +8,7 @@ import type { LiveModule } from './modules';
 import { createTestChannel, type DeliveryChannel, type TestChannel } from './reminders/channel';
 import { createRemindersModule } from './reminders';
 import { resolvers as coreResolvers } from './resolvers';
+import { createSalesModule } from './sales';
 import { createSeriesModule } from './series';
 import { createLiveService, LIMITS, type Context, type LiveService } from './service';
 
@@ -44,7 +45,8 @@ export type Modules = ReturnType<typeof createModules>;
 function createModules(deps: Parameters<typeof createRemindersModule>[0]) {
   const series = createSeriesModule(deps);
   const reminders = createRemindersModule(deps);
-  return { series, reminders };
+  const sales = createSalesModule(deps);
+  return { series, reminders, sales };
 }
 
 /** Core resolvers with each module's merged over them, type by type. */
@@ -87,6 +89,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       const list = Object.values(modules) as LiveModule[];
       const { series } = modules.series;
       const { reminders } = modules.reminders;
+      const { sales } = modules.sales;
 
       let timer: NodeJS.Timeout | undefined;
       let pass: Promise<unknown> = Promise.resolve();
@@ -102,12 +105,12 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
 
       return {
         resolvers: mergeResolvers(list),
-        context: (base) => ({ ...base, service, series, reminders, loaders: service.loaders(), seriesLoaders: series.loaders() }),
+        context: (base) => ({ ...base, service, series, reminders, sales, loaders: service.loaders(), seriesLoaders: series.loaders() }),
         outboxSources: [models.LiveRoom, models.RoomTransition, ...list.flatMap((m) => m.outboxSources ?? [])],
         // After the indexes exist: they are the claims that make a redelivery a no-op.
         init: async () => {
           for (const m of list) await m.init?.();
-          await registerConsumers({ bus });
+          await registerConsumers({ bus, modules: list });
           if (opts.sweepers ?? true) timer = setTimeout(tick, SWEEP_INTERVAL_MS).unref();
         },
         stop: async () => {

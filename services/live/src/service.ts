@@ -22,6 +22,7 @@ import {
 } from '@flywheel/service-kit';
 import type { HighlightDoc, LiveRoomDoc, LiveRoomStatus, Models, RoomTransitionDoc } from './model';
 import type { ReminderService } from './reminders/service';
+import type { SalesService } from './sales/service';
 import type { SeriesService } from './series/service';
 
 export interface LiveDeps {
@@ -293,5 +294,6 @@ export interface Context extends BaseContext {
   series: SeriesService;
   seriesLoaders: ReturnType<SeriesService['loaders']>;
   reminders: ReminderService;
+  sales: SalesService;
   loaders: ReturnType<LiveService['loaders']>;
 }

@@ -3,6 +3,7 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { ArticleDoc as ArticleDocModel, BlockDoc as BlockDocModel, RevisionEntry as RevisionEntryModel } from '../model';
 import { SitemapShape as SitemapShapeModel, ArticleBySlugShape as ArticleBySlugShapeModel, Context } from '../service';
+import { PerformanceShape as PerformanceShapeModel, GmvShareShape as GmvShareShapeModel } from '../analytics/service';
 import { PageDoc as PageDocModel } from '../pages/model';
 import { PageBySlugShape as PageBySlugShapeModel } from '../pages/service';
 export type Maybe<T> = T | null;
@@ -18,6 +19,8 @@ export type Scalars = {
   Float: { input: number; output: number; }
   /** ISO-8601 timestamp in UTC. */
   DateTime: { input: Date; output: Date | string; }
+  /** Integer up to 2^53 - 1 (GraphQL Int is 32-bit). */
+  Long: { input: number; output: number; }
   link__Import: { input: unknown; output: unknown; }
   _FieldSet: { input: unknown; output: unknown; }
 };
@@ -37,6 +40,8 @@ export type Article = {
   coverUrl: Maybe<Scalars['String']['output']>;
   createdAt: Scalars['DateTime']['output'];
   id: Scalars['ID']['output'];
+  /** Staff only: views, attributed orders, GMV and conversion over the days from `from` to `to` (at most 92). */
+  performance: ContentPerformance;
   /** When a SCHEDULED article goes out. */
   publishAt: Maybe<Scalars['DateTime']['output']>;
   /** When it was last published; null while never published. */
@@ -56,6 +61,13 @@ export type Article = {
   type: ArticleType;
   /** The last edit or lifecycle move. */
   updatedAt: Scalars['DateTime']['output'];
+};
+
+
+/** An article of the brand's content site (官网). */
+export type ArticlePerformanceArgs = {
+  from: Scalars['DateTime']['input'];
+  to: Scalars['DateTime']['input'];
 };
 
 
@@ -143,6 +155,31 @@ export type ContentBlockInput = {
   url?: InputMaybe<Scalars['String']['input']>;
 };
 
+/** GMV from content-sourced orders against all GMV over whole China (UTC+8) days, both net of refunds. */
+export type ContentGmvShare = {
+  __typename?: 'ContentGmvShare';
+  contentGmv: Money;
+  /** contentGmv ÷ totalGmv; null when there was no GMV. */
+  share: Maybe<Scalars['Float']['output']>;
+  totalGmv: Money;
+};
+
+/**
+ * How an article or page did over whole China (UTC+8) days. Views are exact to within one flush
+ * interval (CONTENT_VIEW_FLUSH_SECONDS) of each replica; orders and GMV count the orders paid on those
+ * days whose source was the article, GMV net of their refunds.
+ */
+export type ContentPerformance = {
+  __typename?: 'ContentPerformance';
+  /** orders ÷ views; null when there were no views. */
+  conversion: Maybe<Scalars['Float']['output']>;
+  /** Their totals in fen, net of refunds. */
+  gmv: Money;
+  /** Paid orders whose source was the article (0 for a page). */
+  orders: Scalars['Int']['output'];
+  views: Scalars['Int']['output'];
+};
+
 /** One kept edit of an article or page: the content as it stood after the edit. Staff only. */
 export type ContentRevision = {
   __typename?: 'ContentRevision';
@@ -171,6 +208,11 @@ export type ContentRevisionEdge = {
   cursor: Scalars['String']['output'];
   node: ContentRevision;
 };
+
+/** What a view was of. */
+export type ContentViewKind =
+  | 'ARTICLE'
+  | 'PAGE';
 
 /** A coupon card: the coupon template's id, for the client to claim through membership. */
 export type CouponCardBlock = ContentBlock & {
@@ -235,6 +277,14 @@ export type LiveRoomCardBlock = ContentBlock & {
   roomId: Scalars['ID']['output'];
 };
 
+/** An amount of money: `amount` is integer fen (分, 1/100 yuan); `currency` is always CNY. */
+export type Money = {
+  __typename?: 'Money';
+  /** Integer fen. */
+  amount: Scalars['Long']['output'];
+  currency: Scalars['String']['output'];
+};
+
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Mutation = {
   __typename?: 'Mutation';
@@ -250,6 +300,12 @@ export type Mutation = {
   publishArticle: Article;
   /** Staff only. Publishing a published page returns it unchanged. */
   publishPage: Page;
+  /**
+   * Counts a view of a published article or page (anonymous allowed). Counted in memory and written
+   * once per flush interval; NOT_FOUND for an unknown or unpublished item. False when the view was
+   * not counted (this replica's tally is full).
+   */
+  recordContentView: Scalars['Boolean']['output'];
   /** Staff only. A draft, scheduled or archived article goes out at `publishAt` (CONFLICT when published). */
   scheduleArticle: Article;
   /** Staff only. A draft, scheduled or archived page goes out at `publishAt` (CONFLICT when published). */
@@ -298,6 +354,12 @@ export type MutationPublishPageArgs = {
 
 
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationRecordContentViewArgs = {
+  input: RecordContentViewInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationScheduleArticleArgs = {
   input: ScheduleArticleInput;
 };
@@ -330,6 +392,8 @@ export type Page = {
   createdAt: Scalars['DateTime']['output'];
   id: Scalars['ID']['output'];
   kind: PageKind;
+  /** Staff only: views over the days from `from` to `to` (at most 92); pages are not order sources. */
+  performance: ContentPerformance;
   /** When a SCHEDULED page goes out. */
   publishAt: Maybe<Scalars['DateTime']['output']>;
   /** When it was last published; null while never published. */
@@ -346,6 +410,13 @@ export type Page = {
   title: Scalars['String']['output'];
   /** The last edit or lifecycle move. */
   updatedAt: Scalars['DateTime']['output'];
+};
+
+
+/** A page of the brand's content site (官网): brand story, about, qualifications, contact. */
+export type PagePerformanceArgs = {
+  from: Scalars['DateTime']['input'];
+  to: Scalars['DateTime']['input'];
 };
 
 
@@ -416,6 +487,8 @@ export type Query = {
   articleBySlug: Maybe<ArticleBySlug>;
   /** Newest first. Published articles only, unless the caller is staff. */
   articles: ArticleConnection;
+  /** Staff only: the content share of GMV over the days from `from` to `to` (at most 92). */
+  contentGmvShare: ContentGmvShare;
   /** Null for an unknown id, or an unpublished page when the caller is not staff. */
   page: Maybe<Page>;
   /** By current or old slug; null when unknown or not visible to the caller. */
@@ -448,6 +521,13 @@ export type QueryArticlesArgs = {
 
 
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryContentGmvShareArgs = {
+  from: Scalars['DateTime']['input'];
+  to: Scalars['DateTime']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryPageArgs = {
   id: Scalars['ID']['input'];
 };
@@ -462,6 +542,12 @@ export type QueryPageBySlugArgs = {
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryPagesArgs = {
   kind?: InputMaybe<PageKind>;
+};
+
+/** One view of a published article or page, as the site reports it. */
+export type RecordContentViewInput = {
+  id: Scalars['ID']['input'];
+  kind: ContentViewKind;
 };
 
 /** When an article goes out. */
@@ -674,15 +760,21 @@ export type ResolversTypes = ResolversObject<{
   CacheControlScope: CacheControlScope;
   ContentBlock: ResolverTypeWrapper<BlockDocModel>;
   ContentBlockInput: ContentBlockInput;
+  ContentGmvShare: ResolverTypeWrapper<GmvShareShapeModel>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  ContentPerformance: ResolverTypeWrapper<PerformanceShapeModel>;
   ContentRevision: ResolverTypeWrapper<RevisionEntryModel>;
   ContentRevisionConnection: ResolverTypeWrapper<Omit<ContentRevisionConnection, 'edges'> & { edges: Array<ResolversTypes['ContentRevisionEdge']> }>;
   ContentRevisionEdge: ResolverTypeWrapper<Omit<ContentRevisionEdge, 'node'> & { node: ResolversTypes['ContentRevision'] }>;
+  ContentViewKind: ContentViewKind;
   CouponCardBlock: ResolverTypeWrapper<BlockDocModel>;
   CreateArticleInput: CreateArticleInput;
   CreatePageInput: CreatePageInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   ImageBlock: ResolverTypeWrapper<BlockDocModel>;
   LiveRoomCardBlock: ResolverTypeWrapper<BlockDocModel>;
+  Long: ResolverTypeWrapper<Scalars['Long']['output']>;
+  Money: ResolverTypeWrapper<Money>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Page: ResolverTypeWrapper<PageDocModel>;
   PageBySlug: ResolverTypeWrapper<PageBySlugShapeModel>;
@@ -693,6 +785,7 @@ export type ResolversTypes = ResolversObject<{
   ProductCardBlock: ResolverTypeWrapper<BlockDocModel>;
   PublishArticleInput: PublishArticleInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  RecordContentViewInput: RecordContentViewInput;
   ScheduleArticleInput: ScheduleArticleInput;
   Seo: ResolverTypeWrapper<Seo>;
   SeoInput: SeoInput;
@@ -719,6 +812,9 @@ export type ResolversParentTypes = ResolversObject<{
   ArticleEdge: Omit<ArticleEdge, 'node'> & { node: ResolversParentTypes['Article'] };
   ContentBlock: BlockDocModel;
   ContentBlockInput: ContentBlockInput;
+  ContentGmvShare: GmvShareShapeModel;
+  Float: Scalars['Float']['output'];
+  ContentPerformance: PerformanceShapeModel;
   ContentRevision: RevisionEntryModel;
   ContentRevisionConnection: Omit<ContentRevisionConnection, 'edges'> & { edges: Array<ResolversParentTypes['ContentRevisionEdge']> };
   ContentRevisionEdge: Omit<ContentRevisionEdge, 'node'> & { node: ResolversParentTypes['ContentRevision'] };
@@ -728,6 +824,8 @@ export type ResolversParentTypes = ResolversObject<{
   DateTime: Scalars['DateTime']['output'];
   ImageBlock: BlockDocModel;
   LiveRoomCardBlock: BlockDocModel;
+  Long: Scalars['Long']['output'];
+  Money: Money;
   Mutation: Record<PropertyKey, never>;
   Page: PageDocModel;
   PageBySlug: PageBySlugShapeModel;
@@ -737,6 +835,7 @@ export type ResolversParentTypes = ResolversObject<{
   ProductCardBlock: BlockDocModel;
   PublishArticleInput: PublishArticleInput;
   Query: Record<PropertyKey, never>;
+  RecordContentViewInput: RecordContentViewInput;
   ScheduleArticleInput: ScheduleArticleInput;
   Seo: Seo;
   SeoInput: SeoInput;
@@ -796,6 +895,7 @@ export type ArticleResolvers<ContextType = Context, ParentType extends Resolvers
   coverUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  performance?: Resolver<ResolversTypes['ContentPerformance'], ParentType, ContextType, RequireFields<ArticlePerformanceArgs, 'from' | 'to'>>;
   publishAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   publishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   relatedProducts?: Resolver<Array<ResolversTypes['Product']>, ParentType, ContextType>;
@@ -829,6 +929,19 @@ export type ArticleEdgeResolvers<ContextType = Context, ParentType extends Resol
 
 export type ContentBlockResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ContentBlock'] = ResolversParentTypes['ContentBlock']> = ResolversObject<{
   __resolveType: TypeResolveFn<'CouponCardBlock' | 'ImageBlock' | 'LiveRoomCardBlock' | 'ProductCardBlock' | 'TextBlock' | 'VideoBlock', ParentType, ContextType>;
+}>;
+
+export type ContentGmvShareResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ContentGmvShare'] = ResolversParentTypes['ContentGmvShare']> = ResolversObject<{
+  contentGmv?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  share?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  totalGmv?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+}>;
+
+export type ContentPerformanceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ContentPerformance'] = ResolversParentTypes['ContentPerformance']> = ResolversObject<{
+  conversion?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  gmv?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  orders?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  views?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type ContentRevisionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ContentRevision'] = ResolversParentTypes['ContentRevision']> = ResolversObject<{
@@ -876,6 +989,15 @@ export type LiveRoomCardBlockResolvers<ContextType = Context, ParentType extends
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
+export interface LongScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Long'], any> {
+  name: 'Long';
+}
+
+export type MoneyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   archiveArticle?: Resolver<ResolversTypes['Article'], ParentType, ContextType, RequireFields<MutationArchiveArticleArgs, 'input'>>;
   archivePage?: Resolver<ResolversTypes['Page'], ParentType, ContextType, RequireFields<MutationArchivePageArgs, 'input'>>;
@@ -883,6 +1005,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   createPage?: Resolver<ResolversTypes['Page'], ParentType, ContextType, RequireFields<MutationCreatePageArgs, 'input'>>;
   publishArticle?: Resolver<ResolversTypes['Article'], ParentType, ContextType, RequireFields<MutationPublishArticleArgs, 'input'>>;
   publishPage?: Resolver<ResolversTypes['Page'], ParentType, ContextType, RequireFields<MutationPublishPageArgs, 'input'>>;
+  recordContentView?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRecordContentViewArgs, 'input'>>;
   scheduleArticle?: Resolver<ResolversTypes['Article'], ParentType, ContextType, RequireFields<MutationScheduleArticleArgs, 'input'>>;
   schedulePage?: Resolver<ResolversTypes['Page'], ParentType, ContextType, RequireFields<MutationSchedulePageArgs, 'input'>>;
   updateArticle?: Resolver<ResolversTypes['Article'], ParentType, ContextType, RequireFields<MutationUpdateArticleArgs, 'input'>>;
@@ -897,6 +1020,7 @@ export type PageResolvers<ContextType = Context, ParentType extends ResolversPar
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['PageKind'], ParentType, ContextType>;
+  performance?: Resolver<ResolversTypes['ContentPerformance'], ParentType, ContextType, RequireFields<PagePerformanceArgs, 'from' | 'to'>>;
   publishAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   publishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   revision?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -934,6 +1058,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   article?: Resolver<Maybe<ResolversTypes['Article']>, ParentType, ContextType, RequireFields<QueryArticleArgs, 'id'>>;
   articleBySlug?: Resolver<Maybe<ResolversTypes['ArticleBySlug']>, ParentType, ContextType, RequireFields<QueryArticleBySlugArgs, 'slug'>>;
   articles?: Resolver<ResolversTypes['ArticleConnection'], ParentType, ContextType, RequireFields<QueryArticlesArgs, 'first'>>;
+  contentGmvShare?: Resolver<ResolversTypes['ContentGmvShare'], ParentType, ContextType, RequireFields<QueryContentGmvShareArgs, 'from' | 'to'>>;
   page?: Resolver<Maybe<ResolversTypes['Page']>, ParentType, ContextType, RequireFields<QueryPageArgs, 'id'>>;
   pageBySlug?: Resolver<Maybe<ResolversTypes['PageBySlug']>, ParentType, ContextType, RequireFields<QueryPageBySlugArgs, 'slug'>>;
   pages?: Resolver<Array<ResolversTypes['Page']>, ParentType, ContextType, Partial<QueryPagesArgs>>;
@@ -980,6 +1105,8 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   ArticleConnection?: ArticleConnectionResolvers<ContextType>;
   ArticleEdge?: ArticleEdgeResolvers<ContextType>;
   ContentBlock?: ContentBlockResolvers<ContextType>;
+  ContentGmvShare?: ContentGmvShareResolvers<ContextType>;
+  ContentPerformance?: ContentPerformanceResolvers<ContextType>;
   ContentRevision?: ContentRevisionResolvers<ContextType>;
   ContentRevisionConnection?: ContentRevisionConnectionResolvers<ContextType>;
   ContentRevisionEdge?: ContentRevisionEdgeResolvers<ContextType>;
@@ -987,6 +1114,8 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   DateTime?: GraphQLScalarType;
   ImageBlock?: ImageBlockResolvers<ContextType>;
   LiveRoomCardBlock?: LiveRoomCardBlockResolvers<ContextType>;
+  Long?: GraphQLScalarType;
+  Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Page?: PageResolvers<ContextType>;
   PageBySlug?: PageBySlugResolvers<ContextType>;
