@@ -228,7 +228,7 @@ export async function seedDemo(
     );
   }
 
-  await call(
+  const { scheduleLiveRoom: friday } = await call<{ scheduleLiveRoom: { id: string } }>(
     gatewayUrl,
     'mutation($i: ScheduleLiveRoomInput!) { scheduleLiveRoom(input: $i) { id } }',
     {
@@ -238,6 +238,56 @@ export async function seedDemo(
         hostName: '品牌主理人',
         scheduledAt: new Date(Date.now() + 3 * 24 * 3600_000).toISOString(),
         productIds: productIds.slice(4, 8),
+      },
+    },
+    staff,
+  );
+  // 首页装修 and 活动中心: the main menu, a home banner to the brand story, and an activity two days
+  // out with its products and the Friday live room (its countdown runs on every read).
+  await call(
+    gatewayUrl,
+    'mutation($i: SaveMenuInput!) { saveMenu(input: $i) { version } }',
+    {
+      i: {
+        name: 'MAIN',
+        expectedVersion: 0,
+        items: [
+          { label: '品牌故事', link: { kind: 'PAGE', refId: createPage.id } },
+          { label: '新品推荐', link: { kind: 'PRODUCT', refId: productIds[0] } },
+          { label: '周五直播', link: { kind: 'LIVE_ROOM', refId: friday.id } },
+        ],
+      },
+    },
+    staff,
+  );
+  const { createActivity } = await call<{ createActivity: { id: string } }>(
+    gatewayUrl,
+    'mutation($i: ActivityInput!) { createActivity(input: $i) { id } }',
+    {
+      i: {
+        title: '夏日护肤节',
+        summary: '直播间专享价，满 99 元包邮',
+        startsAt: new Date(Date.now() + 2 * 24 * 3600_000).toISOString(),
+        endsAt: new Date(Date.now() + 9 * 24 * 3600_000).toISOString(),
+        productIds: productIds.slice(4, 8),
+        liveRoomIds: [friday.id],
+      },
+    },
+    staff,
+  );
+  await call(
+    gatewayUrl,
+    'mutation($i: SaveHomeBannersInput!) { saveHomeBanners(input: $i) { version } }',
+    {
+      i: {
+        expectedVersion: 0,
+        banners: [
+          {
+            title: '夏日护肤节 · 即将开始',
+            imageUrl: 'https://cdn.example.com/banners/summer.jpg',
+            link: { kind: 'ACTIVITY', refId: createActivity.id },
+          },
+        ],
       },
     },
     staff,

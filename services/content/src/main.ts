@@ -6,6 +6,9 @@ import type { AnalyticsService } from './analytics/service';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers, type Handlers } from './events';
 import { createModels } from './model';
+import { createMerchandisingModule } from './merchandising';
+import type { MerchandisingService } from './merchandising/service';
+import { MERCH_LIMITS } from './merchandising/service';
 import { createPagesModule } from './pages';
 import { resolvers as coreResolvers } from './resolvers';
 import { createContentService, createEditorial, LIMITS, type ContentService, type Context, type Editorial } from './service';
@@ -24,6 +27,7 @@ export interface RunningContent extends RunningService {
   service: ContentService;
   editorial: Editorial;
   analytics: AnalyticsService;
+  merchandising: MerchandisingService;
   /** One pass of the scheduled-publishing sweeper. */
   sweep(at?: Date): Promise<Record<string, number>>;
 }
@@ -51,6 +55,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
   let service!: ContentService;
   let editorial!: Editorial;
   let analytics!: AnalyticsService;
+  let merchandising!: MerchandisingService;
   const now = opts.now ?? (() => new Date());
   const running = await runService<Context>({
     name: 'content',
@@ -66,6 +71,10 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       'ContentBlockInput.posterUrl': { maxLength: LIMITS.url },
       'SeoInput.canonicalUrl': { maxLength: LIMITS.url },
       'SeoInput.ogImageUrl': { maxLength: LIMITS.url },
+      'MerchLinkInput.url': { maxLength: MERCH_LIMITS.url },
+      'BannerInput.imageUrl': { maxLength: MERCH_LIMITS.url },
+      'ActivityInput.bannerUrl': { maxLength: MERCH_LIMITS.url },
+      'ActivityInput.summary': { maxLength: MERCH_LIMITS.summary },
     },
     handleSignals: opts.handleSignals,
     async setup({ db, bus, kick, logger }) {
@@ -75,6 +84,8 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       const pages = createPagesModule({ db, editorial });
       const stats = createAnalyticsModule({ db, models, pageModels: pages.models, logger, now });
       analytics = stats.analytics;
+      const merch = createMerchandisingModule({ db, now });
+      merchandising = merch.merchandising;
 
       // Every replica runs the timer; each publication is decided by its lifecycle entry (service.ts `sweep`).
       let timer: NodeJS.Timeout | undefined;
@@ -97,7 +108,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         });
       };
       return {
-        resolvers: mergeResolvers([coreResolvers, pages.resolvers, stats.resolvers] as unknown as Record<
+        resolvers: mergeResolvers([coreResolvers, pages.resolvers, stats.resolvers, merch.resolvers] as unknown as Record<
           string,
           Record<string, unknown>
         >[]),
@@ -105,7 +116,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         outboxSources: [models.Lifecycle],
         // After the indexes exist: they are the claims that make a redelivery a no-op.
         init: async () => {
-          await registerConsumers({ bus, modules: [stats.on as Handlers] });
+          await registerConsumers({ bus, modules: [stats.on as Handlers, merch.on as Handlers] });
           if (opts.sweepers ?? true) timer = setTimeout(tick, periodMs).unref();
           flushTimer = setTimeout(flush, flushMs).unref();
         },
@@ -122,7 +133,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       };
     },
   });
-  return { ...running, service, editorial, analytics, sweep: (at?: Date) => editorial.sweep(at ?? now()) };
+  return { ...running, service, editorial, analytics, merchandising, sweep: (at?: Date) => editorial.sweep(at ?? now()) };
 }
 
 if (require.main === module) runMain('content', () => start(loadServiceConfig(), { handleSignals: true }));

@@ -4,6 +4,8 @@ import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from '
 import { ArticleDoc as ArticleDocModel, BlockDoc as BlockDocModel, RevisionEntry as RevisionEntryModel } from '../model';
 import { SitemapShape as SitemapShapeModel, ArticleBySlugShape as ArticleBySlugShapeModel, Context } from '../service';
 import { PerformanceShape as PerformanceShapeModel, GmvShareShape as GmvShareShapeModel } from '../analytics/service';
+import { MenuShape as MenuShapeModel, BannerSetShape as BannerSetShapeModel, ActivityShape as ActivityShapeModel, UpcomingLiveRoomShape as UpcomingLiveRoomShapeModel } from '../merchandising/service';
+import { MenuItemDoc as MenuItemDocModel, LinkDoc as LinkDocModel, BannerDoc as BannerDocModel, AudienceDoc as AudienceDocModel } from '../merchandising/model';
 import { PageDoc as PageDocModel } from '../pages/model';
 import { PageBySlugShape as PageBySlugShapeModel } from '../pages/service';
 export type Maybe<T> = T | null;
@@ -24,6 +26,51 @@ export type Scalars = {
   link__Import: { input: unknown; output: unknown; }
   _FieldSet: { input: unknown; output: unknown; }
 };
+
+/** A campaign of the activity center (活动中心). */
+export type Activity = {
+  __typename?: 'Activity';
+  articleIds: Array<Scalars['ID']['output']>;
+  bannerUrl: Maybe<Scalars['String']['output']>;
+  /** Seconds until it starts (UPCOMING) or ends (ONGOING); 0 once ENDED. Computed at read. */
+  countdown: Scalars['Int']['output'];
+  couponTemplateIds: Array<Scalars['ID']['output']>;
+  endsAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  liveRoomIds: Array<Scalars['ID']['output']>;
+  productIds: Array<Scalars['ID']['output']>;
+  startsAt: Scalars['DateTime']['output'];
+  /** From the window at the time of the read. */
+  status: ActivityStatus;
+  summary: Scalars['String']['output'];
+  title: Scalars['String']['output'];
+  /** The number of saves; pass it as `expectedVersion` to update. */
+  version: Scalars['Int']['output'];
+};
+
+/** A new activity or the whole of an edited one. */
+export type ActivityInput = {
+  /** Up to 50 ObjectIds each. */
+  articleIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  /** An https address. */
+  bannerUrl?: InputMaybe<Scalars['String']['input']>;
+  couponTemplateIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  /** After `startsAt`. */
+  endsAt: Scalars['DateTime']['input'];
+  liveRoomIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  productIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  startsAt: Scalars['DateTime']['input'];
+  /** Up to 300 characters. */
+  summary?: InputMaybe<Scalars['String']['input']>;
+  /** 1 to 60 characters. */
+  title: Scalars['String']['input'];
+};
+
+/** Where an activity is in its window. */
+export type ActivityStatus =
+  | 'ENDED'
+  | 'ONGOING'
+  | 'UPCOMING';
 
 /** The article to archive. */
 export type ArchiveArticleInput = {
@@ -120,6 +167,73 @@ export type ArticleType =
   | 'KNOWLEDGE'
   | 'PRODUCT'
   | 'STORY';
+
+/** A home-page banner (首页轮播). */
+export type Banner = {
+  __typename?: 'Banner';
+  audience: BannerAudience;
+  /** Shown until this instant; null for no end. */
+  endsAt: Maybe<Scalars['DateTime']['output']>;
+  /** Stable across saves of the banner set. */
+  id: Scalars['ID']['output'];
+  imageUrl: Scalars['String']['output'];
+  link: MerchLink;
+  /** Shown from this instant; null for at once. */
+  startsAt: Maybe<Scalars['DateTime']['output']>;
+  title: Scalars['String']['output'];
+};
+
+/** A banner's audience: `segment` only for SEGMENT, `tier` only for TIER. */
+export type BannerAudience = {
+  __typename?: 'BannerAudience';
+  kind: BannerAudienceKind;
+  /** One of IMPORTANT_VALUE, IMPORTANT_RETAIN, IMPORTANT_DEVELOP, GENERAL_VALUE, NEW, DORMANT. */
+  segment: Maybe<Scalars['String']['output']>;
+  /** One of REGULAR, SILVER, GOLD, DIAMOND. */
+  tier: Maybe<Scalars['String']['output']>;
+};
+
+/** A banner's audience as staff enter it. */
+export type BannerAudienceInput = {
+  kind: BannerAudienceKind;
+  segment?: InputMaybe<Scalars['String']['input']>;
+  tier?: InputMaybe<Scalars['String']['input']>;
+};
+
+/** Who a banner is shown to. */
+export type BannerAudienceKind =
+  /** Everyone, signed in or not. */
+  | 'ALL'
+  /** Members of one RFM segment. */
+  | 'SEGMENT'
+  /** Members of one tier. */
+  | 'TIER';
+
+/** A banner as staff enter it. */
+export type BannerInput = {
+  /** ALL when left out. */
+  audience?: InputMaybe<BannerAudienceInput>;
+  /** After `startsAt`. */
+  endsAt?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Keep a banner's id across saves; a new id is made when left out. */
+  id?: InputMaybe<Scalars['ID']['input']>;
+  /** An https address, up to 2,000 characters. */
+  imageUrl: Scalars['String']['input'];
+  link: MerchLinkInput;
+  startsAt?: InputMaybe<Scalars['DateTime']['input']>;
+  /** 1 to 60 characters. */
+  title: Scalars['String']['input'];
+};
+
+/** The home banner set at its current version, scheduled and targeted banners included (staff). */
+export type BannerSet = {
+  __typename?: 'BannerSet';
+  /** In display order. */
+  banners: Array<Banner>;
+  savedAt: Maybe<Scalars['DateTime']['output']>;
+  /** The number of saves so far; pass it as `expectedVersion` to save. */
+  version: Scalars['Int']['output'];
+};
 
 /** What a block of a rich body is; each kind is its own type implementing ContentBlock. */
 export type BlockKind =
@@ -277,6 +391,61 @@ export type LiveRoomCardBlock = ContentBlock & {
   roomId: Scalars['ID']['output'];
 };
 
+/** A named navigation menu (MAIN, FOOTER, …) at its current version. */
+export type Menu = {
+  __typename?: 'Menu';
+  /** In display order. */
+  items: Array<MenuItem>;
+  name: Scalars['String']['output'];
+  /** When the current version was saved; null for a menu never saved. */
+  savedAt: Maybe<Scalars['DateTime']['output']>;
+  /** The number of saves so far (0 for a menu never saved); pass it as `expectedVersion` to save. */
+  version: Scalars['Int']['output'];
+};
+
+/** One entry of a navigation menu. */
+export type MenuItem = {
+  __typename?: 'MenuItem';
+  /** 1 to 40 characters. */
+  label: Scalars['String']['output'];
+  link: MerchLink;
+};
+
+/** A menu item as staff enter it. */
+export type MenuItemInput = {
+  label: Scalars['String']['input'];
+  link: MerchLinkInput;
+};
+
+/** A link from a menu item or banner: `refId` for everything but EXTERNAL, `url` only for EXTERNAL. */
+export type MerchLink = {
+  __typename?: 'MerchLink';
+  kind: MerchLinkKind;
+  /** The ObjectId of the article, page, product, live room or activity; null for EXTERNAL. */
+  refId: Maybe<Scalars['ID']['output']>;
+  /** An https address; null unless EXTERNAL. */
+  url: Maybe<Scalars['String']['output']>;
+};
+
+/** A link as staff enter it. */
+export type MerchLinkInput = {
+  kind: MerchLinkKind;
+  /** An ObjectId; required unless EXTERNAL. */
+  refId?: InputMaybe<Scalars['ID']['input']>;
+  /** An https address, up to 2,000 characters; only for EXTERNAL. */
+  url?: InputMaybe<Scalars['String']['input']>;
+};
+
+/** What a navigation item or banner links to. */
+export type MerchLinkKind =
+  | 'ACTIVITY'
+  | 'ARTICLE'
+  /** An external https address (`url`). */
+  | 'EXTERNAL'
+  | 'LIVE_ROOM'
+  | 'PAGE'
+  | 'PRODUCT';
+
 /** An amount of money: `amount` is integer fen (分, 1/100 yuan); `currency` is always CNY. */
 export type Money = {
   __typename?: 'Money';
@@ -292,6 +461,8 @@ export type Mutation = {
   archiveArticle: Article;
   /** Staff only. Takes the page off the site. */
   archivePage: Page;
+  /** Staff only. */
+  createActivity: Activity;
   /** Staff only. Creates a draft. */
   createArticle: Article;
   /** Staff only. Creates a draft. */
@@ -306,10 +477,16 @@ export type Mutation = {
    * not counted (this replica's tally is full).
    */
   recordContentView: Scalars['Boolean']['output'];
+  /** Staff only. Saves a new version of the home banner set; CONFLICT when `expectedVersion` is not the current one. */
+  saveHomeBanners: BannerSet;
+  /** Staff only. Saves a new version of a menu; CONFLICT when `expectedVersion` is not the current one. */
+  saveMenu: Menu;
   /** Staff only. A draft, scheduled or archived article goes out at `publishAt` (CONFLICT when published). */
   scheduleArticle: Article;
   /** Staff only. A draft, scheduled or archived page goes out at `publishAt` (CONFLICT when published). */
   schedulePage: Page;
+  /** Staff only. CONFLICT when `expectedVersion` is not the current one; NOT_FOUND for an unknown id. */
+  updateActivity: Activity;
   /** Staff only. Appends a revision. */
   updateArticle: Article;
   /** Staff only. Appends a revision. */
@@ -326,6 +503,12 @@ export type MutationArchiveArticleArgs = {
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationArchivePageArgs = {
   input: PageMoveInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationCreateActivityArgs = {
+  input: ActivityInput;
 };
 
 
@@ -360,6 +543,18 @@ export type MutationRecordContentViewArgs = {
 
 
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationSaveHomeBannersArgs = {
+  input: SaveHomeBannersInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationSaveMenuArgs = {
+  input: SaveMenuInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationScheduleArticleArgs = {
   input: ScheduleArticleInput;
 };
@@ -368,6 +563,12 @@ export type MutationScheduleArticleArgs = {
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationSchedulePageArgs = {
   input: PageMoveInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationUpdateActivityArgs = {
+  input: UpdateActivityInput;
 };
 
 
@@ -481,6 +682,10 @@ export type PublishArticleInput = {
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Query = {
   __typename?: 'Query';
+  /** Activities in a status (all when left out), soonest to start first; at most 100. */
+  activities: Array<Activity>;
+  /** Null for an unknown id. */
+  activity: Maybe<Activity>;
   /** Null for an unknown id, or a draft when the caller is not staff. */
   article: Maybe<Article>;
   /** By current or old slug; null when unknown or not visible to the caller. */
@@ -489,6 +694,12 @@ export type Query = {
   articles: ArticleConnection;
   /** Staff only: the content share of GMV over the days from `from` to `to` (at most 92). */
   contentGmvShare: ContentGmvShare;
+  /** Staff only: the whole banner set with its version. */
+  homeBannerSet: BannerSet;
+  /** The banners live now for the viewer, in order: in their window and for ALL (member targeting is not applied yet). */
+  homeBanners: Array<Banner>;
+  /** The menu as it is now (an empty version 0 for a menu never saved). */
+  navigation: Menu;
   /** Null for an unknown id, or an unpublished page when the caller is not staff. */
   page: Maybe<Page>;
   /** By current or old slug; null when unknown or not visible to the caller. */
@@ -497,6 +708,20 @@ export type Query = {
   pages: Array<Page>;
   /** Every published article and page with its last-modified time. */
   sitemap: Array<SitemapEntry>;
+  /** Rooms still scheduled ahead, the newest announced first; `first` 1 to 50. */
+  upcomingLiveRooms: Array<UpcomingLiveRoom>;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryActivitiesArgs = {
+  status?: InputMaybe<ActivityStatus>;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryActivityArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -528,6 +753,12 @@ export type QueryContentGmvShareArgs = {
 
 
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryNavigationArgs = {
+  menu: Scalars['String']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryPageArgs = {
   id: Scalars['ID']['input'];
 };
@@ -544,10 +775,34 @@ export type QueryPagesArgs = {
   kind?: InputMaybe<PageKind>;
 };
 
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryUpcomingLiveRoomsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
 /** One view of a published article or page, as the site reports it. */
 export type RecordContentViewInput = {
   id: Scalars['ID']['input'];
   kind: ContentViewKind;
+};
+
+/** The whole home banner set replacing the current version. */
+export type SaveHomeBannersInput = {
+  /** At most 20, in display order. */
+  banners: Array<BannerInput>;
+  /** The version the edit was made against; CONFLICT when another save came first. */
+  expectedVersion: Scalars['Int']['input'];
+};
+
+/** A whole menu replacing the current version. */
+export type SaveMenuInput = {
+  /** The version the edit was made against; CONFLICT when another save came first. */
+  expectedVersion: Scalars['Int']['input'];
+  /** At most 30, in display order. */
+  items: Array<MenuItemInput>;
+  /** Uppercase letters, digits and underscores, up to 32 (e.g. MAIN, FOOTER). */
+  name: Scalars['String']['input'];
 };
 
 /** When an article goes out. */
@@ -605,6 +860,22 @@ export type TextBlock = ContentBlock & {
   __typename?: 'TextBlock';
   kind: BlockKind;
   text: Scalars['String']['output'];
+};
+
+/** A live room scheduled ahead, as content learnt it from live's events (a teaser). */
+export type UpcomingLiveRoom = {
+  __typename?: 'UpcomingLiveRoom';
+  /** When the schedule was announced (the event's time). */
+  announcedAt: Scalars['DateTime']['output'];
+  roomId: Scalars['ID']['output'];
+  scheduledAt: Scalars['DateTime']['output'];
+};
+
+/** An edit of an activity against the version it was made on. */
+export type UpdateActivityInput = {
+  activity: ActivityInput;
+  activityId: Scalars['ID']['input'];
+  expectedVersion: Scalars['Int']['input'];
 };
 
 /** An edit of an article: a field left out is unchanged. Every edit is kept as a revision. */
@@ -730,12 +1001,16 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping of federation types */
 export type FederationTypes = ResolversObject<{
+  Activity: Activity;
   Article: Article;
   Page: Page;
 }>;
 
 /** Mapping of federation reference types */
 export type FederationReferenceTypes = ResolversObject<{
+  Activity:
+    ( { __typename: 'Activity' }
+    & GraphQLRecursivePick<FederationTypes['Activity'], {"id":true}> );
   Article:
     ( { __typename: 'Article' }
     & GraphQLRecursivePick<FederationTypes['Article'], {"id":true}> );
@@ -748,14 +1023,23 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  ArchiveArticleInput: ArchiveArticleInput;
+  Activity: ResolverTypeWrapper<ActivityShapeModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  ActivityInput: ActivityInput;
+  ActivityStatus: ActivityStatus;
+  ArchiveArticleInput: ArchiveArticleInput;
   Article: ResolverTypeWrapper<ArticleDocModel>;
   ArticleBySlug: ResolverTypeWrapper<ArticleBySlugShapeModel>;
   ArticleConnection: ResolverTypeWrapper<Omit<ArticleConnection, 'edges'> & { edges: Array<ResolversTypes['ArticleEdge']> }>;
   ArticleEdge: ResolverTypeWrapper<Omit<ArticleEdge, 'node'> & { node: ResolversTypes['Article'] }>;
   ArticleStatus: ArticleStatus;
   ArticleType: ArticleType;
+  Banner: ResolverTypeWrapper<BannerDocModel>;
+  BannerAudience: ResolverTypeWrapper<AudienceDocModel>;
+  BannerAudienceInput: BannerAudienceInput;
+  BannerAudienceKind: BannerAudienceKind;
+  BannerInput: BannerInput;
+  BannerSet: ResolverTypeWrapper<BannerSetShapeModel>;
   BlockKind: BlockKind;
   CacheControlScope: CacheControlScope;
   ContentBlock: ResolverTypeWrapper<BlockDocModel>;
@@ -774,6 +1058,12 @@ export type ResolversTypes = ResolversObject<{
   ImageBlock: ResolverTypeWrapper<BlockDocModel>;
   LiveRoomCardBlock: ResolverTypeWrapper<BlockDocModel>;
   Long: ResolverTypeWrapper<Scalars['Long']['output']>;
+  Menu: ResolverTypeWrapper<MenuShapeModel>;
+  MenuItem: ResolverTypeWrapper<MenuItemDocModel>;
+  MenuItemInput: MenuItemInput;
+  MerchLink: ResolverTypeWrapper<LinkDocModel>;
+  MerchLinkInput: MerchLinkInput;
+  MerchLinkKind: MerchLinkKind;
   Money: ResolverTypeWrapper<Money>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Page: ResolverTypeWrapper<PageDocModel>;
@@ -786,12 +1076,16 @@ export type ResolversTypes = ResolversObject<{
   PublishArticleInput: PublishArticleInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RecordContentViewInput: RecordContentViewInput;
+  SaveHomeBannersInput: SaveHomeBannersInput;
+  SaveMenuInput: SaveMenuInput;
   ScheduleArticleInput: ScheduleArticleInput;
   Seo: ResolverTypeWrapper<Seo>;
   SeoInput: SeoInput;
   SitemapEntry: ResolverTypeWrapper<SitemapShapeModel>;
   SitemapItemKind: SitemapItemKind;
   TextBlock: ResolverTypeWrapper<BlockDocModel>;
+  UpcomingLiveRoom: ResolverTypeWrapper<UpcomingLiveRoomShapeModel>;
+  UpdateActivityInput: UpdateActivityInput;
   UpdateArticleInput: UpdateArticleInput;
   UpdatePageInput: UpdatePageInput;
   VideoBlock: ResolverTypeWrapper<BlockDocModel>;
@@ -804,12 +1098,19 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  ArchiveArticleInput: ArchiveArticleInput;
+  Activity: ActivityShapeModel;
   ID: Scalars['ID']['output'];
+  ActivityInput: ActivityInput;
+  ArchiveArticleInput: ArchiveArticleInput;
   Article: ArticleDocModel;
   ArticleBySlug: ArticleBySlugShapeModel;
   ArticleConnection: Omit<ArticleConnection, 'edges'> & { edges: Array<ResolversParentTypes['ArticleEdge']> };
   ArticleEdge: Omit<ArticleEdge, 'node'> & { node: ResolversParentTypes['Article'] };
+  Banner: BannerDocModel;
+  BannerAudience: AudienceDocModel;
+  BannerAudienceInput: BannerAudienceInput;
+  BannerInput: BannerInput;
+  BannerSet: BannerSetShapeModel;
   ContentBlock: BlockDocModel;
   ContentBlockInput: ContentBlockInput;
   ContentGmvShare: GmvShareShapeModel;
@@ -825,6 +1126,11 @@ export type ResolversParentTypes = ResolversObject<{
   ImageBlock: BlockDocModel;
   LiveRoomCardBlock: BlockDocModel;
   Long: Scalars['Long']['output'];
+  Menu: MenuShapeModel;
+  MenuItem: MenuItemDocModel;
+  MenuItemInput: MenuItemInput;
+  MerchLink: LinkDocModel;
+  MerchLinkInput: MerchLinkInput;
   Money: Money;
   Mutation: Record<PropertyKey, never>;
   Page: PageDocModel;
@@ -836,11 +1142,15 @@ export type ResolversParentTypes = ResolversObject<{
   PublishArticleInput: PublishArticleInput;
   Query: Record<PropertyKey, never>;
   RecordContentViewInput: RecordContentViewInput;
+  SaveHomeBannersInput: SaveHomeBannersInput;
+  SaveMenuInput: SaveMenuInput;
   ScheduleArticleInput: ScheduleArticleInput;
   Seo: Seo;
   SeoInput: SeoInput;
   SitemapEntry: SitemapShapeModel;
   TextBlock: BlockDocModel;
+  UpcomingLiveRoom: UpcomingLiveRoomShapeModel;
+  UpdateActivityInput: UpdateActivityInput;
   UpdateArticleInput: UpdateArticleInput;
   UpdatePageInput: UpdatePageInput;
   VideoBlock: BlockDocModel;
@@ -887,6 +1197,23 @@ export type TagDirectiveArgs = {
 
 export type TagDirectiveResolver<Result, Parent, ContextType = Context, Args = TagDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export type ActivityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Activity'] = ResolversParentTypes['Activity'], FederationReferenceType extends FederationReferenceTypes['Activity'] = FederationReferenceTypes['Activity']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Activity']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  articleIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  bannerUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  countdown?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  couponTemplateIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  endsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  liveRoomIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  productIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  startsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['ActivityStatus'], ParentType, ContextType>;
+  summary?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type ArticleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Article'] = ResolversParentTypes['Article'], FederationReferenceType extends FederationReferenceTypes['Article'] = FederationReferenceTypes['Article']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Article']> | FederationReferenceType, FederationReferenceType, ContextType>;
   author?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -925,6 +1252,28 @@ export type ArticleConnectionResolvers<ContextType = Context, ParentType extends
 export type ArticleEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ArticleEdge'] = ResolversParentTypes['ArticleEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Article'], ParentType, ContextType>;
+}>;
+
+export type BannerResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Banner'] = ResolversParentTypes['Banner']> = ResolversObject<{
+  audience?: Resolver<ResolversTypes['BannerAudience'], ParentType, ContextType>;
+  endsAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  imageUrl?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  link?: Resolver<ResolversTypes['MerchLink'], ParentType, ContextType>;
+  startsAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type BannerAudienceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BannerAudience'] = ResolversParentTypes['BannerAudience']> = ResolversObject<{
+  kind?: Resolver<ResolversTypes['BannerAudienceKind'], ParentType, ContextType>;
+  segment?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  tier?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type BannerSetResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BannerSet'] = ResolversParentTypes['BannerSet']> = ResolversObject<{
+  banners?: Resolver<Array<ResolversTypes['Banner']>, ParentType, ContextType>;
+  savedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type ContentBlockResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ContentBlock'] = ResolversParentTypes['ContentBlock']> = ResolversObject<{
@@ -993,6 +1342,24 @@ export interface LongScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
   name: 'Long';
 }
 
+export type MenuResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Menu'] = ResolversParentTypes['Menu']> = ResolversObject<{
+  items?: Resolver<Array<ResolversTypes['MenuItem']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  savedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type MenuItemResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MenuItem'] = ResolversParentTypes['MenuItem']> = ResolversObject<{
+  label?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  link?: Resolver<ResolversTypes['MerchLink'], ParentType, ContextType>;
+}>;
+
+export type MerchLinkResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MerchLink'] = ResolversParentTypes['MerchLink']> = ResolversObject<{
+  kind?: Resolver<ResolversTypes['MerchLinkKind'], ParentType, ContextType>;
+  refId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  url?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
 export type MoneyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = ResolversObject<{
   amount?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
   currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1001,13 +1368,17 @@ export type MoneyResolvers<ContextType = Context, ParentType extends ResolversPa
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   archiveArticle?: Resolver<ResolversTypes['Article'], ParentType, ContextType, RequireFields<MutationArchiveArticleArgs, 'input'>>;
   archivePage?: Resolver<ResolversTypes['Page'], ParentType, ContextType, RequireFields<MutationArchivePageArgs, 'input'>>;
+  createActivity?: Resolver<ResolversTypes['Activity'], ParentType, ContextType, RequireFields<MutationCreateActivityArgs, 'input'>>;
   createArticle?: Resolver<ResolversTypes['Article'], ParentType, ContextType, RequireFields<MutationCreateArticleArgs, 'input'>>;
   createPage?: Resolver<ResolversTypes['Page'], ParentType, ContextType, RequireFields<MutationCreatePageArgs, 'input'>>;
   publishArticle?: Resolver<ResolversTypes['Article'], ParentType, ContextType, RequireFields<MutationPublishArticleArgs, 'input'>>;
   publishPage?: Resolver<ResolversTypes['Page'], ParentType, ContextType, RequireFields<MutationPublishPageArgs, 'input'>>;
   recordContentView?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRecordContentViewArgs, 'input'>>;
+  saveHomeBanners?: Resolver<ResolversTypes['BannerSet'], ParentType, ContextType, RequireFields<MutationSaveHomeBannersArgs, 'input'>>;
+  saveMenu?: Resolver<ResolversTypes['Menu'], ParentType, ContextType, RequireFields<MutationSaveMenuArgs, 'input'>>;
   scheduleArticle?: Resolver<ResolversTypes['Article'], ParentType, ContextType, RequireFields<MutationScheduleArticleArgs, 'input'>>;
   schedulePage?: Resolver<ResolversTypes['Page'], ParentType, ContextType, RequireFields<MutationSchedulePageArgs, 'input'>>;
+  updateActivity?: Resolver<ResolversTypes['Activity'], ParentType, ContextType, RequireFields<MutationUpdateActivityArgs, 'input'>>;
   updateArticle?: Resolver<ResolversTypes['Article'], ParentType, ContextType, RequireFields<MutationUpdateArticleArgs, 'input'>>;
   updatePage?: Resolver<ResolversTypes['Page'], ParentType, ContextType, RequireFields<MutationUpdatePageArgs, 'input'>>;
 }>;
@@ -1055,14 +1426,20 @@ export type ProductCardBlockResolvers<ContextType = Context, ParentType extends 
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  activities?: Resolver<Array<ResolversTypes['Activity']>, ParentType, ContextType, Partial<QueryActivitiesArgs>>;
+  activity?: Resolver<Maybe<ResolversTypes['Activity']>, ParentType, ContextType, RequireFields<QueryActivityArgs, 'id'>>;
   article?: Resolver<Maybe<ResolversTypes['Article']>, ParentType, ContextType, RequireFields<QueryArticleArgs, 'id'>>;
   articleBySlug?: Resolver<Maybe<ResolversTypes['ArticleBySlug']>, ParentType, ContextType, RequireFields<QueryArticleBySlugArgs, 'slug'>>;
   articles?: Resolver<ResolversTypes['ArticleConnection'], ParentType, ContextType, RequireFields<QueryArticlesArgs, 'first'>>;
   contentGmvShare?: Resolver<ResolversTypes['ContentGmvShare'], ParentType, ContextType, RequireFields<QueryContentGmvShareArgs, 'from' | 'to'>>;
+  homeBannerSet?: Resolver<ResolversTypes['BannerSet'], ParentType, ContextType>;
+  homeBanners?: Resolver<Array<ResolversTypes['Banner']>, ParentType, ContextType>;
+  navigation?: Resolver<ResolversTypes['Menu'], ParentType, ContextType, RequireFields<QueryNavigationArgs, 'menu'>>;
   page?: Resolver<Maybe<ResolversTypes['Page']>, ParentType, ContextType, RequireFields<QueryPageArgs, 'id'>>;
   pageBySlug?: Resolver<Maybe<ResolversTypes['PageBySlug']>, ParentType, ContextType, RequireFields<QueryPageBySlugArgs, 'slug'>>;
   pages?: Resolver<Array<ResolversTypes['Page']>, ParentType, ContextType, Partial<QueryPagesArgs>>;
   sitemap?: Resolver<Array<ResolversTypes['SitemapEntry']>, ParentType, ContextType>;
+  upcomingLiveRooms?: Resolver<Array<ResolversTypes['UpcomingLiveRoom']>, ParentType, ContextType, RequireFields<QueryUpcomingLiveRoomsArgs, 'first'>>;
 }>;
 
 export type SeoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Seo'] = ResolversParentTypes['Seo']> = ResolversObject<{
@@ -1087,6 +1464,12 @@ export type TextBlockResolvers<ContextType = Context, ParentType extends Resolve
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
+export type UpcomingLiveRoomResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UpcomingLiveRoom'] = ResolversParentTypes['UpcomingLiveRoom']> = ResolversObject<{
+  announcedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  roomId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  scheduledAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
 export type VideoBlockResolvers<ContextType = Context, ParentType extends ResolversParentTypes['VideoBlock'] = ResolversParentTypes['VideoBlock']> = ResolversObject<{
   caption?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['BlockKind'], ParentType, ContextType>;
@@ -1100,10 +1483,14 @@ export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<Resolv
 }
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  Activity?: ActivityResolvers<ContextType>;
   Article?: ArticleResolvers<ContextType>;
   ArticleBySlug?: ArticleBySlugResolvers<ContextType>;
   ArticleConnection?: ArticleConnectionResolvers<ContextType>;
   ArticleEdge?: ArticleEdgeResolvers<ContextType>;
+  Banner?: BannerResolvers<ContextType>;
+  BannerAudience?: BannerAudienceResolvers<ContextType>;
+  BannerSet?: BannerSetResolvers<ContextType>;
   ContentBlock?: ContentBlockResolvers<ContextType>;
   ContentGmvShare?: ContentGmvShareResolvers<ContextType>;
   ContentPerformance?: ContentPerformanceResolvers<ContextType>;
@@ -1115,6 +1502,9 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   ImageBlock?: ImageBlockResolvers<ContextType>;
   LiveRoomCardBlock?: LiveRoomCardBlockResolvers<ContextType>;
   Long?: GraphQLScalarType;
+  Menu?: MenuResolvers<ContextType>;
+  MenuItem?: MenuItemResolvers<ContextType>;
+  MerchLink?: MerchLinkResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Page?: PageResolvers<ContextType>;
@@ -1126,6 +1516,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Seo?: SeoResolvers<ContextType>;
   SitemapEntry?: SitemapEntryResolvers<ContextType>;
   TextBlock?: TextBlockResolvers<ContextType>;
+  UpcomingLiveRoom?: UpcomingLiveRoomResolvers<ContextType>;
   VideoBlock?: VideoBlockResolvers<ContextType>;
   link__Import?: GraphQLScalarType;
 }>;
