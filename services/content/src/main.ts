@@ -11,7 +11,9 @@ import type { MerchandisingService } from './merchandising/service';
 import { MERCH_LIMITS } from './merchandising/service';
 import { createPagesModule } from './pages';
 import { resolvers as coreResolvers } from './resolvers';
-import { createContentService, createEditorial, LIMITS, type ContentService, type Context, type Editorial } from './service';
+import { LIMITS } from './editorial/input';
+import { createEditorial, type Editorial } from './editorial/service';
+import { createContentService, type ContentService, type Context } from './service';
 
 /** The core SDL plus each module's `src/<module>/schema.graphql`. */
 export const typeDefs = readSchema(join(__dirname, '../src/schema.graphql'));

@@ -1,5 +1,5 @@
 import type { Connection } from 'mongoose';
-import type { Editorial } from '../service';
+import type { Editorial } from '../editorial/service';
 import { createPageModels } from './model';
 import { pageResolvers } from './resolvers';
 import { createPagesService } from './service';

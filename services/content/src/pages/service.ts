@@ -1,5 +1,6 @@
 import { badInput, isObjectId, isStaff, outboxRecord, requireRole, type Viewer } from '@flywheel/service-kit';
-import type { ContentPatch, Editorial, ItemStore, Move } from '../service';
+import type { ContentPatch } from '../editorial/input';
+import type { Editorial, ItemStore, Move } from '../editorial/service';
 import { PAGE_KINDS, type PageDoc, type PageKind, type PageModels } from './model';
 
 export interface CreatePageInput extends Omit<ContentPatch, 'title'> {
