@@ -19,10 +19,14 @@ const OUT = join(ROOT, 'docs/events.md');
 /** The events package as a module, from its TypeScript source. */
 function loadEventsPackage() {
   const source = readFileSync(EVENTS_SRC, 'utf8');
-  const { outputText } = ts.transpileModule(source, {
-    fileName: EVENTS_SRC,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, resolveJsonModule: true },
-  });
+  const transpile = (text, fileName) =>
+    ts.transpileModule(text, {
+      fileName,
+      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, resolveJsonModule: true },
+    }).outputText;
+  // The package's other modules (`export * from './feed'`) are TypeScript too: load them the same way.
+  Module._extensions['.ts'] ??= (mod, fileName) => mod._compile(transpile(readFileSync(fileName, 'utf8'), fileName), fileName);
+  const outputText = transpile(source, EVENTS_SRC);
   const m = new Module(EVENTS_SRC, module);
   m.filename = EVENTS_SRC;
   m.paths = Module._nodeModulePaths(dirname(EVENTS_SRC));
@@ -218,14 +222,18 @@ function render() {
   );
   L.push('## Conventions', '');
   L.push(
-    '- **Subjects** are `<service>.<entity>.<verb>`, events in the past tense. The first word is the publishing service.',
+    '- **Subjects** are `<service>.<entity>.<verb>`, events in the past tense. The first word is the publishing service,',
+    '  except for notifications to members: `notifications.<publisher>.<kind>`, a family of their own.',
     '- **Envelope**: `{ id, type, version, occurredAt, source, data }`; `type` is the subject, `data` the payload below.',
     '  Payloads carry ids and facts, never whole documents. Money is integer fen.',
-    '- **Streams**: one JetStream stream per publishing service holding exactly its event subjects, plus a dead-letter',
-    '  stream. The message id (`Nats-Msg-Id`) is the event id, so a re-publish within the duplicate window is dropped.',
-    '- **Consumers** are durable per consuming service and subject (`<service>_<subject with dashes>`), ack explicitly,',
-    '  retry with back-off and dead-letter after the last attempt. A processed event id is recorded, and every handler is',
-    '  idempotent on the event id on its own.',
+    '- **Streams**: one JetStream stream per publishing service holding exactly its event subjects, one `NOTIFICATIONS`',
+    '  stream holding every notification whoever publishes it (a delivery channel consumes `notifications.>`), plus a',
+    '  dead-letter stream. The message id (`Nats-Msg-Id`) is the event id, so a re-publish within the duplicate window is',
+    '  dropped.',
+    '- **Consumers** are durable per consuming service and subject (`<service>_<subject with dashes>`; a channel taking',
+    '  every notification: `<service>_notifications-all`), ack explicitly, retry with back-off and dead-letter after the',
+    "  last attempt (under the message's own subject). A processed event id is recorded, and every handler is idempotent on",
+    '  the event id on its own.',
     '- **Versions**: a consumer refuses an event whose version is newer than the one it knows.',
     '- **Request/reply** subjects never overlap event subjects; repliers listen in a queue group named after their service.',
     '  A refusal comes back as `{ ok: false, error: { code, message } }` with the same codes as GraphQL errors.',
@@ -238,6 +246,8 @@ function render() {
     const subs = pkg.streamSubjects(svc);
     if (subs.length) L.push(`| \`${pkg.streamName(svc)}\` | ${svc} | ${subs.map((s) => `\`${s}\``).join(', ')} |`);
   }
+  const notifiers = [...pkg.SERVICES].filter((svc) => pkg.publisherStreams(svc).some((st) => st.name === pkg.NOTIFICATIONS_STREAM));
+  L.push(`| \`${pkg.NOTIFICATIONS_STREAM}\` | ${notifiers.sort().join(', ')} | \`${pkg.NOTIFICATIONS_FILTER}\` |`);
   L.push(`| \`${pkg.DEAD_LETTER_STREAM}\` | every consumer | \`${pkg.DEAD_LETTER_PREFIX}.<durable consumer>\` |`, '');
   const silent = [...pkg.SERVICES].filter((s) => !pkg.streamSubjects(s).length).sort();
   if (silent.length) L.push(`Services that publish no events yet: ${silent.join(', ')}.`, '');
@@ -259,7 +269,7 @@ function render() {
     const c = comments.events[s] ?? { doc: '', fields: {} };
     L.push(`### ${s}`, '');
     if (c.doc) L.push(c.doc, '');
-    L.push(`- Version ${def.version}, stream \`${pkg.streamName(def.source)}\`.`);
+    L.push(`- Version ${def.version}, stream \`${pkg.streamOf(s).name}\`.`);
     L.push(`- Published by: ${list(who(uses, s, 'publish'), `nothing yet (declared for ${def.source})`)}.`);
     L.push(`- Consumed by: ${list(who(uses, s, 'consume'), 'no service yet')}.`);
     const strays = uses.filter((u) => u.subject === s && u.role === 'publish' && u.service !== def.source);

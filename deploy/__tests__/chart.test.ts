@@ -193,7 +193,7 @@ describe.each(VALUE_SETS)('chart with %s values', (_label, valuesFiles) => {
     }
   });
 
-  test('network policies: only the gateway reaches subgraphs, only subgraphs and the stream job reach NATS and MongoDB', () => {
+  test('network policies: only the gateway reaches subgraphs, only subgraphs reach MongoDB, subgraphs, the gateway and the stream job reach NATS', () => {
     const policies = byKind(rendered(), 'NetworkPolicy');
     const deny = find(rendered(), 'NetworkPolicy', 'flywheel-default-deny').spec!;
     expect(deny.ingress).toBeUndefined();
@@ -214,7 +214,7 @@ describe.each(VALUE_SETS)('chart with %s values', (_label, valuesFiles) => {
       [...podSpecs(rendered())].filter(({ labels }) => labels[`flywheel.io/${dep}-client`] === 'true').map((p) => p.owner);
     expect(clientsOf('mongodb').sort()).toEqual(SUBGRAPHS.map((s) => `Deployment/${s}`).sort());
     expect(clientsOf('nats').sort()).toEqual(
-      [...SUBGRAPHS.map((s) => `Deployment/${s}`), ...byKind(rendered(), 'Job').map((j) => `Job/${j.metadata.name}`)].sort(),
+      [...WORKLOADS.map((s) => `Deployment/${s}`), ...byKind(rendered(), 'Job').map((j) => `Job/${j.metadata.name}`)].sort(),
     );
     // With egress locked down, the gateway reaches the subgraphs and subgraphs reach no workload.
     for (const p of policies.filter((x) => x.spec!.egress && WORKLOADS.includes(x.metadata.name))) {
@@ -246,8 +246,8 @@ describe.each(VALUE_SETS)('chart with %s values', (_label, valuesFiles) => {
         .filter((v: Obj) => v.valueFrom?.secretKeyRef)
         .map((v: Obj) => v.name)
         .sort();
-      const expected = ['INTERNAL_TOKEN_SECRET'];
-      if (name !== 'gateway') expected.push('MONGO_URL', 'NATS_URL');
+      const expected = ['INTERNAL_TOKEN_SECRET', 'NATS_URL'];
+      if (name !== 'gateway') expected.push('MONGO_URL');
       if (name === 'gateway' || name === 'membership') expected.push('AUTH_TOKEN_SECRET');
       if (name === 'membership') expected.push('PII_ENCRYPTION_KEY', 'PII_LOOKUP_KEY', 'BOOTSTRAP_STAFF_EMAIL', 'BOOTSTRAP_STAFF_PASSWORD');
       if (name === 'orders') expected.push('PAYMENT_TEST_SECRET', 'PII_ENCRYPTION_KEY');
@@ -404,10 +404,10 @@ describe('chart values', () => {
     }
   });
 
-  test('JetStream settings name services (or the dead-letter stream), and protect the money streams', () => {
+  test('JetStream settings name services (or the notifications or dead-letter stream), and protect the money streams', () => {
     const values = readYaml('charts/flywheel/values.yaml');
     // Settings may wait for a service that does not publish yet (the job applies them once it does).
-    for (const key of Object.keys(values.jetstream.streams)) expect([...SERVICES, 'deadletter']).toContain(key);
+    for (const key of Object.keys(values.jetstream.streams)) expect([...SERVICES, 'notifications', 'deadletter']).toContain(key);
     expect(SERVICES.filter((s) => streamSubjects(s).length > 0)).toEqual(expect.arrayContaining(['orders', 'catalog', 'membership']));
     // The money streams are kept forever and protected.
     for (const money of ['orders', 'membership', 'referral', 'catalog']) {

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, RetentionPolicy, StorageType, type NatsConnection, type StreamConfig } from 'nats';
-import { DEAD_LETTER_STREAM, SERVICES, streamName, streamSubjects } from '@flywheel/events';
+import { DEAD_LETTER_STREAM, NOTIFICATIONS_STREAM, SERVICES, streamName, streamSubjects } from '@flywheel/events';
 import { freePort, startNats, type InfraProcess } from '@flywheel/testing';
 import { CHART, ROOT, find, helmTemplate, validate } from './support';
 
@@ -88,6 +88,8 @@ test('creates every stream the services publish to, with the chart settings, bef
         : { service, max_age: 720 * HOUR, deny_delete: false, deny_purge: false },
     );
   }
+  const { config: notifications } = await jsm.streams.info(NOTIFICATIONS_STREAM);
+  expect(notifications).toMatchObject({ subjects: ['notifications.>'], max_age: 168 * HOUR, num_replicas: 1 });
   const { config: dlq } = await jsm.streams.info(DEAD_LETTER_STREAM);
   expect(dlq.max_age).toBe(336 * HOUR);
   expect(
@@ -95,7 +97,7 @@ test('creates every stream the services publish to, with the chart settings, bef
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l).outcome),
-  ).toEqual([...publishers.map(() => 'created'), 'created']);
+  ).toEqual([...publishers.map(() => 'created'), 'created', 'created']);
 });
 
 test('raises a stream a service created first, keeping subjects a newer service version added, and is idempotent', async () => {

@@ -33,7 +33,7 @@ test("the chart's values schema lists exactly the registry's services", () => {
   expect(Object.keys(schema.services.properties)).toEqual(NAMES);
   expect(schema.services.required).toEqual(NAMES);
   expect(schema.jetstream.properties.setup.properties.imageFrom.enum).toEqual([...SERVICES]);
-  expect(Object.keys(schema.jetstream.properties.streams.properties)).toEqual([...SERVICES, 'deadletter']);
+  expect(Object.keys(schema.jetstream.properties.streams.properties)).toEqual([...SERVICES, 'notifications', 'deadletter']);
 });
 
 test('every registered service is a directory under services/, an npm workspace and a TypeScript project, and nothing else is', () => {

@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
-import { AppError, TokenError, verifyJwt, type Role, type Viewer } from '@flywheel/service-kit';
+import { AppError, ROLES as KNOWN_ROLES, TokenError, verifyJwt, type Role, type Viewer } from '@flywheel/service-kit';
 
 // Must match membership's issuer/audience (the gateway never imports a service's package).
 const ISSUER = 'flywheel-membership';
 const AUDIENCE = 'flywheel-gateway';
-const ROLES = new Set<Role>(['CUSTOMER', 'STAFF', 'PARTNER']);
+const ROLES = new Set<Role>(KNOWN_ROLES);
 
 export interface GatewayContext {
   viewer: Viewer | null;

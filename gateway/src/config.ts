@@ -78,6 +78,21 @@ export const configSchema = z.object({
     .int()
     .positive()
     .default(32 * 1024 * 1024),
+  /**
+   * NATS, for the live rooms' feeds behind GraphQL subscriptions (WebSocket, /graphql). Unset: the
+   * gateway serves no subscriptions (they answer UNAVAILABLE); queries and mutations are unaffected.
+   */
+  NATS_URL: z.string().min(1).optional(),
+  /** Subscriptions open at once on one WebSocket connection. */
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(5),
+  /** WebSocket connections open at once per identity (member, staff or client address), per replica. */
+  WS_MAX_CONNECTIONS_PER_IDENTITY: z.coerce.number().int().positive().default(10),
+  /** Bytes queued for one WebSocket that does not read before the gateway closes it (a slow viewer). */
+  WS_MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   /** Comma-separated browser origins allowed to call the API; empty = same-origin only. */
   CORS_ORIGINS: z.string().default(''),
 });

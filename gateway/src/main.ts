@@ -20,6 +20,8 @@ import {
   runMain,
 } from '@flywheel/service-kit';
 import { shutdownTelemetry } from '@flywheel/service-kit/telemetry';
+import type { GraphQLSchema } from 'graphql';
+import { connect, type NatsConnection } from 'nats';
 import { Agent } from 'undici';
 import { authenticate, type GatewayContext } from './auth';
 import { responseCachePlugins } from './cache';
@@ -27,6 +29,8 @@ import { loadGatewayConfig, subgraphUrl, type Config } from './config';
 import { ideRoute } from './ide';
 import { documentLimits } from './limits';
 import { clientAddress, createRateLimiter, identityKey, sensitiveCallsPlugin } from './limiter';
+import { createFeedHub, type FeedHub } from './feed-hub';
+import { attachRealtime } from './realtime';
 import { boundedFetcher, keepAliveFetcher, SubgraphSource } from './subgraphs';
 
 export type { GatewayContext } from './auth';
@@ -38,6 +42,8 @@ export interface RunningGateway {
   url: string;
   server: Server;
   logger: Logger;
+  /** The live feeds' hub; null without NATS_URL. */
+  hub: FeedHub | null;
   stop(): Promise<void>;
 }
 
@@ -139,12 +145,58 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
       }),
     ],
   });
+  let apiSchema: GraphQLSchema | null = null;
+  gateway.onSchemaLoadOrUpdate((s) => {
+    apiSchema = s.apiSchema;
+  });
   await apollo.start();
+
+  // Subscriptions: the live rooms' feeds over WebSocket, fed by NATS (realtime.ts, feed-hub.ts).
+  const run = async (query: string, variables: Record<string, unknown>, viewer: Viewer | null) => {
+    const response = await apollo.executeOperation(
+      { query, variables },
+      { contextValue: { viewer, identity: viewer ? `id:${viewer.id}` : 'feed' } },
+    );
+    return response.body.kind === 'single' ? response.body.singleResult : { errors: [{ message: 'Unexpected incremental answer' }] };
+  };
+  let nc: NatsConnection | null = null;
+  let hub: FeedHub | null = null;
+  if (config.NATS_URL) {
+    nc = await connect({ servers: config.NATS_URL, name: 'gateway', maxReconnectAttempts: -1 });
+    hub = createFeedHub({ nc, logger, execute: (query, variables) => run(query, variables, null) });
+  }
+  const realtime = attachRealtime({
+    server,
+    hub,
+    logger,
+    limits: {
+      perConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      perIdentity: config.WS_MAX_CONNECTIONS_PER_IDENTITY,
+      bufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+      maxPayload: 64 * 1024,
+    },
+    parseOptions: limits.parseOptions,
+    validationRules: limits.validationRules,
+    apiSchema: () => apiSchema,
+    authenticate: (header) => authenticate({ headers: { authorization: header } } as IncomingMessage, config.AUTH_TOKEN_SECRET),
+    identity: (req, viewer) => caller(req, viewer).identity,
+    allow: (identity) => limiter.take([[identity, 1]]) === 0,
+    execute: run,
+  });
+
   started = true;
   const port = await listen(server, config.PORT, config.HOST);
-  logger.info({ port }, 'gateway listening');
+  logger.info({ port, subscriptions: Boolean(hub) }, 'gateway listening');
 
   const steps = [
+    { name: 'websocket', run: () => realtime.close() },
+    {
+      name: 'feed',
+      run: async () => {
+        await hub?.close();
+        await nc?.drain();
+      },
+    },
     { name: 'http', run: () => apollo.stop() },
     { name: 'subgraph connections', run: () => subgraphConnections.close() },
   ];
@@ -155,7 +207,7 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
     const trigger = onShutdown(logger, [...steps, { name: 'telemetry', run: shutdownTelemetry }], config.SHUTDOWN_TIMEOUT_MS);
     stop = () => trigger('stop()');
   }
-  return { port, url: `http://127.0.0.1:${port}/graphql`, server, logger, stop };
+  return { port, url: `http://127.0.0.1:${port}/graphql`, server, logger, hub, stop };
 }
 
 if (require.main === module) runMain('gateway', () => start(loadGatewayConfig(), { handleSignals: true }));

@@ -25,11 +25,9 @@ function nanos(value) {
 
 /** Every stream the services would create, with the subjects they would give it. */
 function streamsFromCode() {
-  const streams = events.SERVICES.filter((s) => events.streamSubjects(s).length > 0).map((s) => ({
-    key: s,
-    name: events.streamName(s),
-    subjects: events.streamSubjects(s),
-  }));
+  // One per publishing service (key: its name), and NOTIFICATIONS (key: notifications), shared by
+  // every service that sends a notification.
+  const streams = events.eventStreams().map((s) => ({ ...s }));
   streams.push({ key: 'deadletter', name: events.DEAD_LETTER_STREAM, subjects: [`${events.DEAD_LETTER_PREFIX}.>`] });
   return streams;
 }

@@ -70,9 +70,9 @@ app.kubernetes.io/instance: {{ (index . 0).Release.Name }}
 {{/* Secret keys every workload of a kind reads, beyond its own secretEnv. */}}
 {{- define "flywheel.commonSecretEnv" -}}
 INTERNAL_TOKEN_SECRET: INTERNAL_TOKEN_SECRET
+NATS_URL: NATS_URL
 {{- if ne . "gateway" }}
 MONGO_URL: MONGO_URL
-NATS_URL: NATS_URL
 {{- end }}
 {{- end -}}
 

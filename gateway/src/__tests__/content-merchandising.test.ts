@@ -1,7 +1,8 @@
 // 首页装修 and 活动中心 through the gateway: menus saved as versions (two staff saving against the
 // same version: one wins, the other gets CONFLICT), home banners filtered by window and audience
-// for an anonymous viewer, activities by status with a countdown, and upcoming-live teasers fed by
-// `live.room.scheduled` events (a redelivery counted once). Members are refused every write.
+// for an anonymous viewer and targeted at a member's tier (from `membership.tier.changed`),
+// activities by status with a countdown, and upcoming-live teasers fed by `live.room.scheduled`
+// events (a redelivery counted once). Members are refused every write.
 // Real subgraphs, real FerretDB and NATS.
 import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
@@ -201,4 +202,37 @@ test('upcoming live teasers come from live.room.scheduled events, a redelivery c
   const after = await until(read, (v) => !ours(v).includes(soon));
   expect(ours(after)).toEqual([later]);
   expect(code(await gql(url(), 'query { upcomingLiveRooms(first: 51) { roomId } }', {}))).toBe('BAD_USER_INPUT');
+});
+
+test("a member sees the banner of the tier membership reported, through the gateway; others and the shared cache don't", async () => {
+  const current = (await gql(url(), 'query { homeBannerSet { version } }', {}, staff)).data!.homeBannerSet.version as number;
+  const link = { kind: 'EXTERNAL', url: 'https://example.com/vip' };
+  const banners = [
+    { title: '全员', imageUrl: 'https://cdn.example.com/a.jpg', link },
+    { title: '钻石专享', imageUrl: 'https://cdn.example.com/d.jpg', link, audience: { kind: 'TIER', tier: 'DIAMOND' } },
+  ];
+  expect((await gql(url(), SAVE_BANNERS, { i: { expectedVersion: current, banners } }, staff)).errors).toBeUndefined();
+  const diamond = newCustomer();
+  const other = newCustomer();
+  await stack.orders.bus.publish('membership.tier.changed', {
+    memberId: diamond.id,
+    from: 'GOLD',
+    to: 'DIAMOND',
+    direction: 'UP',
+    growth: 50_000,
+    changedAt: new Date().toISOString(),
+  });
+  const titles = (headers: Record<string, string> = {}) =>
+    gql(url(), 'query { homeBanners { title } }', {}, headers).then((r) =>
+      (r.data!.homeBanners as { title: string }[]).map((b) => b.title),
+    );
+  expect(
+    await until(
+      () => titles(diamond.headers),
+      (v) => v.length === 2,
+    ),
+  ).toEqual(['全员', '钻石专享']);
+  expect(await titles(other.headers)).toEqual(['全员']);
+  // The member's answer was not cached for anyone else (an anonymous answer may be an earlier cached one).
+  expect(await titles()).not.toContain('钻石专享');
 });

@@ -1,5 +1,5 @@
 // The brand site (官网) through the gateway: pages and articles with rich bodies whose product
-// cards catalog resolves, scheduled publishing swept by two content replicas, slugs and redirects,
+// cards catalog resolves (live-room cards live, coupon cards membership), scheduled publishing swept by two content replicas, slugs and redirects,
 // the sitemap, revisions for staff, a member refused. Real subgraphs, real FerretDB and NATS.
 import { gql, serviceEnv } from '@flywheel/testing';
 import { loadServiceConfig } from '../../../services/content/src/config';
@@ -131,4 +131,75 @@ test('a brand story page is published and read by slug by an anonymous visitor',
     redirected: false,
     page: { id: pageId, kind: 'BRAND_STORY', title: '品牌故事', blocks: [{ kind: 'TEXT' }] },
   });
+});
+
+test('live-room and coupon cards: the gateway resolves the room from live and the template from membership', async () => {
+  const room = await gql(
+    url(),
+    'mutation($i: ScheduleLiveRoomInput!) { scheduleLiveRoom(input: $i) { id } }',
+    { i: { title: '燕麦溯源直播', hostName: '小林', scheduledAt: new Date(Date.now() + 2 * 3600_000).toISOString() } },
+    staff,
+  );
+  expect(room.errors).toBeUndefined();
+  const roomId: string = room.data!.scheduleLiveRoom.id;
+  const template = (claimable: boolean) =>
+    gql(
+      url(),
+      'mutation($i: CreateCouponTemplateInput!) { createCouponTemplate(input: $i) { id } }',
+      {
+        i: {
+          name: claimable ? '燕麦满减券' : '直播专享券',
+          kind: 'FIXED',
+          amount: 500,
+          threshold: 3000,
+          validDaysAfterClaim: 7,
+          claimable,
+        },
+      },
+      staff,
+    ).then((r) => {
+      expect(r.errors).toBeUndefined();
+      return r.data!.createCouponTemplate.id as string;
+    });
+  const claimable = await template(true);
+  const grantedOnly = await template(false);
+  const unknownRoom = '0123456789abcdef01234567';
+
+  const created = await gql(
+    url(),
+    'mutation($i: CreateArticleInput!) { createArticle(input: $i) { id } }',
+    {
+      i: {
+        title: '直播预告：燕麦溯源',
+        type: 'ACTIVITY',
+        summary: '产地直播',
+        body: '跟着主播去高原。',
+        blocks: [
+          { kind: 'LIVE_ROOM_CARD', refId: roomId },
+          { kind: 'COUPON_CARD', refId: claimable },
+          { kind: 'COUPON_CARD', refId: grantedOnly },
+          { kind: 'LIVE_ROOM_CARD', refId: unknownRoom },
+        ],
+      },
+    },
+    staff,
+  );
+  expect(created.errors).toBeUndefined();
+  const id: string = created.data!.createArticle.id;
+  await gql(url(), 'mutation($id: ID!) { publishArticle(input: { articleId: $id }) { id } }', { id }, staff);
+
+  const q = `query($id: ID!) { article(id: $id) { blocks { kind
+    ... on LiveRoomCardBlock { roomId room { id title status } }
+    ... on CouponCardBlock { couponTemplateId couponTemplate { id name amount } } } } }`;
+  const read = await gql(url(), q, { id });
+  expect(read.errors).toBeUndefined();
+  expect(read.data?.article.blocks).toEqual([
+    { kind: 'LIVE_ROOM_CARD', roomId, room: { id: roomId, title: '燕麦溯源直播', status: 'SCHEDULED' } },
+    { kind: 'COUPON_CARD', couponTemplateId: claimable, couponTemplate: { id: claimable, name: '燕麦满减券', amount: 500 } },
+    // Granted only: not shown to the public, as `couponTemplate(id)` would not.
+    { kind: 'COUPON_CARD', couponTemplateId: grantedOnly, couponTemplate: null },
+    { kind: 'LIVE_ROOM_CARD', roomId: unknownRoom, room: null },
+  ]);
+  const asStaffRead = await gql(url(), q, { id }, staff);
+  expect(asStaffRead.data?.article.blocks[2].couponTemplate).toEqual({ id: grantedOnly, name: '直播专享券', amount: 500 });
 });

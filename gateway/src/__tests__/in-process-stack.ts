@@ -1,7 +1,7 @@
 // The seven real subgraphs started in this process on free ports, sharing one NATS, with the real
 // gateway in front. Used by the gateway tests; the e2e test runs the same code as processes.
 import { Types } from 'mongoose';
-import { privateNats, serviceEnv, TEST_AUTH_SECRET, TEST_INTERNAL_SECRET, type InfraProcess } from '@flywheel/testing';
+import { gql, privateNats, serviceEnv, TEST_AUTH_SECRET, TEST_INTERNAL_SECRET, type InfraProcess } from '@flywheel/testing';
 import { signJwt, type RunningService } from '@flywheel/service-kit';
 import * as content from '../../../services/content/src/main';
 import * as contentConfig from '../../../services/content/src/config';
@@ -72,7 +72,7 @@ export async function startInProcessStack(extra: Record<string, Record<string, s
   const gatewayEnv = (more: Record<string, string> = {}) =>
     // Tests that flood one subgraph on a shared 2-core machine (200 concurrent checkouts) queue
     // for seconds; the tests of the bound itself set their own.
-    gatewayTestEnv(urls, { SUBGRAPH_TIMEOUT_MS: '30000', ...more });
+    gatewayTestEnv(urls, { SUBGRAPH_TIMEOUT_MS: '30000', NATS_URL: nats.url, ...more });
   const extras: RunningGateway[] = [];
   const gateway = await startGateway(loadGatewayConfig(gatewayEnv(extra.gateway)));
   return {
@@ -94,4 +94,18 @@ export async function startInProcessStack(extra: Record<string, Record<string, s
       await nats.stop();
     },
   };
+}
+
+/** A member signed up through the gateway (phone code, as a client does): their id and auth header. */
+export async function signUp(url: string): Promise<{ id: string; token: string; headers: Record<string, string> }> {
+  const phone = `139${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
+  const code = await gql(url, 'mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }', { p: phone });
+  const login = await gql(
+    url,
+    'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { accessToken session { member { id } } } }',
+    { p: phone, c: code.data!.requestLoginCode.devCode },
+  );
+  if (login.errors) throw new Error(`sign-up failed: ${JSON.stringify(login.errors)}`);
+  const token = login.data!.login.accessToken as string;
+  return { id: login.data!.login.session.member.id, token, headers: bearer(token) };
 }

@@ -133,11 +133,11 @@ export const events = {
   'live.room.ended': event('live', 1, z.object({ roomId: id, startedAt: dateTime, endedAt: dateTime })),
   /**
    * A notification to one member (预约提醒: a room they subscribed to starts in an hour, 30 or 5
-   * minutes, or now). One per member per room and stage; any delivery channel (WeChat
-   * subscription message, SMS, app push) consumes this subject and delivers it, idempotent on the
-   * envelope id.
+   * minutes, or now). One per member per room and stage. A notification, so in the shared
+   * NOTIFICATIONS stream: any delivery channel (WeChat subscription message, SMS, app push)
+   * consumes `notifications.>` and delivers it, idempotent on the envelope id.
    */
-  'live.notification.reminder': event(
+  'notifications.live.reminder': event(
     'live',
     1,
     z.object({
@@ -243,13 +243,50 @@ export function parseEnvelope<S extends EventSubject>(subject: S, raw: unknown):
   return { ...env, type: subject, source: def.source, data: def.schema.parse(env.data) as EventData<S> };
 }
 
-/** One JetStream stream per publishing service, holding exactly its event subjects. */
+/**
+ * Notifications to members (reminders; community and referral notices) are a family of their own,
+ * `notifications.<publisher>.<kind>`, in one stream whoever publishes: a delivery channel consumes
+ * them all with the one filter `notifications.>`. Every other event is in its publisher's stream.
+ */
+export const NOTIFICATIONS_PREFIX = 'notifications';
+export const NOTIFICATIONS_STREAM = 'NOTIFICATIONS';
+export const NOTIFICATIONS_FILTER = `${NOTIFICATIONS_PREFIX}.>` as const;
+export type NotificationSubject = Extract<EventSubject, `${typeof NOTIFICATIONS_PREFIX}.${string}`>;
+/** An envelope of any notification, discriminated by `type`. */
+export type NotificationEnvelope = { [S in NotificationSubject]: EventEnvelope<S> }[NotificationSubject];
+export const isNotificationSubject = (s: string): s is NotificationSubject => isEventSubject(s) && s.startsWith(`${NOTIFICATIONS_PREFIX}.`);
+/** A JetStream stream; `key` names its settings in the chart (the publisher, or `notifications`). */
+export type EventStream = { key: string; name: string; subjects: string[] };
+const NOTIFICATIONS: EventStream = { key: NOTIFICATIONS_PREFIX, name: NOTIFICATIONS_STREAM, subjects: [NOTIFICATIONS_FILTER] };
+
+/** One JetStream stream per publishing service, holding exactly its event subjects but notifications. */
 export function streamName(service: ServiceName): string {
   return `EVENTS_${service.toUpperCase()}`;
 }
 export function streamSubjects(service: ServiceName): string[] {
-  return (Object.keys(events) as EventSubject[]).filter((s) => events[s].source === service);
+  return (Object.keys(events) as EventSubject[]).filter((s) => events[s].source === service && !isNotificationSubject(s));
 }
+/** The stream holding a subject (or every notification): where it is published and consumed. */
+export function streamOf(subject: EventSubject | typeof NOTIFICATIONS_FILTER): EventStream {
+  if (subject === NOTIFICATIONS_FILTER || isNotificationSubject(subject)) return NOTIFICATIONS;
+  const source = events[subject].source;
+  return { key: source, name: streamName(source), subjects: streamSubjects(source) };
+}
+/** The streams a service publishes to: its own (if it has events) and NOTIFICATIONS (if it sends any). */
+export function publisherStreams(service: ServiceName): EventStream[] {
+  const own = streamSubjects(service).length ? [streamOf(streamSubjects(service)[0] as EventSubject)] : [];
+  const notifies = (Object.keys(events) as EventSubject[]).some((s) => events[s].source === service && isNotificationSubject(s));
+  return notifies ? [...own, NOTIFICATIONS] : own;
+}
+/** Every event stream (the dead-letter stream aside): the publishers' in registry order, then NOTIFICATIONS. */
+export const eventStreams = (): EventStream[] => [
+  ...SERVICES.flatMap((s) => publisherStreams(s).filter((st) => st !== NOTIFICATIONS)),
+  NOTIFICATIONS,
+];
+/** Renamed subjects: an envelope stored under the old name (an outbox record not yet relayed) is published under the new. */
+export const RENAMED_SUBJECTS: Readonly<Record<string, EventSubject>> = Object.freeze({
+  'live.notification.reminder': 'notifications.live.reminder',
+});
 export const DEAD_LETTER_STREAM = 'DEADLETTER';
 export const DEAD_LETTER_PREFIX = 'deadletter';
 
@@ -339,6 +376,15 @@ export const requests = {
     z.object({ orderId: id }),
   ),
   /**
+   * A flash sale's SKU, product and window (a live room links it as a flash deal; the sale itself
+   * stays catalog's, bought through its gate). Unknown is NOT_FOUND.
+   */
+  'catalog.flash.describe': request(
+    'catalog',
+    z.object({ flashSaleId: id }),
+    z.object({ flashSaleId: id, skuId: id, productId: id, startsAt: dateTime, endsAt: dateTime }),
+  ),
+  /**
    * Membership's part of a checkout price, without side effects: the tier discount, a coupon
    * (the one asked for, or the best applicable one) and a points deduction, applied in that
    * order to `subtotal` (what the order costs before membership). Refusals (a coupon of another
@@ -388,6 +434,15 @@ export const requests = {
     z.object({ couponId: id }),
   ),
   /**
+   * A coupon template's name and whether it is still issued (ACTIVE and not expired), for a caller
+   * about to promise it (a live room's coupon offer or lottery prize). Unknown is NOT_FOUND.
+   */
+  'membership.coupon.template': request(
+    'membership',
+    z.object({ templateId: id }),
+    z.object({ templateId: id, name: z.string(), active: z.boolean() }),
+  ),
+  /**
    * A member's shipping address as it is now, for an order to keep (orders stores it encrypted):
    * the one named, which must be the member's own (another member's, or an unknown id, is
    * NOT_FOUND), or the member's default address when `addressId` is absent — `address` is then
@@ -426,3 +481,4 @@ export const ReplyWire = z.union([
   z.object({ ok: z.literal(true), data: z.unknown() }),
   z.object({ ok: z.literal(false), error: ReplyError }),
 ]);
+export * from './feed';

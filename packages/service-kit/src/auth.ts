@@ -7,13 +7,18 @@ export function requireViewer(viewer: Viewer | null): Viewer {
   return viewer;
 }
 
-export function requireRole(viewer: Viewer | null, role: Role): Viewer {
+/** The viewer holds the role (or one of the roles), else UNAUTHENTICATED (no viewer) or FORBIDDEN. */
+export function requireRole(viewer: Viewer | null, role: Role | readonly Role[]): Viewer {
   const v = requireViewer(viewer);
-  if (!v.roles.includes(role)) throw forbidden(`${role} role required`);
+  const allowed: readonly Role[] = typeof role === 'string' ? [role] : role;
+  if (!allowed.some((r) => v.roles.includes(r))) throw forbidden(`${allowed.join(' or ')} role required`);
   return v;
 }
 
 export const isStaff = (viewer: Viewer | null) => Boolean(viewer?.roles.includes('STAFF'));
+
+/** A host (主播) account: operates the live rooms assigned to it and nothing else (not staff). */
+export const isHost = (viewer: Viewer | null) => Boolean(viewer?.roles.includes('HOST'));
 
 /** The viewer is this member, signed in as a customer. */
 export const isSelf = (viewer: Viewer | null, memberId: string) => Boolean(viewer?.roles.includes('CUSTOMER') && viewer.id === memberId);

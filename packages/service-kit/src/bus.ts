@@ -24,15 +24,20 @@ import {
   DEAD_LETTER_PREFIX,
   DEAD_LETTER_STREAM,
   envelope as buildEnvelope,
+  isEventSubject,
+  isNotificationSubject,
+  NOTIFICATIONS_FILTER,
   parseEnvelope,
+  publisherStreams,
+  RENAMED_SUBJECTS,
   ReplyWire,
   requests,
-  SERVICES,
-  streamName,
-  streamSubjects,
+  streamOf,
   type EventData,
   type EventEnvelope,
+  type EventStream,
   type EventSubject,
+  type NotificationEnvelope,
   type ReplyData,
   type RequestData,
   type RequestSubject,
@@ -102,7 +107,13 @@ export interface Bus {
   connected(): boolean;
   publishEnvelope(env: EventEnvelope): Promise<void>;
   publish<S extends EventSubject>(subject: S, data: EventData<S>, opts?: { id?: string }): Promise<EventEnvelope<S>>;
+  /**
+   * A durable consumer of one subject, in the stream that holds it (`<service>_<subject with
+   * dashes>`); or of every notification, whoever publishes it, with `notifications.>`
+   * (`<service>_notifications-all`). Handlers see only envelopes their contract parses.
+   */
   consume<S extends EventSubject>(subject: S, handler: (env: EventEnvelope<S>) => Promise<void>, opts?: ConsumeOptions): Promise<void>;
+  consume(filter: typeof NOTIFICATIONS_FILTER, handler: (env: NotificationEnvelope) => Promise<void>, opts?: ConsumeOptions): Promise<void>;
   request<S extends RequestSubject>(subject: S, data: RequestData<S>, opts?: { timeoutMs?: number }): Promise<ReplyData<S>>;
   reply<S extends RequestSubject>(subject: S, handler: (data: RequestData<S>) => Promise<ReplyData<S>>): void;
   /** Stops consumers and replies, flushes and closes the connection. */
@@ -182,18 +193,17 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
     }
     ensured.add(config.name);
   }
-  const ensureServiceStream = (svc: ServiceName) => {
-    const subjects = streamSubjects(svc);
-    return subjects.length ? ensureStream({ name: streamName(svc), subjects }) : Promise.resolve();
-  };
-  await ensureServiceStream(service);
+  // The streams this service publishes to: its own and, if it sends notifications, NOTIFICATIONS.
+  for (const stream of publisherStreams(service)) await ensureStream({ name: stream.name, subjects: stream.subjects });
   await ensureStream({ name: DEAD_LETTER_STREAM, subjects: [`${DEAD_LETTER_PREFIX}.>`], max_age: nanos(14 * 24 * 3600_000) });
 
   const consumers: ConsumerMessages[] = [];
   const subs: Subscription[] = [];
   const loops: Promise<void>[] = [];
 
-  async function publishEnvelope(env: EventEnvelope) {
+  async function publishEnvelope(stored: EventEnvelope) {
+    const renamed = RENAMED_SUBJECTS[stored.type];
+    const env = renamed ? { ...stored, type: renamed } : stored;
     const h = natsHeaders();
     propagation.inject(context.active(), h, headerSetter);
     // Nats-Msg-Id = event id: a re-publish (outbox relay after a crash) is deduplicated by the stream.
@@ -212,15 +222,25 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
       return env;
     },
 
-    async consume(subject, handler, o = {}) {
+    async consume(
+      subject: EventSubject | typeof NOTIFICATIONS_FILTER,
+      handler: (env: EventEnvelope<any>) => Promise<void>, // eslint-disable-line @typescript-eslint/no-explicit-any
+      o: ConsumeOptions = {},
+    ) {
       const maxAttempts = o.maxAttempts ?? 5;
       const lookupAlways = (o.processedLookup ?? 'always') === 'always';
       const backoff = o.backoffMs ?? [1_000, 5_000, 15_000, 60_000];
-      const publisher = subject.split('.')[0] as ServiceName;
-      if (!SERVICES.includes(publisher)) throw new Error(`unknown publisher for ${subject}`);
-      await ensureServiceStream(publisher);
-      const stream = streamName(publisher);
-      const durable = `${service}_${subject.replace(/\./g, '-')}`;
+      if (subject !== NOTIFICATIONS_FILTER && !isEventSubject(subject)) throw new Error(`unknown event subject ${String(subject)}`);
+      const holder: EventStream = streamOf(subject);
+      await ensureStream({ name: holder.name, subjects: holder.subjects });
+      const stream = holder.name;
+      const durable = `${service}_${subject.replace(/\./g, '-').replace('>', 'all')}`;
+      /** The contract a message is parsed by: the consumer's subject, or (for the filter) the message's own. */
+      const contractOf = (m: JsMsg): EventSubject => {
+        if (subject !== NOTIFICATIONS_FILTER) return subject;
+        if (!isNotificationSubject(m.subject)) throw new Error(`${m.subject} is not a notification this consumer knows`);
+        return m.subject;
+      };
       const consumerConfig = {
         durable_name: durable,
         filter_subject: subject,
@@ -244,12 +264,12 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
         const parent: Context = propagation.extract(context.active(), m.headers, headerGetter);
         await context.with(parent, () =>
           tracer.startActiveSpan(
-            `consume ${subject}`,
+            `consume ${m.subject}`,
             { kind: SpanKind.CONSUMER, attributes: { 'messaging.consumer': durable } },
             async (span) => {
-              let env: EventEnvelope<typeof subject> | undefined;
+              let env: EventEnvelope | undefined;
               try {
-                env = parseEnvelope(subject, JSON.parse(dec.decode(m.data)));
+                env = parseEnvelope(contractOf(m), JSON.parse(dec.decode(m.data))) as EventEnvelope;
                 span.setAttribute('messaging.message.id', env.id);
                 const key = `${durable}:${env.id}`;
                 // The driver directly (records of two fixed fields): no mongoose machinery per event.
@@ -271,10 +291,10 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
                 const attempt = m.info.deliveryCount;
                 const poison = env === undefined; // unparseable: retrying cannot help
                 if (poison || attempt >= maxAttempts) {
-                  logger.error({ err, subject, durable, attempt, eventId: env?.id }, 'event dead-lettered');
+                  logger.error({ err, subject: m.subject, durable, attempt, eventId: env?.id }, 'event dead-lettered');
                   try {
                     const h = natsHeaders();
-                    h.set('Flywheel-Original-Subject', subject);
+                    h.set('Flywheel-Original-Subject', m.subject);
                     // Header values cannot hold line breaks (zod messages are multi-line JSON).
                     h.set(
                       'Flywheel-Error',
@@ -290,7 +310,7 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
                   }
                 } else {
                   const delay = backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 1_000;
-                  logger.warn({ err, subject, durable, attempt, delay, eventId: env?.id }, 'event handler failed; will retry');
+                  logger.warn({ err, subject: m.subject, durable, attempt, delay, eventId: env?.id }, 'event handler failed; will retry');
                   m.nak(delay);
                 }
               } finally {

@@ -11,6 +11,7 @@ export * from './input-bounds';
 export * from './lifecycle';
 export * from './loaders';
 export * from './logger';
+export * from './moderation';
 export * from './mongo';
 export * from './outbox';
 export * from './paging';

@@ -50,7 +50,13 @@ export function verifyJwt(token: string, secret: string, expect: { iss: string; 
 // The gateway → subgraph internal token. Every subgraph call carries one; anonymous visitors get
 // one with no viewer. Audience is the subgraph's name so a token for one service is useless at another.
 
-export type Role = 'CUSTOMER' | 'STAFF' | 'PARTNER';
+/**
+ * CUSTOMER: a signed-in member. STAFF: a brand operator. HOST (主播): a staff account that
+ * operates the live rooms assigned to it, nothing else. PARTNER: an integration partner.
+ */
+export type Role = 'CUSTOMER' | 'STAFF' | 'HOST' | 'PARTNER';
+/** Every role a token may carry; anything else in a token's `roles` is dropped. */
+export const ROLES: readonly Role[] = Object.freeze(['CUSTOMER', 'STAFF', 'HOST', 'PARTNER']);
 export interface Viewer {
   id: string;
   roles: Role[];

@@ -8,7 +8,8 @@ export type Handlers = { [S in EventSubject]?: (env: EventEnvelope<S>) => Promis
  * One durable consumer per subject, running every module's handler for it; each handler makes a
  * repeat a no-op by its own claims. Content consumes `orders.order.paid` and
  * `orders.order.refunded` (analytics: content → order attribution and all GMV) and
- * `live.room.scheduled` / `started` / `ended` (merchandising: the upcoming-live teasers).
+ * `live.room.scheduled` / `started` / `ended` (merchandising: the upcoming-live teasers) and
+ * `membership.tier.changed` / `segment.changed` (audience: whom targeted banners are shown to).
  */
 export async function registerConsumers({ bus, modules }: { bus: Bus; modules: Handlers[] }): Promise<void> {
   const subjects = [...new Set(modules.flatMap((m) => Object.keys(m) as EventSubject[]))];

@@ -2,6 +2,8 @@ import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
 import { readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { createAnalyticsModule } from './analytics';
+import { createAudienceModule } from './audience';
+import type { AudienceService } from './audience/service';
 import type { AnalyticsService } from './analytics/service';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers, type Handlers } from './events';
@@ -30,6 +32,7 @@ export interface RunningContent extends RunningService {
   editorial: Editorial;
   analytics: AnalyticsService;
   merchandising: MerchandisingService;
+  audience: AudienceService;
   /** One pass of the scheduled-publishing sweeper. */
   sweep(at?: Date): Promise<Record<string, number>>;
 }
@@ -58,6 +61,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
   let editorial!: Editorial;
   let analytics!: AnalyticsService;
   let merchandising!: MerchandisingService;
+  let audience!: AudienceService;
   const now = opts.now ?? (() => new Date());
   const running = await runService<Context>({
     name: 'content',
@@ -86,7 +90,9 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       const pages = createPagesModule({ db, editorial });
       const stats = createAnalyticsModule({ db, models, pageModels: pages.models, logger, now });
       analytics = stats.analytics;
-      const merch = createMerchandisingModule({ db, now });
+      const members = createAudienceModule({ db, now });
+      audience = members.audience;
+      const merch = createMerchandisingModule({ db, audience, now });
       merchandising = merch.merchandising;
 
       // Every replica runs the timer; each publication is decided by its lifecycle entry (service.ts `sweep`).
@@ -118,7 +124,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         outboxSources: [models.Lifecycle],
         // After the indexes exist: they are the claims that make a redelivery a no-op.
         init: async () => {
-          await registerConsumers({ bus, modules: [stats.on as Handlers, merch.on as Handlers] });
+          await registerConsumers({ bus, modules: [stats.on as Handlers, merch.on as Handlers, members.on as Handlers] });
           if (opts.sweepers ?? true) timer = setTimeout(tick, periodMs).unref();
           flushTimer = setTimeout(flush, flushMs).unref();
         },
@@ -135,7 +141,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       };
     },
   });
-  return { ...running, service, editorial, analytics, merchandising, sweep: (at?: Date) => editorial.sweep(at ?? now()) };
+  return { ...running, service, editorial, analytics, merchandising, audience, sweep: (at?: Date) => editorial.sweep(at ?? now()) };
 }
 
 if (require.main === module) runMain('content', () => start(loadServiceConfig(), { handleSignals: true }));

@@ -65,8 +65,8 @@ export const resolvers: Resolvers = {
     __resolveType: (b) => BLOCK_TYPES[b.kind],
   },
   ProductCardBlock: { product: (b) => ({ id: refOf(b) }) },
-  LiveRoomCardBlock: { roomId: refOf },
-  CouponCardBlock: { couponTemplateId: refOf },
+  LiveRoomCardBlock: { roomId: refOf, room: (b) => ({ id: refOf(b) }) },
+  CouponCardBlock: { couponTemplateId: refOf, couponTemplate: (b) => ({ id: refOf(b) }) },
   ContentRevision: {
     number: (r: RevisionEntry) => r.seq,
     summary: (r) => r.summary ?? '',

@@ -7,8 +7,8 @@ import type { LiveModule } from './modules';
  * runs every module's handler, and a failure redelivers the event to all of them (each is a no-op
  * on a repeat by its own claims). Live consumes `orders.order.paid` / `refunded` (sales/: GMV per
  * room). It publishes `live.room.scheduled` on the LiveRoom entry itself, `live.room.started` /
- * `ended` on the room's transition entries, and `live.notification.reminder` on each reminder
- * notification (reminders/ delivers them).
+ * `ended` on the room's transition entries, and `notifications.live.reminder` (NOTIFICATIONS stream) on
+ * each reminder notification (reminders/ delivers them).
  */
 export async function registerConsumers({ bus, modules }: { bus: Bus; modules: LiveModule[] }): Promise<void> {
   const subjects = new Set<EventSubject>();

@@ -10,6 +10,12 @@ import { createRemindersModule } from './reminders';
 import { resolvers as coreResolvers } from './resolvers';
 import { createSalesModule } from './sales';
 import { createSeriesModule } from './series';
+import { createCommentsModule } from './comments';
+import { createFeedModule } from './feed';
+import { createLikesModule } from './likes';
+import { createPinsModule } from './pins';
+import { createLotteryModule } from './lottery';
+import { createOffersModule } from './offers';
 import { createLiveService, LIMITS, type Context, type LiveService } from './service';
 
 /** The core SDL plus each module's `src/<module>/schema.graphql`. */
@@ -46,7 +52,27 @@ function createModules(deps: Parameters<typeof createRemindersModule>[0]) {
   const series = createSeriesModule(deps);
   const reminders = createRemindersModule(deps);
   const sales = createSalesModule(deps);
-  return { series, reminders, sales };
+  const feed = createFeedModule({ ...deps, nc: deps.bus.nc });
+  const announce = feed.feed.announce;
+  const offers = createOffersModule({ ...deps, announce });
+  const lottery = createLotteryModule({ ...deps, announce });
+  // Commenting and liking make a member eligible for the room's lotteries (buying: lottery/ itself).
+  const realtime = { ...deps, feed: feed.feed };
+  const comments = createCommentsModule({
+    ...realtime,
+    participated: (room, member) => lottery.recordParticipation(room, member, 'COMMENTED'),
+  });
+  const likes = createLikesModule({ ...realtime, participated: (room, member) => lottery.recordParticipation(room, member, 'LIKED') });
+  const pins = createPinsModule(realtime);
+  feed.feed.register('offer', async (roomId, id) => {
+    const offer = await offers.offers.offer(id);
+    return offer?.roomId === roomId ? { __typename: 'LiveOffer', ...offer } : null;
+  });
+  feed.feed.register('lottery', async (roomId, id) => {
+    const view = await lottery.lottery.lottery(id);
+    return view?.lottery.roomId === roomId ? { __typename: 'LiveLottery', ...view } : null;
+  });
+  return { series, reminders, sales, feed, comments, likes, pins, offers, lottery };
 }
 
 /** Core resolvers with each module's merged over them, type by type. */
@@ -117,6 +143,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
           clearTimeout(timer);
           timer = undefined;
           await pass;
+          for (const m of list) await m.stop?.();
         },
       };
     },

@@ -15,6 +15,8 @@ export interface LiveRoomDoc {
   title: string;
   description: string;
   hostName: string;
+  /** The host (主播) staff account that operates the room (start, end, pins, offers, lotteries) besides staff; null: staff only. */
+  hostAccountId?: string | null;
   /**
    * Projection of the room's transition ledger (`live_room_transitions`), for lists and filters;
    * decisions read the ledger head, never this field.
@@ -44,7 +46,7 @@ export interface LiveRoomDoc {
 export type RoomTransitionDoc = LedgerEntry & {
   from: LiveRoomStatus;
   at: Date;
-  /** Who moved it (the staff viewer's id). */
+  /** Who moved it (the viewer's id: staff, or the room's host). */
   by: string;
   outbox?: OutboxRecord;
 } & (
@@ -70,6 +72,7 @@ export function createModels(db: Connection) {
       title: { type: String, required: true },
       description: { type: String, default: '' },
       hostName: { type: String, required: true },
+      hostAccountId: { type: String, default: null },
       status: { type: String, required: true, default: 'SCHEDULED' },
       statusSeq: { type: Number, default: 0 },
       scheduledAt: { type: Date, required: true },

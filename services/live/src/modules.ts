@@ -3,7 +3,7 @@ import type { EventEnvelope, EventSubject } from '@flywheel/events';
 import type { Resolvers } from './__generated__/resolvers';
 
 /**
- * What every live module (`src/<module>/`: series, reminders, sales) returns to the composition root:
+ * What every live module (`src/<module>/`: series, reminders, sales, feed, comments, likes, pins, …) returns to the composition root:
  * its resolvers (merged over the core's, type by type), the collections whose entries carry an
  * `outbox` event, the events it consumes, and its periodic work, which the sweeper timer and tests run with a clock.
  */
@@ -16,4 +16,6 @@ export interface LiveModule {
   /** Consumers and bootstrap; runs once indexes exist. */
   init?: () => Promise<void>;
   sweep?: (at: Date) => Promise<Record<string, number>>;
+  /** Before the service stops (after the sweeper): flush what is held in memory. */
+  stop?: () => Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { scalarResolvers } from '@flywheel/service-kit';
 import type { Resolvers } from './__generated__/resolvers';
+import { isRoomOperator } from './service';
 
 export const resolvers: Resolvers = {
   ...scalarResolvers,
@@ -16,6 +17,7 @@ export const resolvers: Resolvers = {
   LiveRoom: {
     __resolveReference: (ref, { loaders }) => loaders.liveRoom.load(ref.id),
     id: (r) => r._id.toHexString(),
+    hostAccountId: (r, _, { viewer }) => (isRoomOperator(viewer, r) ? (r.hostAccountId ?? null) : null),
     products: (r) => r.productIds.map((id) => ({ id })),
     startedAt: (r) => r.startedAt ?? null,
     endedAt: (r) => r.endedAt ?? null,

@@ -7,12 +7,16 @@ import {
   byIdLoader,
   claimOnce,
   findByIds,
+  forbidden,
   httpUrl,
+  isHost,
   isObjectId,
+  isStaff,
   ledgerHead,
   notFound,
   outboxRecord,
   paginate,
+  requireObjectId,
   requireRole,
   text,
   wholeNumber,
@@ -57,6 +61,8 @@ export interface RoomFields {
 }
 export interface ScheduleLiveRoomInput extends RoomFields {
   scheduledAt: Date;
+  /** The host (主播) account that may operate the room besides staff. */
+  hostAccountId?: string | null;
 }
 export interface LiveReplayInput {
   url: string;
@@ -83,10 +89,12 @@ export function newRoomDoc(
   scheduledAt: Date,
   at: Date,
   seriesId: string | null = null,
+  hostAccountId: string | null = null,
 ): LiveRoomDoc {
   return {
     _id,
     ...fields,
+    hostAccountId,
     status: 'SCHEDULED',
     statusSeq: 0,
     scheduledAt,
@@ -101,6 +109,25 @@ export function newRoomDoc(
 }
 
 const conflict = (msg: string) => new AppError('CONFLICT', msg);
+
+/** Who may operate some room: the roles `requireRoomOperator` admits before it looks at the room. */
+export const ROOM_OPERATOR_ROLES = ['STAFF', 'HOST'] as const;
+
+/** Whether the viewer may operate the room: staff, or the host account assigned to it. */
+export const isRoomOperator = (viewer: Viewer | null, room: Pick<LiveRoomDoc, 'hostAccountId'>): boolean =>
+  isStaff(viewer) || (isHost(viewer) && Boolean(room.hostAccountId) && room.hostAccountId === viewer!.id);
+
+/**
+ * The rule of every room operation (start, end, and the room's pins, offers and lotteries): STAFF,
+ * or a HOST for the rooms assigned to them (`hostAccountId`). Anyone else is FORBIDDEN
+ * (UNAUTHENTICATED when signed out). Call `requireRole(viewer, ROOM_OPERATOR_ROLES)` before
+ * reading the room, so that a customer is refused without a read.
+ */
+export function requireRoomOperator(viewer: Viewer | null, room: Pick<LiveRoomDoc, 'hostAccountId'>): Viewer {
+  const v = requireRole(viewer, ROOM_OPERATOR_ROLES);
+  if (!isRoomOperator(v, room)) throw forbidden('Only staff or the host of this room');
+  return v;
+}
 
 export function createLiveService(deps: LiveDeps) {
   const { models } = deps;
@@ -173,7 +200,8 @@ export function createLiveService(deps: LiveDeps) {
       if (scheduledAt.getTime() - at.getTime() > LIMITS.horizonDays * 24 * 3600_000) {
         throw badInput(`A live room can be scheduled at most ${LIMITS.horizonDays} days ahead`, 'scheduledAt');
       }
-      const doc = newRoomDoc(new Types.ObjectId(), fields, scheduledAt, at);
+      const hostAccountId = input.hostAccountId == null ? null : requireObjectId(input.hostAccountId, 'hostAccountId').toLowerCase();
+      const doc = newRoomDoc(new Types.ObjectId(), fields, scheduledAt, at, null, hostAccountId);
       await models.LiveRoom.create(doc);
       deps.kick();
       return doc;
@@ -192,8 +220,9 @@ export function createLiveService(deps: LiveDeps) {
      * and returns it unchanged. An ENDED room (or its replay) is CONFLICT.
      */
     async startLiveRoom(viewer: Viewer | null, id: string): Promise<LiveRoomDoc> {
-      const staff = requireRole(viewer, 'STAFF');
+      requireRole(viewer, ROOM_OPERATOR_ROLES);
       const room = await roomOrThrow(id);
+      const operator = requireRoomOperator(viewer, room);
       const at = now();
       const {
         entry,
@@ -205,7 +234,7 @@ export function createLiveService(deps: LiveDeps) {
               status: 'LIVE',
               from,
               at,
-              by: staff.id,
+              by: operator.id,
               outbox: outboxRecord(
                 'live.room.started',
                 { roomId: id, scheduledAt: room.scheduledAt.toISOString(), startedAt: at.toISOString() },
@@ -222,8 +251,9 @@ export function createLiveService(deps: LiveDeps) {
 
     /** LIVE → ENDED, once; ending a room that never started is CONFLICT, ending it again returns it. */
     async endLiveRoom(viewer: Viewer | null, id: string): Promise<LiveRoomDoc> {
-      const staff = requireRole(viewer, 'STAFF');
+      requireRole(viewer, ROOM_OPERATOR_ROLES);
       const room = await roomOrThrow(id);
+      const operator = requireRoomOperator(viewer, room);
       const at = now();
       const {
         entry,
@@ -235,7 +265,7 @@ export function createLiveService(deps: LiveDeps) {
               status: 'ENDED',
               from,
               at,
-              by: staff.id,
+              by: operator.id,
               outbox: outboxRecord(
                 'live.room.ended',
                 { roomId: id, startedAt: head!.at.toISOString(), endedAt: at.toISOString() },

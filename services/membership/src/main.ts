@@ -81,6 +81,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       'RequestLoginCodeInput.phone': { maxLength: 20 },
       'LoginInput.code': { maxLength: 6 },
       'StaffLoginInput.email': { maxLength: 254 },
+      'CreateStaffAccountInput.email': { maxLength: 254 },
     },
     handleSignals: opts.handleSignals,
     async setup({ db, bus, kick: kickNow, logger }) {

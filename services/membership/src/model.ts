@@ -41,8 +41,11 @@ export interface StaffDoc {
   name: string;
   /** scrypt: `salt.hash`, base64url. */
   passwordHash: string;
+  /** STAFF (absent on accounts older than roles) or HOST (主播: operates the live rooms assigned to it). */
+  role?: StaffRole;
   createdAt: Date;
 }
+export type StaffRole = 'STAFF' | 'HOST';
 
 export interface RefreshTokenDoc {
   /** sha256 of the token; the token itself is never stored. */
@@ -94,7 +97,7 @@ export function createModels(db: Connection) {
     Staff: db.model<StaffDoc>(
       'Staff',
       new Schema<StaffDoc>(
-        { email: { type: String, required: true, unique: true }, name: String, passwordHash: String, createdAt: Date },
+        { email: { type: String, required: true, unique: true }, name: String, passwordHash: String, role: String, createdAt: Date },
         { versionKey: false },
       ),
       'staff',

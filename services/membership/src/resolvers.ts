@@ -16,6 +16,7 @@ export const resolvers: Resolvers = {
     requestLoginCode: (_, { input }, { service }) => service.requestLoginCode(input.phone),
     login: (_, { input }, { service }) => service.login(input),
     staffLogin: (_, { input }, { service }) => service.staffLogin(input.email, input.password),
+    createStaffAccount: (_, { input }, { viewer, service }) => service.createStaffAccount(viewer, input),
     refreshSession: (_, { input }, { service }) => service.refreshSession(input.refreshToken),
     updateProfile: (_, { input }, { viewer, service }) => service.updateProfile(viewer, input),
   },
@@ -31,5 +32,6 @@ export const resolvers: Resolvers = {
   },
   StaffAccount: {
     id: (s) => s._id.toHexString(),
+    role: (s) => s.role ?? 'STAFF',
   },
 };

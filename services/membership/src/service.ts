@@ -20,13 +20,14 @@ import {
   paginate,
   requireRole,
   signJwt,
+  text,
   type BaseContext,
   type PageArgs,
   type PiiKeys,
   type Role,
   type Viewer,
 } from '@flywheel/service-kit';
-import type { LoginCodeDoc, MemberDoc, Models, StaffDoc } from './model';
+import type { LoginCodeDoc, MemberDoc, Models, StaffDoc, StaffRole } from './model';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number) => Promise<Buffer>;
 
@@ -165,11 +166,13 @@ export function createMembershipService(deps: MembershipDeps) {
     return Math.min(deps.codeMaxIntervalSeconds, deps.codeIntervalSeconds * 2 ** Math.min(extra, 30));
   }
 
+  /** A staff account's token carries its role (STAFF or HOST), read at every sign-in and refresh. */
   async function issueTokens(
     subjectId: string,
     kind: 'member' | 'staff',
+    staffRole: StaffRole = 'STAFF',
   ): Promise<{ accessToken: string; refreshToken: string; expiresAt: Date; session: SessionShape }> {
-    const roles: Role[] = kind === 'staff' ? ['STAFF'] : ['CUSTOMER'];
+    const roles: Role[] = kind === 'staff' ? [staffRole] : ['CUSTOMER'];
     const at = now();
     const accessToken = signJwt(
       { iss: ACCESS_TOKEN_ISSUER, aud: ACCESS_TOKEN_AUDIENCE, sub: subjectId, roles, typ: 'access' },
@@ -251,6 +254,22 @@ export function createMembershipService(deps: MembershipDeps) {
       }
     }
     return live;
+  }
+
+  /** Inserts a staff account unless the email has one: the account with that email, and whether this call created it. */
+  async function insertStaff(email: string, name: string, password: string, role: StaffRole): Promise<{ doc: StaffDoc; created: boolean }> {
+    const normalized = email.trim().toLowerCase();
+    const found = await models.Staff.findOne({ email: normalized }).lean();
+    if (found) return { doc: found, created: false };
+    const passwordHash = await hashPassword(password);
+    const doc: StaffDoc = { _id: new Types.ObjectId(), email: normalized, name, passwordHash, role, createdAt: now() };
+    try {
+      await models.Staff.create(doc);
+      return { doc, created: true };
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      return { doc: (await models.Staff.findOne({ email: normalized }).lean()) as StaffDoc, created: false };
+    }
   }
 
   return {
@@ -351,7 +370,7 @@ export function createMembershipService(deps: MembershipDeps) {
       );
       if (!staff || !ok) throw new AppError('UNAUTHENTICATED', 'Invalid email or password');
       await models.Claim.deleteOne({ _id: slot });
-      return issueTokens(staff._id.toHexString(), 'staff');
+      return issueTokens(staff._id.toHexString(), 'staff', staff.role ?? 'STAFF');
     },
 
     async refreshSession(refreshToken: string) {
@@ -362,7 +381,10 @@ export function createMembershipService(deps: MembershipDeps) {
       if (!(await claimOnce(models.Claim, { _id: `refresh:${id}:used`, at: now() }))) {
         throw new AppError('UNAUTHENTICATED', 'Refresh token was already used');
       }
-      return issueTokens(stored.subjectId, stored.kind);
+      if (stored.kind === 'member') return issueTokens(stored.subjectId, 'member');
+      const staff = await models.Staff.findById(stored.subjectId, { role: 1 }).lean();
+      if (!staff) throw new AppError('UNAUTHENTICATED', 'The staff account no longer exists');
+      return issueTokens(stored.subjectId, 'staff', staff.role ?? 'STAFF');
     },
 
     async updateProfile(viewer: Viewer | null, input: { nickname?: string | null; birthday?: string | null }) {
@@ -403,7 +425,7 @@ export function createMembershipService(deps: MembershipDeps) {
       return {
         roles: viewer?.roles ?? [],
         memberId: viewer?.roles.includes('CUSTOMER') ? viewer.id : null,
-        staffId: viewer?.roles.includes('STAFF') ? viewer.id : null,
+        staffId: viewer?.roles.includes('STAFF') || viewer?.roles.includes('HOST') ? viewer.id : null,
       };
     },
 
@@ -432,18 +454,26 @@ export function createMembershipService(deps: MembershipDeps) {
     },
 
     /** Creates a staff account if the email is new (used by seeding and operators' tooling). */
-    async ensureStaff(email: string, name: string, password: string): Promise<StaffDoc> {
-      const normalized = email.trim().toLowerCase();
-      const found = await models.Staff.findOne({ email: normalized }).lean();
-      if (found) return found;
-      const doc = { _id: new Types.ObjectId(), email: normalized, name, passwordHash: await hashPassword(password), createdAt: now() };
-      try {
-        await models.Staff.create(doc);
-        return doc;
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-        return (await models.Staff.findOne({ email: normalized }).lean()) as StaffDoc;
-      }
+    async ensureStaff(email: string, name: string, password: string, role: StaffRole = 'STAFF'): Promise<StaffDoc> {
+      return (await insertStaff(email, name, password, role)).doc;
+    },
+
+    /** Staff only: a new STAFF or HOST (主播) account; an email in use is CONFLICT (the unique email is the claim). */
+    async createStaffAccount(
+      viewer: Viewer | null,
+      input: { email: string; password: string; name: string; role?: StaffRole | null },
+    ): Promise<StaffDoc> {
+      requireRole(viewer, 'STAFF');
+      const email = text(input.email, 'email', 254).toLowerCase();
+      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw badInput('Enter a valid email address', 'email');
+      const name = text(input.name, 'name', 50);
+      if ([...input.password].length < 12 || input.password.length > 200)
+        throw badInput('The password is 12 to 200 characters', 'password');
+      const role = input.role ?? 'STAFF';
+      if (role !== 'STAFF' && role !== 'HOST') throw badInput('The role is STAFF or HOST', 'role');
+      const { doc, created } = await insertStaff(email, name, input.password, role);
+      if (!created) throw new AppError('CONFLICT', 'A staff account with this email already exists');
+      return doc;
     },
 
     loaders() {

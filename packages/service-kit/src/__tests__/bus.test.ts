@@ -5,7 +5,15 @@ import type { Connection } from 'mongoose';
 import { headers as natsHeaders } from 'nats';
 import { eventually, mongoUrl, privateNats, uniqueDbName, type InfraProcess } from '@flywheel/testing';
 import { AppError, BusRequestError, connectBus, connectMongo, createLogger, type Bus } from '@flywheel/service-kit';
-import { DEAD_LETTER_STREAM, streamName, streamSubjects, type EventEnvelope, type ServiceName } from '@flywheel/events';
+import {
+  DEAD_LETTER_STREAM,
+  NOTIFICATIONS_STREAM,
+  streamName,
+  streamSubjects,
+  type EventEnvelope,
+  type NotificationEnvelope,
+  type ServiceName,
+} from '@flywheel/events';
 import { sleep, storedEventIds, storedMessages } from './support';
 
 // Real nats-server (one of this file's own) and the real FerretDB. Each test uses its own
@@ -278,6 +286,67 @@ describe('consume', () => {
       expect(m.header.get('Flywheel-Error')).not.toBe('');
     }
     expect(dead[2]!.header.get('Flywheel-Error')).toMatch(/newer than this consumer/);
+  });
+});
+
+describe('notifications stream', () => {
+  const at = { startsAt: '2030-01-01T10:00:00.000Z', sentAt: '2030-01-01T09:00:00.000Z' };
+  const reminder = (memberId: string) => ({ memberId, roomId: 'room-n', stage: 'H1' as const, title: '新品首发', ...at });
+
+  test("a notification goes to NOTIFICATIONS, not its publisher's stream; `notifications.>` and its own subject both consume it", async () => {
+    const live = await bus('live');
+    const streamOf = async (name: string) => (await live.jsm.streams.info(name)).config.subjects;
+    expect(await streamOf(NOTIFICATIONS_STREAM)).toEqual(['notifications.>']);
+    expect(await streamOf(streamName('live'))).toEqual(streamSubjects('live'));
+    expect(streamSubjects('live')).not.toContain('notifications.live.reminder');
+
+    const channel = await bus('community'); // a delivery channel: every notification, whoever publishes
+    const own = await bus('referral'); // one kind only
+    const all: NotificationEnvelope[] = [];
+    const one: string[] = [];
+    await channel.consume('notifications.>', async (env) => void all.push(env));
+    await own.consume('notifications.live.reminder', async (env) => void one.push(env.data.memberId));
+    const info = await channel.jsm.consumers.info(NOTIFICATIONS_STREAM, 'community_notifications-all');
+    expect(info.config.filter_subject).toBe('notifications.>');
+
+    const env = await live.publish('notifications.live.reminder', reminder('m-n1'), { id: 'evt-n1' });
+    // An envelope stored under the old subject (an outbox record from before the rename) is published under the new one.
+    await live.publishEnvelope({ ...env, id: 'evt-n2', type: 'live.notification.reminder' as never, data: reminder('m-n2') });
+    await eventually(async () => all.length === 2 && one.length === 2);
+    expect(all[0]).toEqual(env);
+    expect(all.map((e) => [e.type, e.data.memberId])).toEqual([
+      ['notifications.live.reminder', 'm-n1'],
+      ['notifications.live.reminder', 'm-n2'],
+    ]);
+    expect(one).toEqual(['m-n1', 'm-n2']);
+    expect(await storedEventIds(live.jsm, NOTIFICATIONS_STREAM)).toEqual(expect.arrayContaining(['evt-n1', 'evt-n2']));
+  });
+
+  test('a notification its handler keeps failing on, or one of a kind the consumer does not know, is dead-lettered under its own subject', async () => {
+    const live = await bus('live');
+    const channel = await bus('catalog');
+    await channel.consume(
+      'notifications.>',
+      async () => {
+        throw new Error('channel down');
+      },
+      { maxAttempts: 2, backoffMs: [50] },
+    );
+    const env = await live.publish('notifications.live.reminder', reminder('m-n3'), { id: 'evt-n3' });
+    await live.js.publish(
+      'notifications.community.reply',
+      enc.encode(JSON.stringify({ ...env, id: 'evt-n4', type: 'notifications.community.reply' })),
+    );
+    // The consumer starts at the stream's beginning: the earlier test's notifications fail here too.
+    const dead = await eventually(async () => {
+      const msgs = await storedMessages(live.jsm, DEAD_LETTER_STREAM, 'deadletter.catalog_notifications-all');
+      const mine = msgs.filter((m) => ['evt-n3', 'evt-n4'].includes(m.json<{ id: string }>().id));
+      return mine.length === 2 ? mine : null;
+    });
+    const bySubject = Object.fromEntries(dead.map((m) => [m.header.get('Flywheel-Original-Subject'), m]));
+    expect(bySubject['notifications.live.reminder']!.json()).toEqual(env);
+    expect(bySubject['notifications.live.reminder']!.header.get('Flywheel-Error')).toBe('channel down');
+    expect(bySubject['notifications.community.reply']!.header.get('Flywheel-Error')).toMatch(/not a notification this consumer knows/);
   });
 });
 

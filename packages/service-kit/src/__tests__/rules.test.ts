@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
 import { BusRequestError, fromBusError } from '../bus';
-import { isSelf, isSelfOrStaff, requireSelfOrStaff } from '../auth';
+import { isHost, isSelf, isSelfOrStaff, isStaff, requireRole, requireSelfOrStaff } from '../auth';
 import {
   afterTimeCursor,
   decodeSeqCursor,
@@ -59,6 +59,21 @@ describe('input rules (kit)', () => {
     expect(codeOf(() => requireSelfOrStaff(member, 'm2'))).toMatchObject({ code: 'FORBIDDEN' });
     expect(codeOf(() => requireSelfOrStaff(null, 'm1'))).toMatchObject({ code: 'UNAUTHENTICATED' });
     expect(requireSelfOrStaff(member, 'm1')).toBe(member);
+  });
+
+  it('roles: a host is neither staff nor a member; requireRole takes one role or several', () => {
+    const host: Viewer = { id: 'h1', roles: ['HOST'], scopes: [] };
+    const staff: Viewer = { id: 's1', roles: ['STAFF'], scopes: [] };
+    expect([isHost(host), isStaff(host), isSelfOrStaff(host, 'h1')]).toEqual([true, false, false]);
+    expect(isHost(staff)).toBe(false);
+    expect(requireRole(host, 'HOST')).toBe(host);
+    expect(requireRole(host, ['STAFF', 'HOST'])).toBe(host);
+    expect(requireRole(staff, ['STAFF', 'HOST'])).toBe(staff);
+    expect(codeOf(() => requireRole(host, 'STAFF'))).toMatchObject({ code: 'FORBIDDEN' });
+    expect(codeOf(() => requireRole({ id: 'm1', roles: ['CUSTOMER'], scopes: [] }, ['STAFF', 'HOST']))).toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    expect(codeOf(() => requireRole(null, ['STAFF', 'HOST']))).toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 
   it('one seq cursor: round trip, refusals, pages', () => {

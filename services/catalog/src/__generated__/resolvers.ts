@@ -844,12 +844,16 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping of federation types */
 export type FederationTypes = ResolversObject<{
+  FlashSale: FlashSale;
   Product: Product;
   Sku: Sku;
 }>;
 
 /** Mapping of federation reference types */
 export type FederationReferenceTypes = ResolversObject<{
+  FlashSale:
+    ( { __typename: 'FlashSale' }
+    & GraphQLRecursivePick<FederationTypes['FlashSale'], {"id":true}> );
   Product:
     ( { __typename: 'Product' }
     & GraphQLRecursivePick<FederationTypes['Product'], {"id":true}> );
@@ -946,7 +950,7 @@ export type ResolversParentTypes = ResolversObject<{
   FavouriteProduct: FavouriteDocModel;
   FavouriteProductConnection: Omit<FavouriteProductConnection, 'edges'> & { edges: Array<ResolversParentTypes['FavouriteProductEdge']> };
   FavouriteProductEdge: Omit<FavouriteProductEdge, 'node'> & { node: ResolversParentTypes['FavouriteProduct'] };
-  FlashSale: Omit<FlashSale, 'product' | 'sku'> & { product: ResolversParentTypes['Product'], sku: ResolversParentTypes['Sku'] };
+  FlashSale: Omit<FlashSale, 'product' | 'sku'> & { product: ResolversParentTypes['Product'], sku: ResolversParentTypes['Sku'] } | FederationReferenceTypes['FlashSale'];
   FlashSaleConnection: Omit<FlashSaleConnection, 'edges'> & { edges: Array<ResolversParentTypes['FlashSaleEdge']> };
   FlashSaleEdge: Omit<FlashSaleEdge, 'node'> & { node: ResolversParentTypes['FlashSale'] };
   Long: Scalars['Long']['output'];
@@ -1074,7 +1078,8 @@ export type FavouriteProductEdgeResolvers<ContextType = Context, ParentType exte
   node?: Resolver<ResolversTypes['FavouriteProduct'], ParentType, ContextType>;
 }>;
 
-export type FlashSaleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FlashSale'] = ResolversParentTypes['FlashSale']> = ResolversObject<{
+export type FlashSaleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FlashSale'] = ResolversParentTypes['FlashSale'], FederationReferenceType extends FederationReferenceTypes['FlashSale'] = FederationReferenceTypes['FlashSale']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['FlashSale']> | FederationReferenceType, FederationReferenceType, ContextType>;
   endsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   flashPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;

@@ -518,6 +518,29 @@ describe('flash sales (秒杀)', () => {
     expect((await call(FLASH, { id: flash.id }, asCustomer())).data!.flashSale).toEqual({ id: flash.id, status: 'LIVE', remaining: 20 });
   });
 
+  test('catalog.flash.describe answers a flash sale’s SKU, product and window; other subgraphs resolve it by id', async () => {
+    const { productId, skuId } = await createSku(10);
+    const endsAt = new Date(Date.now() + HOUR).toISOString();
+    const flash = await createFlash(skuId, { quota: 2, endsAt });
+    expect(await svc.bus.request('catalog.flash.describe', { flashSaleId: flash.id })).toEqual({
+      flashSaleId: flash.id,
+      skuId,
+      productId,
+      startsAt: expect.any(String),
+      endsAt,
+    });
+    for (const unknown of [oid(), 'not-an-id']) {
+      const refused = await svc.bus.request('catalog.flash.describe', { flashSaleId: unknown }).catch((e: { code: string }) => e.code);
+      expect(refused).toBe('NOT_FOUND');
+    }
+    const ENTITIES = 'query($r: [_Any!]!) { _entities(representations: $r) { ... on FlashSale { id remaining } } }';
+    const reps = [
+      { __typename: 'FlashSale', id: flash.id },
+      { __typename: 'FlashSale', id: oid() },
+    ];
+    expect((await call(ENTITIES, { r: reps }, asCustomer())).data!._entities).toEqual([{ id: flash.id, remaining: 2 }, null]);
+  });
+
   test('100 concurrent buyers for a quota of 20: exactly 20 reserved, 80 OUT_OF_STOCK, regular stock untouched', async () => {
     const { productId, skuId } = await createSku(50);
     const flash = await createFlash(skuId, { quota: 20, perMemberLimit: 1 });

@@ -26,7 +26,7 @@ export function createFlashSalesModule(
     admission,
     flashSales,
     resolvers: flashSaleResolvers(flashSales),
-    register: (b) => registerFlashSaleEvents(b, admission),
+    register: (b) => registerFlashSaleEvents(b, admission, flashSales),
     stop: () => gate.close(),
   } satisfies CatalogModule & Record<string, unknown>;
 }

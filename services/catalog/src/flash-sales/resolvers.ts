@@ -19,5 +19,9 @@ export function flashSaleResolvers(flashSales: FlashSaleService): Resolvers {
     Sku: {
       flashSale: (s, _, { loaders }) => flashSales.flashSaleOfSku(loaders, s),
     },
+    // Other subgraphs (a live room's flash deal) hold only the id; customers see it as `flashSale(id)` does.
+    FlashSale: {
+      __resolveReference: (ref, { viewer, loaders }) => flashSales.flashSale(viewer, loaders, ref.id),
+    },
   };
 }

@@ -260,6 +260,19 @@ export function createFlashSaleService({ models, accounts, admission, now, ...de
 
     flashView: (loaders: FlashLoaders, flash: FlashSaleDoc) => flashView(loaders, flash, now()),
 
+    /** A flash sale's SKU, product and window (`catalog.flash.describe`); unknown is NOT_FOUND. */
+    async describe(id: string): Promise<{ flashSaleId: string; skuId: string; productId: string; startsAt: string; endsAt: string }> {
+      const flash = isObjectId(id) ? await models.FlashSale.findById(id).lean<FlashSaleDoc>() : null;
+      if (!flash) throw notFound('Flash sale');
+      return {
+        flashSaleId: flash._id.toHexString(),
+        skuId: flash.skuId.toHexString(),
+        productId: flash.productId.toHexString(),
+        startsAt: flash.startsAt.toISOString(),
+        endsAt: flash.endsAt.toISOString(),
+      };
+    },
+
     async listFlashSales(viewer: Viewer | null, loaders: FlashLoaders, args: FlashSaleListArgs) {
       const at = now();
       const filter: Record<string, unknown> =

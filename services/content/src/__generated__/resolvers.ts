@@ -3,7 +3,7 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { ArticleDoc as ArticleDocModel, BlockDoc as BlockDocModel, RevisionEntry as RevisionEntryModel } from '../model';
 import { SitemapShape as SitemapShapeModel, ArticleBySlugShape as ArticleBySlugShapeModel, Context } from '../service';
-import { PerformanceShape as PerformanceShapeModel, GmvShareShape as GmvShareShapeModel } from '../analytics/service';
+import { PerformanceShape as PerformanceShapeModel, GmvShareShape as GmvShareShapeModel, RankingEntryShape as RankingEntryShapeModel } from '../analytics/service';
 import { MenuShape as MenuShapeModel, BannerSetShape as BannerSetShapeModel, ActivityShape as ActivityShapeModel, UpcomingLiveRoomShape as UpcomingLiveRoomShapeModel } from '../merchandising/service';
 import { MenuItemDoc as MenuItemDocModel, LinkDoc as LinkDocModel, BannerDoc as BannerDocModel, AudienceDoc as AudienceDocModel } from '../merchandising/model';
 import { PageDoc as PageDocModel } from '../pages/model';
@@ -147,6 +147,32 @@ export type ArticleEdge = {
   cursor: Scalars['String']['output'];
   node: Article;
 };
+
+/** An article's place in a ranking, with its figures over the ranking's days. */
+export type ArticleRankingEntry = {
+  __typename?: 'ArticleRankingEntry';
+  article: Article;
+  /** orders ÷ views; null when there were no views. */
+  conversion: Maybe<Scalars['Float']['output']>;
+  /** Their totals in fen, net of refunds. */
+  gmv: Money;
+  /** Paid orders whose source was the article. */
+  orders: Scalars['Int']['output'];
+  /** 1 for the first. */
+  rank: Scalars['Int']['output'];
+  views: Scalars['Int']['output'];
+};
+
+/** What articles are ranked by. */
+export type ArticleRankingMeasure =
+  /** orders ÷ views; articles without views rank last. */
+  | 'CONVERSION'
+  /** Those orders' totals, net of refunds. */
+  | 'GMV'
+  /** Paid orders whose source was the article. */
+  | 'ORDERS'
+  /** Views counted. */
+  | 'VIEWS';
 
 /**
  * Where an article or page is: DRAFT → SCHEDULED (goes out at `publishAt`) → PUBLISHED → ARCHIVED.
@@ -328,11 +354,20 @@ export type ContentViewKind =
   | 'ARTICLE'
   | 'PAGE';
 
-/** A coupon card: the coupon template's id, for the client to claim through membership. */
+/** A coupon card: membership resolves the template, for the client to claim through membership. */
 export type CouponCardBlock = ContentBlock & {
   __typename?: 'CouponCardBlock';
+  /** The template, resolved by membership; null unless it is claimable and ACTIVE (any template for staff). */
+  couponTemplate: Maybe<CouponTemplate>;
+  /** The template's id (the same as `couponTemplate.id`). */
   couponTemplateId: Scalars['ID']['output'];
   kind: BlockKind;
+};
+
+/** A kind of coupon staff created (优惠券模板); members claim it or are granted it. */
+export type CouponTemplate = {
+  __typename?: 'CouponTemplate';
+  id: Scalars['ID']['output'];
 };
 
 /** A new article; it is created as a draft. */
@@ -384,10 +419,19 @@ export type ImageBlock = ContentBlock & {
   url: Scalars['String']['output'];
 };
 
-/** A live-room card: the room's id, for the client to read from live. */
+/** A live-stream commerce room (直播间). */
+export type LiveRoom = {
+  __typename?: 'LiveRoom';
+  id: Scalars['ID']['output'];
+};
+
+/** A live-room card: live resolves the room (title, status, schedule). */
 export type LiveRoomCardBlock = ContentBlock & {
   __typename?: 'LiveRoomCardBlock';
   kind: BlockKind;
+  /** The room, resolved by live; null when live does not know the id. */
+  room: Maybe<LiveRoom>;
+  /** The room's id (the same as `room.id`). */
   roomId: Scalars['ID']['output'];
 };
 
@@ -690,13 +734,25 @@ export type Query = {
   article: Maybe<Article>;
   /** By current or old slug; null when unknown or not visible to the caller. */
   articleBySlug: Maybe<ArticleBySlug>;
+  /**
+   * Staff only: articles ranked by `by`, highest first (ties by views, then id), over the China
+   * (UTC+8) days from `from` to `to` (at most 92). Lists articles with views or attributed orders on
+   * those days, of `type` only when given; `first` 1 to 100. Read from per-article daily figures, which
+   * follow each view flush and order event.
+   */
+  articleRanking: Array<ArticleRankingEntry>;
   /** Newest first. Published articles only, unless the caller is staff. */
   articles: ArticleConnection;
   /** Staff only: the content share of GMV over the days from `from` to `to` (at most 92). */
   contentGmvShare: ContentGmvShare;
   /** Staff only: the whole banner set with its version. */
   homeBannerSet: BannerSet;
-  /** The banners live now for the viewer, in order: in their window and for ALL (member targeting is not applied yet). */
+  /**
+   * The banners live now for the viewer, in order, in their window: ALL ones for anyone, and for a
+   * signed-in member also those whose audience is the member's current tier or RFM segment (as
+   * membership last reported them; a member never reported is REGULAR, in no segment). Answers for a
+   * signed-in viewer are private to them (never shared-cached).
+   */
   homeBanners: Array<Banner>;
   /** The menu as it is now (an empty version 0 for a menu never saved). */
   navigation: Menu;
@@ -738,6 +794,16 @@ export type QueryArticleBySlugArgs = {
 
 
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryArticleRankingArgs = {
+  by: ArticleRankingMeasure;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  from: Scalars['DateTime']['input'];
+  to: Scalars['DateTime']['input'];
+  type?: InputMaybe<ArticleType>;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryArticlesArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -749,6 +815,12 @@ export type QueryArticlesArgs = {
 export type QueryContentGmvShareArgs = {
   from: Scalars['DateTime']['input'];
   to: Scalars['DateTime']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryHomeBannersArgs = {
+  allAudiences?: InputMaybe<Scalars['Boolean']['input']>;
 };
 
 
@@ -1032,6 +1104,9 @@ export type ResolversTypes = ResolversObject<{
   ArticleBySlug: ResolverTypeWrapper<ArticleBySlugShapeModel>;
   ArticleConnection: ResolverTypeWrapper<Omit<ArticleConnection, 'edges'> & { edges: Array<ResolversTypes['ArticleEdge']> }>;
   ArticleEdge: ResolverTypeWrapper<Omit<ArticleEdge, 'node'> & { node: ResolversTypes['Article'] }>;
+  ArticleRankingEntry: ResolverTypeWrapper<RankingEntryShapeModel>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  ArticleRankingMeasure: ArticleRankingMeasure;
   ArticleStatus: ArticleStatus;
   ArticleType: ArticleType;
   Banner: ResolverTypeWrapper<BannerDocModel>;
@@ -1045,17 +1120,18 @@ export type ResolversTypes = ResolversObject<{
   ContentBlock: ResolverTypeWrapper<BlockDocModel>;
   ContentBlockInput: ContentBlockInput;
   ContentGmvShare: ResolverTypeWrapper<GmvShareShapeModel>;
-  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   ContentPerformance: ResolverTypeWrapper<PerformanceShapeModel>;
   ContentRevision: ResolverTypeWrapper<RevisionEntryModel>;
   ContentRevisionConnection: ResolverTypeWrapper<Omit<ContentRevisionConnection, 'edges'> & { edges: Array<ResolversTypes['ContentRevisionEdge']> }>;
   ContentRevisionEdge: ResolverTypeWrapper<Omit<ContentRevisionEdge, 'node'> & { node: ResolversTypes['ContentRevision'] }>;
   ContentViewKind: ContentViewKind;
   CouponCardBlock: ResolverTypeWrapper<BlockDocModel>;
+  CouponTemplate: ResolverTypeWrapper<CouponTemplate>;
   CreateArticleInput: CreateArticleInput;
   CreatePageInput: CreatePageInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   ImageBlock: ResolverTypeWrapper<BlockDocModel>;
+  LiveRoom: ResolverTypeWrapper<LiveRoom>;
   LiveRoomCardBlock: ResolverTypeWrapper<BlockDocModel>;
   Long: ResolverTypeWrapper<Scalars['Long']['output']>;
   Menu: ResolverTypeWrapper<MenuShapeModel>;
@@ -1106,6 +1182,8 @@ export type ResolversParentTypes = ResolversObject<{
   ArticleBySlug: ArticleBySlugShapeModel;
   ArticleConnection: Omit<ArticleConnection, 'edges'> & { edges: Array<ResolversParentTypes['ArticleEdge']> };
   ArticleEdge: Omit<ArticleEdge, 'node'> & { node: ResolversParentTypes['Article'] };
+  ArticleRankingEntry: RankingEntryShapeModel;
+  Float: Scalars['Float']['output'];
   Banner: BannerDocModel;
   BannerAudience: AudienceDocModel;
   BannerAudienceInput: BannerAudienceInput;
@@ -1114,16 +1192,17 @@ export type ResolversParentTypes = ResolversObject<{
   ContentBlock: BlockDocModel;
   ContentBlockInput: ContentBlockInput;
   ContentGmvShare: GmvShareShapeModel;
-  Float: Scalars['Float']['output'];
   ContentPerformance: PerformanceShapeModel;
   ContentRevision: RevisionEntryModel;
   ContentRevisionConnection: Omit<ContentRevisionConnection, 'edges'> & { edges: Array<ResolversParentTypes['ContentRevisionEdge']> };
   ContentRevisionEdge: Omit<ContentRevisionEdge, 'node'> & { node: ResolversParentTypes['ContentRevision'] };
   CouponCardBlock: BlockDocModel;
+  CouponTemplate: CouponTemplate;
   CreateArticleInput: CreateArticleInput;
   CreatePageInput: CreatePageInput;
   DateTime: Scalars['DateTime']['output'];
   ImageBlock: BlockDocModel;
+  LiveRoom: LiveRoom;
   LiveRoomCardBlock: BlockDocModel;
   Long: Scalars['Long']['output'];
   Menu: MenuShapeModel;
@@ -1254,6 +1333,15 @@ export type ArticleEdgeResolvers<ContextType = Context, ParentType extends Resol
   node?: Resolver<ResolversTypes['Article'], ParentType, ContextType>;
 }>;
 
+export type ArticleRankingEntryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ArticleRankingEntry'] = ResolversParentTypes['ArticleRankingEntry']> = ResolversObject<{
+  article?: Resolver<ResolversTypes['Article'], ParentType, ContextType>;
+  conversion?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  gmv?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  orders?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  rank?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  views?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type BannerResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Banner'] = ResolversParentTypes['Banner']> = ResolversObject<{
   audience?: Resolver<ResolversTypes['BannerAudience'], ParentType, ContextType>;
   endsAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
@@ -1315,9 +1403,14 @@ export type ContentRevisionEdgeResolvers<ContextType = Context, ParentType exten
 }>;
 
 export type CouponCardBlockResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponCardBlock'] = ResolversParentTypes['CouponCardBlock']> = ResolversObject<{
+  couponTemplate?: Resolver<Maybe<ResolversTypes['CouponTemplate']>, ParentType, ContextType>;
   couponTemplateId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['BlockKind'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type CouponTemplateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponTemplate'] = ResolversParentTypes['CouponTemplate']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -1332,8 +1425,13 @@ export type ImageBlockResolvers<ContextType = Context, ParentType extends Resolv
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
+export type LiveRoomResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LiveRoom'] = ResolversParentTypes['LiveRoom']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
 export type LiveRoomCardBlockResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LiveRoomCardBlock'] = ResolversParentTypes['LiveRoomCardBlock']> = ResolversObject<{
   kind?: Resolver<ResolversTypes['BlockKind'], ParentType, ContextType>;
+  room?: Resolver<Maybe<ResolversTypes['LiveRoom']>, ParentType, ContextType>;
   roomId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
@@ -1430,10 +1528,11 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   activity?: Resolver<Maybe<ResolversTypes['Activity']>, ParentType, ContextType, RequireFields<QueryActivityArgs, 'id'>>;
   article?: Resolver<Maybe<ResolversTypes['Article']>, ParentType, ContextType, RequireFields<QueryArticleArgs, 'id'>>;
   articleBySlug?: Resolver<Maybe<ResolversTypes['ArticleBySlug']>, ParentType, ContextType, RequireFields<QueryArticleBySlugArgs, 'slug'>>;
+  articleRanking?: Resolver<Array<ResolversTypes['ArticleRankingEntry']>, ParentType, ContextType, RequireFields<QueryArticleRankingArgs, 'by' | 'first' | 'from' | 'to'>>;
   articles?: Resolver<ResolversTypes['ArticleConnection'], ParentType, ContextType, RequireFields<QueryArticlesArgs, 'first'>>;
   contentGmvShare?: Resolver<ResolversTypes['ContentGmvShare'], ParentType, ContextType, RequireFields<QueryContentGmvShareArgs, 'from' | 'to'>>;
   homeBannerSet?: Resolver<ResolversTypes['BannerSet'], ParentType, ContextType>;
-  homeBanners?: Resolver<Array<ResolversTypes['Banner']>, ParentType, ContextType>;
+  homeBanners?: Resolver<Array<ResolversTypes['Banner']>, ParentType, ContextType, RequireFields<QueryHomeBannersArgs, 'allAudiences'>>;
   navigation?: Resolver<ResolversTypes['Menu'], ParentType, ContextType, RequireFields<QueryNavigationArgs, 'menu'>>;
   page?: Resolver<Maybe<ResolversTypes['Page']>, ParentType, ContextType, RequireFields<QueryPageArgs, 'id'>>;
   pageBySlug?: Resolver<Maybe<ResolversTypes['PageBySlug']>, ParentType, ContextType, RequireFields<QueryPageBySlugArgs, 'slug'>>;
@@ -1488,6 +1587,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   ArticleBySlug?: ArticleBySlugResolvers<ContextType>;
   ArticleConnection?: ArticleConnectionResolvers<ContextType>;
   ArticleEdge?: ArticleEdgeResolvers<ContextType>;
+  ArticleRankingEntry?: ArticleRankingEntryResolvers<ContextType>;
   Banner?: BannerResolvers<ContextType>;
   BannerAudience?: BannerAudienceResolvers<ContextType>;
   BannerSet?: BannerSetResolvers<ContextType>;
@@ -1498,8 +1598,10 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   ContentRevisionConnection?: ContentRevisionConnectionResolvers<ContextType>;
   ContentRevisionEdge?: ContentRevisionEdgeResolvers<ContextType>;
   CouponCardBlock?: CouponCardBlockResolvers<ContextType>;
+  CouponTemplate?: CouponTemplateResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   ImageBlock?: ImageBlockResolvers<ContextType>;
+  LiveRoom?: LiveRoomResolvers<ContextType>;
   LiveRoomCardBlock?: LiveRoomCardBlockResolvers<ContextType>;
   Long?: GraphQLScalarType;
   Menu?: MenuResolvers<ContextType>;

@@ -1,6 +1,6 @@
 import type { Connection } from 'mongoose';
 import type { Logger } from '@flywheel/service-kit';
-import type { ContentStatus, Models } from '../model';
+import type { ArticleType, ContentStatus, Models } from '../model';
 import type { PageModels } from '../pages/model';
 import { analyticsHandlers } from './events';
 import { createAnalyticsModels } from './model';
@@ -20,6 +20,7 @@ export function createAnalyticsModule(deps: { db: Connection; models: Models; pa
           : await deps.pageModels.Page.findById(id, { status: 1 }).lean<{ status: ContentStatus }>();
       return found?.status ?? null;
     },
+    articleType: async (id) => (await deps.models.Article.findById(id, { type: 1 }).lean<{ type: ArticleType }>())?.type ?? null,
     logger: deps.logger,
     now: deps.now,
   });

@@ -1,5 +1,6 @@
 import { Schema, type Connection } from 'mongoose';
 import { ledgerIndexes, type OpLedgerEntry } from '@flywheel/service-kit';
+import type { ArticleType } from '../model';
 
 /**
  * One entry of a per-day stats ledger (`appendOnce`: at most one entry per `op`). Accounts:
@@ -28,6 +29,23 @@ export interface OrderFactDoc {
   paidAt: Date;
 }
 
+/**
+ * The ranking's read model (`_id` = `<articleId>:<day>`): an article's figures of one China day,
+ * copied from the heads of its views ledger and its sales ledger (whose seqs it records, so a copy
+ * never replaces a newer one). A projection: it may lag, the ledgers decide.
+ */
+export interface ArticleDayDoc {
+  _id: string;
+  articleId: string;
+  type: ArticleType;
+  day: string;
+  views: number;
+  orders: number;
+  gmv: number;
+  viewsSeq: number;
+  salesSeq: number;
+}
+
 export function createAnalyticsModels(db: Connection) {
   const statSchema = new Schema<StatEntry>(
     { _id: String, accountId: String, seq: Number, op: String, views: Number, orders: Number, gmv: Number, at: Date },
@@ -39,7 +57,23 @@ export function createAnalyticsModels(db: Connection) {
     { _id: String, articleId: String, total: Number, day: String, paidAt: Date },
     { versionKey: false },
   );
+  const daySchema = new Schema<ArticleDayDoc>(
+    {
+      _id: String,
+      articleId: String,
+      type: String,
+      day: String,
+      views: Number,
+      orders: Number,
+      gmv: Number,
+      viewsSeq: Number,
+      salesSeq: Number,
+    },
+    { versionKey: false },
+  );
+  daySchema.index({ day: 1, type: 1 });
   return {
+    ArticleDay: db.model<ArticleDayDoc>('ContentArticleDay', daySchema, 'content_article_days'),
     Stat: db.model<StatEntry>('ContentStat', statSchema, 'content_stats'),
     OrderFact: db.model<OrderFactDoc>('ContentOrderFact', factSchema, 'content_order_facts'),
   };

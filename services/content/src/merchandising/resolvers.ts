@@ -5,7 +5,7 @@ export function merchandisingResolvers(merch: MerchandisingService): Resolvers {
   return {
     Query: {
       navigation: (_, { menu }) => merch.menu(menu),
-      homeBanners: () => merch.homeBanners(),
+      homeBanners: (_, { allAudiences }, { viewer }) => merch.homeBanners(viewer, allAudiences),
       homeBannerSet: (_, __, { viewer }) => merch.bannerSet(viewer),
       activities: (_, { status }) => merch.activities(status),
       activity: (_, { id }) => merch.activity(id),

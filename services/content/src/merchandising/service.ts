@@ -30,6 +30,7 @@ import type {
   MerchandisingModels,
   MerchVersionEntry,
 } from './model';
+import type { MemberAudience } from '../audience/service';
 
 // Navigation, home banners and the activity center (docs/concurrency.md): every save of a menu,
 // of the banner set or of an activity is the next entry of its ledger, refused unless the editor
@@ -191,17 +192,34 @@ export function activityStatus(doc: Pick<ActivityFields, 'startsAt' | 'endsAt'>,
   return { status: 'ENDED', countdown: 0 };
 }
 
-/** Whether a banner is shown now to an anonymous viewer (or a member: targeting is not resolved here). */
-export const bannerLive = (b: BannerDoc, at: Date) =>
-  b.audience.kind === 'ALL' && (!b.startsAt || b.startsAt.getTime() <= at.getTime()) && (!b.endsAt || at.getTime() < b.endsAt.getTime());
+/** Whether a banner is in its window at `at`. */
+export const bannerInWindow = (b: BannerDoc, at: Date) =>
+  (!b.startsAt || b.startsAt.getTime() <= at.getTime()) && (!b.endsAt || at.getTime() < b.endsAt.getTime());
+
+/** Whether a banner's audience takes in a viewer: ALL anyone; TIER / SEGMENT a member of that tier or segment. */
+export function bannerFor(b: BannerDoc, member: MemberAudience | null): boolean {
+  if (b.audience.kind === 'ALL') return true;
+  if (!member) return false;
+  return b.audience.kind === 'TIER' ? b.audience.tier === member.tier : b.audience.segment === member.segment;
+}
+
+/** Whether a banner is shown now to a viewer: an anonymous one (null) or a member as content knows them. */
+export const bannerLive = (b: BannerDoc, at: Date, member: MemberAudience | null = null) => bannerInWindow(b, at) && bannerFor(b, member);
 
 const conflict = (version: number) =>
   new AppError('CONFLICT', `Saved against version ${version}, which is no longer the current one`, { field: 'expectedVersion' });
 
 const STATUS_RANK = { SCHEDULED: 0, LIVE: 1, ENDED: 2 } as const;
 
-export function createMerchandisingService(deps: { models: MerchandisingModels; now: () => Date }) {
-  const { models, now } = deps;
+export interface MerchandisingDeps {
+  models: MerchandisingModels;
+  /** A member's tier and segment as content learnt them (the audience module). */
+  audienceOf: (memberId: string) => Promise<MemberAudience>;
+  now: () => Date;
+}
+
+export function createMerchandisingService(deps: MerchandisingDeps) {
+  const { models, audienceOf, now } = deps;
 
   /** Appends the next version of `accountId` against `expected`, or CONFLICT. */
   async function saveVersion(
@@ -286,10 +304,19 @@ export function createMerchandisingService(deps: { models: MerchandisingModels; 
       return bannerShape(await ledgerHead(models.MerchVersion, HOME));
     },
 
-    /** The banners shown now: ALL-audience ones in their window (no per-member targeting yet). */
-    async homeBanners(): Promise<BannerDoc[]> {
+    /**
+     * The banners in their window now, for the viewer: ALL ones for anyone, plus, for a signed-in
+     * member, those targeted at their tier or segment; with `allAudiences` (staff only, a preview)
+     * every audience's.
+     */
+    async homeBanners(viewer: Viewer | null, allAudiences?: boolean | null): Promise<BannerDoc[]> {
+      if (allAudiences) requireRole(viewer, 'STAFF');
+      const [head, member] = await Promise.all([
+        ledgerHead(models.MerchVersion, HOME),
+        viewer?.roles.includes('CUSTOMER') && !allAudiences ? audienceOf(viewer.id) : null,
+      ]);
       const at = now();
-      return bannerShape(await ledgerHead(models.MerchVersion, HOME)).banners.filter((b) => bannerLive(b, at));
+      return bannerShape(head).banners.filter((b) => bannerInWindow(b, at) && (allAudiences || bannerFor(b, member)));
     },
 
     async saveBanners(viewer: Viewer | null, input: { expectedVersion: number; banners: BannerInput[] }): Promise<BannerSetShape> {

@@ -1,6 +1,6 @@
 import { connect, StringCodec } from 'nats';
 import { asGateway, customer, eventually, gql, privateNats, serviceEnv, staff, type InfraProcess } from '@flywheel/testing';
-import { streamName } from '@flywheel/events';
+import { NOTIFICATIONS_STREAM, streamName } from '@flywheel/events';
 import { loadServiceConfig } from '../config';
 import { start, type RunningLive } from '../main';
 import type { TestChannel } from '../reminders/channel';
@@ -41,15 +41,18 @@ async function schedule(scheduledAt: Date, title = '新品首发'): Promise<stri
   return res.data!.scheduleLiveRoom.id;
 }
 
-/** Every event on live's stream about a room, in stream order. */
-async function eventsOf(roomId: string): Promise<{ id: string; type: string; data: Record<string, unknown> }[]> {
+/** Every event about a room on a stream (live's own unless named), in stream order. */
+async function eventsOf(
+  roomId: string,
+  stream = streamName('live'),
+): Promise<{ id: string; type: string; data: Record<string, unknown> }[]> {
   const nc = await connect({ servers: nats.url });
   try {
     const jsm = await nc.jetstreamManager();
-    const info = await jsm.streams.info(streamName('live'));
+    const info = await jsm.streams.info(stream);
     const out = [];
     for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-      const m = await jsm.streams.getMessage(streamName('live'), { seq }).catch(() => null);
+      const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
       const e = m ? JSON.parse(StringCodec().decode(m.data)) : null;
       if (e?.data?.roomId === roomId) out.push(e);
     }
@@ -274,7 +277,11 @@ describe('reminders (预约提醒)', () => {
     await Promise.all(replicas.map((r) => r.relay!.flush()));
     await new Promise((r) => setTimeout(r, 500));
     expect(await channel().sent({ roomId: id })).toHaveLength(expected.length);
-    expect((await eventsOf(id)).filter((e) => e.type === 'live.notification.reminder')).toHaveLength(expected.length);
+    // In the shared NOTIFICATIONS stream, not in live's own.
+    expect((await eventsOf(id, NOTIFICATIONS_STREAM)).filter((e) => e.type === 'notifications.live.reminder')).toHaveLength(
+      expected.length,
+    );
+    expect((await eventsOf(id)).filter((e) => e.type.includes('reminder'))).toEqual([]);
   });
 
   test('a room that starts early: START at once, the stages not yet sent are skipped', async () => {

@@ -143,6 +143,57 @@ describe('reading live rooms', () => {
   });
 });
 
+describe('room operators: staff, or the host (主播) assigned to the room', () => {
+  const [HOST_A, HOST_B] = ['0123456789abcdef0123456a', '0123456789abcdef0123456b'];
+  const host = (id: string) => asGateway('live', { id, roles: ['HOST'], scopes: [] });
+  const member = () => asGateway('live', customer('m1'));
+  const START = 'mutation($id: ID!) { startLiveRoom(id: $id) { id status } }';
+  const END = 'mutation($id: ID!) { endLiveRoom(id: $id) { id status } }';
+  const code = (res: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => res.errors?.[0]?.extensions?.code;
+  const statusOf = async (id: string, q: string, headers: Record<string, string>) => {
+    const res = await call(q, { id }, headers);
+    return res.errors ? code(res) : Object.values(res.data!)[0].status;
+  };
+
+  test("a host starts and ends their own room; not another host's, nor one without a host; a customer never; staff any", async () => {
+    const mine = await schedule({ hostAccountId: HOST_A.toUpperCase() });
+    const theirs = await schedule({ hostAccountId: HOST_B });
+    const unassigned = await schedule();
+    expect(await statusOf(theirs, START, host(HOST_A))).toBe('FORBIDDEN');
+    expect(await statusOf(unassigned, START, host(HOST_A))).toBe('FORBIDDEN');
+    expect(await statusOf(mine, START, member())).toBe('FORBIDDEN');
+    expect(await statusOf('0123456789abcdef01234567', START, member())).toBe('FORBIDDEN');
+    expect(await statusOf(mine, START, anon())).toBe('UNAUTHENTICATED');
+    expect(await svc.db.collection('live_room_transitions').countDocuments({ accountId: { $in: [mine, theirs, unassigned] } })).toBe(0);
+
+    expect(await statusOf(mine, START, host(HOST_A))).toBe('LIVE');
+    expect(await statusOf(mine, END, host(HOST_B))).toBe('FORBIDDEN');
+    expect(await statusOf(mine, END, member())).toBe('FORBIDDEN');
+    expect(await statusOf(mine, END, host(HOST_A))).toBe('ENDED');
+    const by = await svc.db.collection('live_room_transitions').find({ accountId: mine }).sort({ seq: 1 }).toArray();
+    expect(by.map((e) => [e.status, e.by])).toEqual([
+      ['LIVE', HOST_A],
+      ['ENDED', HOST_A],
+    ]);
+    // Staff operate every room, assigned or not.
+    expect(await statusOf(theirs, START, asStaff())).toBe('LIVE');
+    expect(await statusOf(unassigned, START, asStaff())).toBe('LIVE');
+    expect(await statusOf(theirs, END, asStaff())).toBe('ENDED');
+  });
+
+  test('hostAccountId: set by staff only, an id; shown to staff and that host, null to anyone else', async () => {
+    const bad = await call(SCHEDULE, { input: input({ hostAccountId: 'nope' }) }, asStaff());
+    expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'hostAccountId' });
+    expect(code(await call(SCHEDULE, { input: input({ hostAccountId: HOST_A }) }, host(HOST_A)))).toBe('FORBIDDEN');
+    const id = await schedule({ hostAccountId: HOST_B });
+    const q = 'query($id: ID!) { liveRoom(id: $id) { hostAccountId } }';
+    const seen = async (headers: Record<string, string>) => (await call(q, { id }, headers)).data?.liveRoom.hostAccountId;
+    expect(await seen(asStaff())).toBe(HOST_B);
+    expect(await seen(host(HOST_B))).toBe(HOST_B);
+    for (const other of [host(HOST_A), member(), anon()]) expect(await seen(other)).toBeNull();
+  });
+});
+
 describe('federation', () => {
   test('_entities resolves rooms in one batch, unknown ids as null', async () => {
     const a = await schedule();

@@ -2,8 +2,8 @@ import { Schema, type Connection, type Model } from 'mongoose';
 import { isDuplicateKey } from '@flywheel/service-kit';
 import type { EventData } from '@flywheel/events';
 
-/** A notification as a channel delivers it: the `live.notification.reminder` payload and its event id. */
-export type ReminderNotification = EventData<'live.notification.reminder'> & { id: string };
+/** A notification as a channel delivers it: the `notifications.live.reminder` payload and its event id. */
+export type ReminderNotification = EventData<'notifications.live.reminder'> & { id: string };
 
 /**
  * Where reminders reach members (WeChat subscription message, SMS, app push). A channel is given

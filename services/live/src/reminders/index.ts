@@ -17,7 +17,7 @@ export function createRemindersModule(deps: {
   rooms: LiveService;
   kick: () => void;
   now: () => Date;
-  /** Where notifications are delivered; none: they stay on the subject for other consumers. */
+  /** Where reminders are delivered; none: they stay in the NOTIFICATIONS stream for other consumers. */
   channel: DeliveryChannel | null;
 }): LiveModule & { reminders: ReminderService } {
   const models = createReminderModels(deps.db);

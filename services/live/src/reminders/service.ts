@@ -45,7 +45,7 @@ export function createReminderService(deps: {
   /**
    * Sends `stage` of a room to every subscriber who has not had it: the stage claim first (so no
    * earlier stage goes out after it), then one insert per member, keyed room+stage+member and
-   * carrying the `live.notification.reminder` event. Any replica may run it, as often as it
+   * carrying the `notifications.live.reminder` event (the NOTIFICATIONS stream). Any replica may run it, as often as it
    * likes, and resume after a crash: the per-member inserts decide who is sent what; the `done`
    * marker spares later sweeps the work. Returns the notifications this call created.
    */
@@ -68,7 +68,7 @@ export function createReminderService(deps: {
         stage,
         at,
         outbox: outboxRecord(
-          'live.notification.reminder',
+          'notifications.live.reminder',
           { memberId: s.memberId, roomId, stage, title: room.title, startsAt: room.scheduledAt.toISOString(), sentAt: at.toISOString() },
           randomUUID(),
           at,

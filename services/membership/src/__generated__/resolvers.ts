@@ -270,6 +270,18 @@ export type CreateCouponTemplateInput = {
   validUntil?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
+/** A new staff account of the brand's operators. */
+export type CreateStaffAccountInput = {
+  /** The sign-in email, unique (case-insensitive), up to 254 characters. */
+  email: Scalars['String']['input'];
+  /** 1 to 50 characters. */
+  name: Scalars['String']['input'];
+  /** 12 to 200 characters. */
+  password: Scalars['String']['input'];
+  /** STAFF (default) or HOST (主播). */
+  role?: InputMaybe<StaffRole>;
+};
+
 /** A coupon staff grant a member from a template, and why. */
 export type GrantCouponInput = {
   /** A replay with the same key returns the same coupon. */
@@ -429,6 +441,8 @@ export type Mutation = {
   claimTaskReward: ClaimTaskRewardPayload;
   /** Staff only. */
   createCouponTemplate: CouponTemplate;
+  /** Staff only (not hosts). Creates a STAFF or HOST account; an email already in use is CONFLICT. */
+  createStaffAccount: StaffAccount;
   /** Staff only. Quota and per-member limit apply. */
   grantCoupon: Coupon;
   /** Staff only. */
@@ -443,6 +457,7 @@ export type Mutation = {
   setDefaultAddress: SetDefaultAddressPayload;
   /** Daily sign-in (签到): once a day; a second call answers alreadySignedIn. */
   signIn: SignInPayload;
+  /** Signs a staff account in; the session's role is the account's (STAFF or HOST). */
   staffLogin: AuthPayload;
   /** Staff only. */
   stopCouponTemplate: CouponTemplate;
@@ -479,6 +494,12 @@ export type MutationClaimTaskRewardArgs = {
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationCreateCouponTemplateArgs = {
   input: CreateCouponTemplateInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationCreateStaffAccountArgs = {
+  input: CreateStaffAccountInput;
 };
 
 
@@ -765,9 +786,13 @@ export type RfmSettings = {
   recentDays: Scalars['Int']['output'];
 };
 
-/** What a caller is: CUSTOMER (a signed-in member), STAFF (a brand operator) or PARTNER (an integration partner). */
+/**
+ * What a caller is: CUSTOMER (a signed-in member), STAFF (a brand operator), HOST (主播: a staff account that operates
+ * only the live rooms assigned to it) or PARTNER (an integration partner).
+ */
 export type Role =
   | 'CUSTOMER'
+  | 'HOST'
   | 'PARTNER'
   | 'STAFF';
 
@@ -870,6 +895,8 @@ export type StaffAccount = {
   email: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
+  /** The role its sign-in carries; a live room names a HOST account as its hostAccountId. */
+  role: StaffRole;
 };
 
 /** A staff account's email and password. */
@@ -877,6 +904,11 @@ export type StaffLoginInput = {
   email: Scalars['String']['input'];
   password: Scalars['String']['input'];
 };
+
+/** What a staff account signs in as: STAFF (a brand operator) or HOST (主播: operates only the live rooms assigned to it). */
+export type StaffRole =
+  | 'HOST'
+  | 'STAFF';
 
 /** The coupon template to stop. */
 export type StopCouponTemplateInput = {
@@ -1105,11 +1137,15 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping of federation types */
 export type FederationTypes = ResolversObject<{
+  CouponTemplate: CouponTemplate;
   Member: Member;
 }>;
 
 /** Mapping of federation reference types */
 export type FederationReferenceTypes = ResolversObject<{
+  CouponTemplate:
+    ( { __typename: 'CouponTemplate' }
+    & GraphQLRecursivePick<FederationTypes['CouponTemplate'], {"id":true}> );
   Member:
     ( { __typename: 'Member' }
     & GraphQLRecursivePick<FederationTypes['Member'], {"id":true}> );
@@ -1142,6 +1178,7 @@ export type ResolversTypes = ResolversObject<{
   CouponTemplateStatus: CouponTemplateStatus;
   CouponWallet: ResolverTypeWrapper<WalletShapeModel>;
   CreateCouponTemplateInput: CreateCouponTemplateInput;
+  CreateStaffAccountInput: CreateStaffAccountInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   GrantCouponInput: GrantCouponInput;
   GrantPointsInput: GrantPointsInput;
@@ -1184,6 +1221,7 @@ export type ResolversTypes = ResolversObject<{
   SignInPayload: ResolverTypeWrapper<Omit<SignInPayload, 'member'> & { member: ResolversTypes['Member'] }>;
   StaffAccount: ResolverTypeWrapper<StaffDocModel>;
   StaffLoginInput: StaffLoginInput;
+  StaffRole: StaffRole;
   StopCouponTemplateInput: StopCouponTemplateInput;
   TaskKind: TaskKind;
   TaskReward: ResolverTypeWrapper<TaskReward>;
@@ -1225,6 +1263,7 @@ export type ResolversParentTypes = ResolversObject<{
   CouponTemplateEdge: Omit<CouponTemplateEdge, 'node'> & { node: ResolversParentTypes['CouponTemplate'] };
   CouponWallet: WalletShapeModel;
   CreateCouponTemplateInput: CreateCouponTemplateInput;
+  CreateStaffAccountInput: CreateStaffAccountInput;
   DateTime: Scalars['DateTime']['output'];
   GrantCouponInput: GrantCouponInput;
   GrantPointsInput: GrantPointsInput;
@@ -1367,7 +1406,8 @@ export type CouponEdgeResolvers<ContextType = Context, ParentType extends Resolv
   node?: Resolver<ResolversTypes['Coupon'], ParentType, ContextType>;
 }>;
 
-export type CouponTemplateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponTemplate'] = ResolversParentTypes['CouponTemplate']> = ResolversObject<{
+export type CouponTemplateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CouponTemplate'] = ResolversParentTypes['CouponTemplate'], FederationReferenceType extends FederationReferenceTypes['CouponTemplate'] = FederationReferenceTypes['CouponTemplate']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['CouponTemplate']> | FederationReferenceType, FederationReferenceType, ContextType>;
   amount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   categoryIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
   claimable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -1494,6 +1534,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   claimCoupon?: Resolver<ResolversTypes['Coupon'], ParentType, ContextType, RequireFields<MutationClaimCouponArgs, 'input'>>;
   claimTaskReward?: Resolver<ResolversTypes['ClaimTaskRewardPayload'], ParentType, ContextType, RequireFields<MutationClaimTaskRewardArgs, 'input'>>;
   createCouponTemplate?: Resolver<ResolversTypes['CouponTemplate'], ParentType, ContextType, RequireFields<MutationCreateCouponTemplateArgs, 'input'>>;
+  createStaffAccount?: Resolver<ResolversTypes['StaffAccount'], ParentType, ContextType, RequireFields<MutationCreateStaffAccountArgs, 'input'>>;
   grantCoupon?: Resolver<ResolversTypes['Coupon'], ParentType, ContextType, RequireFields<MutationGrantCouponArgs, 'input'>>;
   grantPoints?: Resolver<ResolversTypes['PointsEntry'], ParentType, ContextType, RequireFields<MutationGrantPointsArgs, 'input'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'input'>>;
@@ -1630,6 +1671,7 @@ export type StaffAccountResolvers<ContextType = Context, ParentType extends Reso
   email?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['StaffRole'], ParentType, ContextType>;
 }>;
 
 export type TaskRewardResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TaskReward'] = ResolversParentTypes['TaskReward']> = ResolversObject<{

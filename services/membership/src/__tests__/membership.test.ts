@@ -274,6 +274,42 @@ describe('staff and authorization', () => {
     expect(bad.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 
+  test('staff create STAFF and HOST (主播) accounts; a host signs in (and refreshes) with the HOST role only', async () => {
+    const CREATE = 'mutation($i: CreateStaffAccountInput!) { createStaffAccount(input: $i) { id email name role } }';
+    const asStaff = asGateway('membership', staff());
+    const i = { email: ' Host.Lin@Example.com ', password: 'a long host password', name: '小林', role: 'HOST' };
+    const created = await call(CREATE, { i }, asStaff);
+    expect(created.errors).toBeUndefined();
+    expect(created.data?.createStaffAccount).toMatchObject({ email: 'host.lin@example.com', name: '小林', role: 'HOST' });
+    const hostId = created.data?.createStaffAccount.id;
+    const errorOf = async (input: object, headers = asStaff) => (await call(CREATE, { i: input }, headers)).errors?.[0]?.extensions;
+    expect(await errorOf({ ...i, email: 'HOST.LIN@example.com' })).toMatchObject({ code: 'CONFLICT' });
+    expect(await errorOf({ ...i, email: 'x@example.com', password: 'short' })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'password' });
+    expect(await errorOf({ ...i, email: 'not-an-email' })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'email' });
+    const host = asGateway('membership', { id: hostId, roles: ['HOST'], scopes: [] });
+    for (const who of [host, asGateway('membership', customer('m1'))])
+      expect(await errorOf({ ...i, email: 'y@example.com' }, who)).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await errorOf({ ...i, email: 'y@example.com' }, anon())).toMatchObject({ code: 'UNAUTHENTICATED' });
+    const plain = await call(CREATE, { i: { email: 'ops2@example.com', password: 'a long staff password', name: 'Ops' } }, asStaff);
+    expect(plain.data?.createStaffAccount.role).toBe('STAFF');
+
+    const LOGIN_STAFF =
+      'mutation($e: String!, $p: String!) { staffLogin(input: { email: $e, password: $p }) { accessToken refreshToken session { roles staff { id role } } } }';
+    const login = (await call(LOGIN_STAFF, { e: 'host.lin@example.com', p: i.password })).data?.staffLogin;
+    expect(login.session).toEqual({ roles: ['HOST'], staff: { id: hostId, role: 'HOST' } });
+    expect(verifyJwt(login.accessToken, TEST_AUTH_SECRET, { iss: ACCESS_TOKEN_ISSUER, aud: ACCESS_TOKEN_AUDIENCE }).roles).toEqual([
+      'HOST',
+    ]);
+    const session = await call('{ session { roles staff { email } } }', {}, host);
+    expect(session.data?.session).toEqual({ roles: ['HOST'], staff: { email: 'host.lin@example.com' } });
+    const refreshed = await call('mutation($t: String!) { refreshSession(input: { refreshToken: $t }) { session { roles } } }', {
+      t: login.refreshToken,
+    });
+    expect(refreshed.data?.refreshSession.session.roles).toEqual(['HOST']);
+    // A host is not staff: staff-only reads refuse it.
+    expect((await call('{ members(first: 1) { edges { cursor } } }', {}, host)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
   test('members(...) is staff only; a member sees their own masked phone, others see none', async () => {
     const login = await loginAs(newPhone());
     const id = login.session.member.id;

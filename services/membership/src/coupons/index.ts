@@ -1,3 +1,4 @@
+import { notFound } from '@flywheel/service-kit';
 import type { MembershipModule, ModuleDeps } from '../modules';
 import { createCampaigns } from './campaigns';
 import { createCouponResolvers } from './resolvers';
@@ -62,6 +63,13 @@ export function createCouponsModule(deps: ModuleDeps): MembershipModule & { coup
       deps.bus.reply('membership.coupon.grant', (req) =>
         coupons.grant({ key: `request:${req.key}`, memberId: req.memberId, templateId: req.templateId, reason: req.reason }),
       );
+      // What a caller is about to promise (a live offer, a lottery prize): unknown is NOT_FOUND.
+      deps.bus.reply('membership.coupon.template', async (req) => {
+        const t = await service.template(req.templateId);
+        if (!t) throw notFound('Coupon template');
+        const active = t.status === 'ACTIVE' && !(t.validUntil && t.validUntil.getTime() <= deps.now().getTime());
+        return { templateId: String(t._id), name: t.name, active };
+      });
     },
     on: {
       'membership.member.registered': (env) => campaigns.onRegistered(env),

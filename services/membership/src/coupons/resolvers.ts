@@ -36,6 +36,8 @@ export function createCouponResolvers(service: CouponsService, campaigns: Return
       coupons: (w, args) => service.walletCoupons(w, args),
     },
     CouponTemplate: {
+      // Another subgraph's reference (content's coupon cards): what `couponTemplate(id)` would answer.
+      __resolveReference: (ref, ctx) => service.templateFor(ctx.viewer, ref.id),
       id: (t) => String(t._id),
       remaining: (t) => service.remaining(t),
     },

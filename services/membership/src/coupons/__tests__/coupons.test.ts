@@ -434,6 +434,18 @@ describe('grants', () => {
     expect(refused).toBe('NOT_FOUND');
   });
 
+  test('membership.coupon.template answers a template’s name and whether it is still issued', async () => {
+    const t = await createTemplate({ kind: 'FIXED', amount: 100, claimable: false });
+    const name = (await svc.bus.request('membership.coupon.template', { templateId: t.id })).name;
+    expect(await svc.bus.request('membership.coupon.template', { templateId: t.id })).toEqual({ templateId: t.id, name, active: true });
+    await gql(svc.url, STOP, { id: t.id }, asStaff());
+    expect((await svc.bus.request('membership.coupon.template', { templateId: t.id })).active).toBe(false);
+    for (const unknown of [new Types.ObjectId().toHexString(), 'nope']) {
+      const refused = await svc.bus.request('membership.coupon.template', { templateId: unknown }).catch((e: BusRequestError) => e.code);
+      expect(refused).toBe('NOT_FOUND');
+    }
+  });
+
   test('referral.reward.granted grants once, even published twice (same event id, then a new one)', async () => {
     const t = await createTemplate({ kind: 'FIXED', amount: 100, claimable: false, perMemberLimit: 5 });
     const m = newMember();
