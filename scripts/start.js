@@ -132,6 +132,7 @@ async function main() {
         '',
         `  GraphQL endpoint   http://localhost:${port}/graphql`,
         `  GraphiQL (IDE)     http://localhost:${port}/`,
+        `  Subscriptions      ws://localhost:${port}/graphql (graphql-ws; connectionParams { authorization: "Bearer <accessToken>" })`,
         '',
         `  Demo member        phone ${seeded.demoPhone}: mutation { requestLoginCode(input: { phone: "${seeded.demoPhone}" }) { devCode } }`,
         `                     then mutation { login(input: { phone: "${seeded.demoPhone}", code: "<devCode>" }) { accessToken } }`,

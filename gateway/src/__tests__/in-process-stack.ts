@@ -96,8 +96,14 @@ export async function startInProcessStack(extra: Record<string, Record<string, s
   };
 }
 
-/** A member signed up through the gateway (phone code, as a client does): their id and auth header. */
-export async function signUp(url: string): Promise<{ id: string; token: string; headers: Record<string, string> }> {
+/**
+ * A member signed up through the gateway (phone code, as a client does): their id and auth header;
+ * with `address`, also a delivery address (what placing an order needs).
+ */
+export async function signUp(
+  url: string,
+  opts: { address?: boolean } = {},
+): Promise<{ id: string; token: string; headers: Record<string, string> }> {
   const phone = `139${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
   const code = await gql(url, 'mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }', { p: phone });
   const login = await gql(
@@ -107,5 +113,24 @@ export async function signUp(url: string): Promise<{ id: string; token: string; 
   );
   if (login.errors) throw new Error(`sign-up failed: ${JSON.stringify(login.errors)}`);
   const token = login.data!.login.accessToken as string;
-  return { id: login.data!.login.session.member.id, token, headers: bearer(token) };
+  const member = { id: login.data!.login.session.member.id as string, token, headers: bearer(token) };
+  if (opts.address) {
+    const added = await gql(
+      url,
+      'mutation($i: AddAddressInput!) { addAddress(input: $i) { address { id } } }',
+      {
+        i: {
+          recipientName: '张三',
+          phone: '13912345678',
+          detail: '漕溪北路 88 号 1201 室',
+          province: { code: '310000', name: '上海市' },
+          city: { code: '310100', name: '上海市' },
+          district: { code: '310104', name: '徐汇区' },
+        },
+      },
+      member.headers,
+    );
+    if (added.errors) throw new Error(`address failed: ${JSON.stringify(added.errors)}`);
+  }
+  return member;
 }

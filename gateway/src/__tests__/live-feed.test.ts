@@ -3,10 +3,9 @@
 // removals reach viewers on two gateway replicas; bad comments, like floods and bad subscriptions
 // are refused with their codes and write nothing.
 import { randomUUID } from 'node:crypto';
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
 import { eventually, gql } from '@flywheel/testing';
 import type { RunningGateway } from '../main';
+import { closeFeedClients, feedClient as client, seen, watch } from './feed-client';
 import { asStaff, signUp, startInProcessStack, type InProcessStack } from './in-process-stack';
 
 jest.setTimeout(120_000);
@@ -18,69 +17,13 @@ beforeAll(async () => {
   second = await stack.extraGateway();
 }, 60_000);
 afterAll(async () => {
-  for (const c of clients) await c.dispose();
+  await closeFeedClients();
   await stack?.stop();
 });
 
 const url = () => stack.gateway.url;
 const staff = asStaff();
 const code = (res: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => res.errors?.[0]?.extensions?.code;
-const wsUrl = (g: RunningGateway) => g.url.replace(/^http/, 'ws');
-
-const FEED = `subscription Feed($roomId: ID!) {
-  liveRoomFeed(roomId: $roomId) {
-    __typename
-    ... on LiveComment { id body author { id nickname } }
-    ... on LiveCommentRemoved { commentId }
-    ... on LivePinChange { pin { product { id name price { amount currency } inStock } } }
-    ... on LiveLikes { total }
-    ... on LiveViewers { count }
-    ... on LiveRoomChange { room { id status } }
-  }
-}`;
-
-type FeedEvent = { __typename: string } & Record<string, any>;
-interface Viewer {
-  events: FeedEvent[];
-  errors: unknown[];
-  done: Promise<void>;
-}
-
-const clients: Client[] = [];
-function client(g: RunningGateway, token?: string): Client {
-  const c = createClient({
-    url: wsUrl(g),
-    webSocketImpl: WebSocket,
-    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
-    retryAttempts: 0,
-    lazy: true,
-  });
-  clients.push(c);
-  return c;
-}
-function watch(c: Client, roomId: string, query = FEED): Viewer {
-  const v: Viewer = { events: [], errors: [], done: Promise.resolve() };
-  v.done = new Promise((resolve) => {
-    c.subscribe<{ liveRoomFeed: FeedEvent }>(
-      { query, variables: { roomId } },
-      {
-        next: (r) => (r.errors ? v.errors.push(...r.errors) : v.events.push(r.data!.liveRoomFeed)),
-        error: (e) => {
-          // A closed connection reports a CloseEvent: keep its code and reason.
-          const close = e as { code?: number; reason?: string };
-          v.errors.push(typeof close.code === 'number' ? { close: close.code, reason: close.reason } : e);
-          resolve();
-        },
-        complete: () => resolve(),
-      },
-    );
-  });
-  return v;
-}
-const seen = (v: Viewer, pred: (e: FeedEvent) => boolean, what: string) =>
-  eventually(async () => v.events.find(pred) ?? null, 10_000).catch(() => {
-    throw new Error(`viewer never saw ${what}; saw ${JSON.stringify(v.events)} errors ${JSON.stringify(v.errors)}`);
-  });
 
 async function liveRoom(): Promise<{ roomId: string; productId: string }> {
   const product = await gql(

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { envelope, type EventEnvelope } from '@flywheel/events';
 import { eventually, gql } from '@flywheel/testing';
 import type { RunningLive } from '../../../services/live/src/main';
-import { asStaff, newCustomer, startInProcessStack, type InProcessStack } from './in-process-stack';
+import { asStaff, newCustomer, signUp, startInProcessStack, type InProcessStack } from './in-process-stack';
 
 jest.setTimeout(120_000);
 
@@ -22,38 +22,7 @@ const live = () => stack.subgraphs.live as RunningLive;
 const staff = asStaff();
 const code = (res: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => res.errors?.[0]?.extensions?.code;
 
-interface Customer {
-  id: string;
-  headers: Record<string, string>;
-}
-async function register(): Promise<Customer> {
-  const phone = `139${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
-  const code = await gql(url(), 'mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }', { p: phone });
-  const login = await gql(
-    url(),
-    'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { accessToken session { member { id } } } }',
-    { p: phone, c: code.data!.requestLoginCode.devCode },
-  );
-  expect(login.errors).toBeUndefined();
-  const c = { id: login.data!.login.session.member.id, headers: { authorization: `Bearer ${login.data!.login.accessToken}` } };
-  const address = await gql(
-    url(),
-    'mutation($i: AddAddressInput!) { addAddress(input: $i) { address { id } } }',
-    {
-      i: {
-        recipientName: '张三',
-        phone: '13912345678',
-        detail: '漕溪北路 88 号 1201 室',
-        province: { code: '310000', name: '上海市' },
-        city: { code: '310100', name: '上海市' },
-        district: { code: '310104', name: '徐汇区' },
-      },
-    },
-    c.headers,
-  );
-  expect(address.errors).toBeUndefined();
-  return c;
-}
+const register = () => signUp(url(), { address: true });
 
 const SALES =
   'sales { orders gmv { amount currency } refunded { amount } netGmv { amount } buyers viewers conversion topProducts(first: 3) { product { id } units gmv { amount currency } } }';

@@ -1,6 +1,6 @@
 // Demo data for the local stack, created through the gateway exactly as an operator would:
 // a staff session, the brand story, categories, a dozen products with SKUs, an article, a
-// scheduled live room, a room live now, a weekly live series, a community group and a demo
+// scheduled live room, a room live now (a pinned product, a comment, likes), a weekly live series, a community group and a demo
 // member. A second run finds it and stops.
 
 export const DEMO_PHONE = '13800138000';
@@ -309,6 +309,20 @@ export async function seedDemo(
     staff,
   );
   await call(gatewayUrl, 'mutation($id: ID!) { startLiveRoom(id: $id) { id } }', { id: liveNow.id }, staff);
+  // The host pins the first product (viewers of the feed see it with its price), and the brand's
+  // banned words keep contact details out of the comments.
+  await call(
+    gatewayUrl,
+    'mutation($r: ID!, $p: ID!) { pinLiveProduct(roomId: $r, productId: $p) { at } }',
+    { r: liveNow.id, p: productIds[0] },
+    staff,
+  );
+  await call(
+    gatewayUrl,
+    'mutation($w: [String!]!) { setLiveBannedWords(words: $w, expectedVersion: 0) { version } }',
+    { w: ['微信', '加V', 'VX', '私聊'] },
+    staff,
+  );
   await call(
     gatewayUrl,
     'mutation($i: CreateLiveSeriesInput!) { createLiveSeries(input: $i) { id } }',
@@ -411,6 +425,14 @@ export async function seedDemo(
     for (const p of [productIds[1], productIds[0]]) {
       await call(gatewayUrl, 'mutation($p: ID!) { recordProductView(input: { productId: $p }) { view { productId } } }', { p }, member);
     }
+    // In the room that is live: the demo member comments and likes.
+    await call(
+      gatewayUrl,
+      'mutation($r: ID!) { postLiveComment(roomId: $r, body: "主播好！这款燕麦有小包装吗？") { id } }',
+      { r: liveNow.id },
+      member,
+    );
+    await call(gatewayUrl, 'mutation($r: ID!) { likeLiveRoom(roomId: $r, count: 10) { total } }', { r: liveNow.id }, member);
   }
   return { created: true, demoPhone: DEMO_PHONE };
 }
