@@ -6,7 +6,8 @@
 // JSON line: comments posted, deliveries expected (comments × viewers) and received (ratio must
 // be 1.0), fan-out latency p50/p99/max (comment accepted → the viewer has it; and from the post's
 // start), the gateway's RSS before the viewers, with them idle and at the end, and the CPU the
-// gateway spent per delivered event.
+// gateway spent per delivered event, and the CPU seconds of every process while comments flow.
+// WS_FLUSH_MS=0 runs the gateway writing each frame at once, to compare with its batching (default 50).
 //
 // The viewers speak the protocol over plain `ws` sockets (connection_init, subscribe, next) to
 // keep the bench's own cost per message small; they run in this process.
@@ -83,7 +84,13 @@ function viewer(wsUrl, accessToken, roomId, onComment) {
 
 async function main() {
   // Development login codes register the commenters by phone (the bench cannot receive an SMS).
-  const stack = await benchStack({ NODE_ENV: 'development', DEV_LOGIN_CODES: 'true', WS_MAX_CONNECTIONS_PER_IDENTITY: '10' });
+  const stack = await benchStack({
+    NODE_ENV: 'development',
+    DEV_LOGIN_CODES: 'true',
+    WS_MAX_CONNECTIONS_PER_IDENTITY: '10',
+    // The gateway's write batching (0: one write per frame, the way to compare).
+    ...(process.env.WS_FLUSH_MS ? { WS_FLUSH_MS: process.env.WS_FLUSH_MS } : {}),
+  });
   const sockets = [];
   try {
     const url = stack.gatewayUrl;
@@ -141,6 +148,12 @@ async function main() {
     }
     await sleep(3_000);
     const idle = procStat(gatewayPid);
+    // CPU seconds of every process while the comments flow: where the machine's two cores go.
+    const cpuOf = () => ({
+      ...Object.fromEntries(stack.processes.map((p) => [p.name, procStat(p.proc.pid).cpuSeconds])),
+      bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+    });
+    const cpuBefore = cpuOf();
 
     const total = Math.round(RATE * SECONDS);
     let posted = 0;
@@ -182,6 +195,8 @@ async function main() {
     const expected = posted * VIEWERS;
     for (const deadline = Date.now() + SETTLE_MS; received < expected && Date.now() < deadline;) await sleep(100);
     const end = procStat(gatewayPid);
+    const cpuAfter = cpuOf();
+    const cpuSeconds = Object.fromEntries(Object.keys(cpuAfter).map((k) => [k, round(cpuAfter[k] - cpuBefore[k])]));
     latencies.sort((a, b) => a - b);
     fromStart.sort((a, b) => a - b);
     console.log(
@@ -189,6 +204,7 @@ async function main() {
         bench: 'live',
         viewers: VIEWERS,
         commenters: COMMENTERS,
+        wsFlushMs: Number(process.env.WS_FLUSH_MS ?? 50),
         commentsOffered: total,
         commentsPerSecond: round(posted / offeredSeconds),
         commentsPosted: posted,
@@ -200,6 +216,7 @@ async function main() {
         postToViewerMs: { p50: round(percentile(fromStart, 50)), p99: round(percentile(fromStart, 99)) },
         gatewayRssMb: { beforeViewers: before.rssMb, viewersIdle: idle.rssMb, end: end.rssMb },
         gatewayRssRatioVsBefore: round((end.rssMb / before.rssMb) * 100) / 100,
+        cpuSecondsWhileCommenting: cpuSeconds,
         gatewayCpuMsPerThousandDeliveries: received ? round(((end.cpuSeconds - idle.cpuSeconds) * 1000 * 1000) / received) : null,
       }),
     );

@@ -93,6 +93,11 @@ export const configSchema = z.object({
     .int()
     .positive()
     .default(1024 * 1024),
+  /**
+   * Feed frames due to one WebSocket within this many milliseconds are written together (one
+   * system call per viewer per interval instead of per event); 0 writes each at once.
+   */
+  WS_FLUSH_MS: z.coerce.number().int().nonnegative().max(1000).default(50),
   /** Comma-separated browser origins allowed to call the API; empty = same-origin only. */
   CORS_ORIGINS: z.string().default(''),
 });

@@ -174,6 +174,7 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
       perIdentity: config.WS_MAX_CONNECTIONS_PER_IDENTITY,
       bufferedBytes: config.WS_MAX_BUFFERED_BYTES,
       maxPayload: 64 * 1024,
+      flushMs: config.WS_FLUSH_MS,
     },
     parseOptions: limits.parseOptions,
     validationRules: limits.validationRules,

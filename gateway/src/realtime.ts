@@ -47,6 +47,8 @@ export interface RealtimeLimits {
   bufferedBytes: number;
   /** Largest message a client may send, bytes. */
   maxPayload: number;
+  /** Feed frames for one socket are written together at most this often (ms); 0: each at once. */
+  flushMs: number;
 }
 
 type ConnectionExtra = {
@@ -79,6 +81,7 @@ export function attachRealtime(deps: {
   execute(query: string, variables: Record<string, unknown>, viewer: Viewer | null): Promise<FormattedExecutionResult>;
 }) {
   const wss = new WebSocketServer({ server: deps.server, path: '/graphql', maxPayload: deps.limits.maxPayload });
+  const frames = frameBatcher(deps.limits.flushMs);
   const openPerIdentity = new Map<string, number>();
 
   const server = useServer<Record<string, unknown>, ConnectionExtra>(
@@ -188,7 +191,7 @@ export function attachRealtime(deps: {
               socket.close(4408, 'Too slow: events were not read');
               return;
             }
-            socket.send(prefix + json + '}');
+            frames.add(socket, prefix + json + '}');
           },
         });
         return open as unknown as AsyncGenerator<ExecutionResult>;
@@ -201,6 +204,7 @@ export function attachRealtime(deps: {
     /** Open WebSocket connections on this replica. */
     connections: () => wss.clients.size,
     async close(): Promise<void> {
+      frames.flush();
       await server.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
@@ -267,6 +271,45 @@ export function idleIterator(onEnd: () => void): AsyncIterableIterator<never> {
     },
     [Symbol.asyncIterator]() {
       return this;
+    },
+  };
+}
+
+/**
+ * Writes feed frames in batches: the frames due to one socket within `flushMs` go out in one write
+ * (the socket is corked around them), so a busy room costs a system call per viewer per interval
+ * rather than per event — on a loaded gateway the write itself is most of a delivery's cost. Each
+ * socket's frames keep their order; a frame waits at most `flushMs`.
+ */
+export function frameBatcher(flushMs: number) {
+  const pending = new Map<WebSocket, string[]>();
+  let timer: NodeJS.Timeout | null = null;
+  const flush = () => {
+    timer = null;
+    for (const [socket, list] of pending) {
+      if (socket.readyState !== socket.OPEN) continue;
+      // ws keeps its net.Socket private; corking it merges the frames' writes into one.
+      const raw = (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+      raw?.cork();
+      for (const frame of list) socket.send(frame);
+      raw?.uncork();
+    }
+    pending.clear();
+  };
+  return {
+    add(socket: WebSocket, frame: string): void {
+      if (flushMs <= 0) {
+        socket.send(frame);
+        return;
+      }
+      const list = pending.get(socket);
+      if (list) list.push(frame);
+      else pending.set(socket, [frame]);
+      timer ??= setTimeout(flush, flushMs);
+    },
+    flush(): void {
+      if (timer) clearTimeout(timer);
+      flush();
     },
   };
 }
