@@ -30,7 +30,7 @@ import { ideRoute } from './ide';
 import { documentLimits } from './limits';
 import { clientAddress, createRateLimiter, identityKey, sensitiveCallsPlugin } from './limiter';
 import { createFeedHub, type FeedHub } from './feed-hub';
-import { attachRealtime } from './realtime';
+import { attachRealtime, httpSubscriptionsRefused } from './realtime';
 import { boundedFetcher, keepAliveFetcher, SubgraphSource } from './subgraphs';
 
 export type { GatewayContext } from './auth';
@@ -137,6 +137,7 @@ export async function start(config: Config, opts: { handleSignals?: boolean } = 
     plugins: [
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
+      httpSubscriptionsRefused(),
       sensitiveCallsPlugin({ fields: config.SENSITIVE_FIELDS, perMinute: config.SENSITIVE_CALLS_PER_MINUTE, logger }),
       ...responseCachePlugins({
         enabled: config.RESPONSE_CACHE,

@@ -21,7 +21,9 @@ import {
 } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { ApolloServerPlugin } from '@apollo/server';
 import type { Logger, Viewer } from '@flywheel/service-kit';
+import type { GatewayContext } from './auth';
 import { EVENT_VARIABLE, type FeedHub, type FeedQuery } from './feed-hub';
 
 /**
@@ -58,6 +60,26 @@ type ConnectionExtra = {
 };
 
 const error = (code: string, message: string) => new GraphQLError(message, { extensions: { code } });
+
+/**
+ * Apollo Gateway executes queries and mutations only: a subscription sent over HTTP is refused
+ * with a 400 that says where subscriptions are served, before anything is planned.
+ */
+export function httpSubscriptionsRefused(): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation }) {
+          if (operation?.operation === OperationTypeNode.SUBSCRIPTION) {
+            throw new GraphQLError('Subscriptions are served over WebSocket (graphql-ws) at this same path, not over HTTP', {
+              extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
+            });
+          }
+        },
+      };
+    },
+  };
+}
 
 /**
  * GraphQL subscriptions over WebSocket (graphql-ws, the protocol of Apollo Client and urql) on the

@@ -169,6 +169,10 @@ test('bad comments, like floods and bad subscriptions get their codes and write 
   await query.done;
   expect(JSON.stringify(query.errors)).toContain('Only subscriptions');
 
+  // Over HTTP a subscription is refused with a clear error (it is served over WebSocket only).
+  const overHttp = await gql(url(), 'subscription($r: ID!) { liveRoomFeed(roomId: $r) { __typename } }', { r: roomId }, dave.headers);
+  expect(overHttp.errors?.[0]).toMatchObject({ message: expect.stringContaining('WebSocket'), extensions: { code: 'BAD_USER_INPUT' } });
+
   // A comment on a room that is not live is CONFLICT and written nowhere.
   await gql(url(), 'mutation($id: ID!) { endLiveRoom(id: $id) { status } }', { id: roomId }, staff);
   const late = await gql(url(), COMMENT, { r: roomId, b: '还在吗' }, (await signUp(url())).headers);

@@ -178,6 +178,24 @@ export const events = {
       changedAt: dateTime,
     }),
   ),
+  /** A community post went out (a plain post, or a showcase (晒单) of a paid order line with its rating). */
+  'community.post.published': event(
+    'community',
+    1,
+    z.object({
+      postId: id,
+      memberId: id,
+      kind: z.enum(['POST', 'SHOWCASE']),
+      productId: id.optional(),
+      groupId: id.optional(),
+      orderId: id.optional(),
+      rating: z.number().int().min(1).max(5).optional(),
+      verified: z.boolean(),
+      publishedAt: dateTime,
+    }),
+  ),
+  /** Staff hid a community post (moderation); it left every public list and any product rating. */
+  'community.post.removed': event('community', 1, z.object({ postId: id, memberId: id, reason: z.string().max(200), removedAt: dateTime })),
   /** A referral reward for a member (share-for-coupon, invite rewards): a coupon or points. */
   'referral.reward.granted': event(
     'referral',
@@ -190,6 +208,24 @@ export const events = {
       points: z.number().int().positive().optional(),
       reason: z.string().max(200),
     }),
+  ),
+  /** A member reached a community check-in challenge's required days (打卡挑战完成); once per member and challenge. */
+  'community.checkin.completed': event(
+    'community',
+    1,
+    z.object({ challengeId: id, memberId: id, days: z.number().int().positive(), completedAt: dateTime }),
+  ),
+  /** A member joined a community group (社群): by themselves, or moved in by a tier/segment rule (`cause` names the event). */
+  'community.member.joined': event(
+    'community',
+    1,
+    z.object({ groupId: id, memberId: id, by: z.enum(['MEMBER', 'RULE']), cause: id.optional(), joinedAt: dateTime }),
+  ),
+  /** A member left a community group: by themselves, or moved out by a rule that no longer matches (autoLeave). */
+  'community.member.left': event(
+    'community',
+    1,
+    z.object({ groupId: id, memberId: id, by: z.enum(['MEMBER', 'RULE']), cause: id.optional(), leftAt: dateTime }),
   ),
 } as const;
 

@@ -12,6 +12,7 @@ export * from './lifecycle';
 export * from './loaders';
 export * from './logger';
 export * from './moderation';
+export * from './modules';
 export * from './mongo';
 export * from './outbox';
 export * from './paging';

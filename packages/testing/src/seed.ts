@@ -1,6 +1,6 @@
 // Demo data for the local stack, created through the gateway exactly as an operator would:
 // a staff session, the brand story, categories, a dozen products with SKUs, an article, a
-// scheduled live room, a room live now (a pinned product, a comment, likes), a weekly live series, a community group and a demo
+// scheduled live room, a room live now (a pinned product, a comment, likes), a weekly live series, community groups of each type, a post and a running check-in challenge, and a demo
 // member. A second run finds it and stops.
 
 export const DEMO_PHONE = '13800138000';
@@ -340,19 +340,58 @@ export async function seedDemo(
     },
     staff,
   );
-  await call(
-    gatewayUrl,
-    'mutation($i: CreateGroupInput!) { createGroup(input: $i) { id } }',
-    { i: { name: '护肤交流群', description: '分享护肤心得', tags: ['美妆'], welcome: false } },
-    staff,
-  );
+  // Community: a group of each type, with its join rule as data (the new-member group is the
+  // welcome group every registration joins; it exists once a member registers).
+  const groups: [string, string, Record<string, unknown>][] = [
+    ['护肤交流群', '分享护肤心得', { type: 'PRODUCT_INTEREST', joinPolicy: 'OPEN', capacity: 500, rules: '只聊护肤，不发广告' }],
+    ['金卡会员群', '金卡及以上会员的专属群', { type: 'VIP', joinPolicy: 'BY_TIER', minTier: 'GOLD', autoLeave: true }],
+    ['周三直播福利群', '直播预告与直播专享福利', { type: 'ACTIVITY', joinPolicy: 'OPEN', capacity: 200 }],
+    ['上海同城群', '上海会员线下活动', { type: 'REGION', joinPolicy: 'OPEN', capacity: 300 }],
+  ];
+  for (const [name, description, rule] of groups) {
+    const { createGroup } = await call<{ createGroup: { id: string } }>(
+      gatewayUrl,
+      'mutation($i: CreateGroupInput!) { createGroup(input: $i) { id } }',
+      { i: { name, description, tags: [], welcome: false } },
+      staff,
+    );
+    await call(
+      gatewayUrl,
+      'mutation($id: ID!, $i: ConfigureGroupInput!) { configureGroup(id: $id, input: $i) { id } }',
+      { id: createGroup.id, i: rule },
+      staff,
+    );
+    if (rule.type === 'ACTIVITY') {
+      await call(
+        gatewayUrl,
+        'mutation($g: ID!, $b: String!) { pinGroupAnnouncement(groupId: $g, body: $b) { id } }',
+        { g: createGroup.id, b: '本周三 20:00 新品直播，群内专享券开播即发！' },
+        staff,
+      );
+    }
+  }
 
   // Membership: a coupon for the coupon centre (满100减10), and a welcome coupon every new member
   // receives on registration (the demo member included, below).
-  await call(
+  const { createCouponTemplate: centre } = await call<{ createCouponTemplate: { id: string } }>(
     gatewayUrl,
     'mutation($i: CreateCouponTemplateInput!) { createCouponTemplate(input: $i) { id } }',
     { i: { name: '满100减10', kind: 'FIXED', amount: 1000, threshold: 10000, validDaysAfterClaim: 30, totalQuota: 1000 } },
+    staff,
+  );
+  // A running check-in challenge (打卡): 7 days of the next 14, the coupon-centre coupon on completion.
+  await call(
+    gatewayUrl,
+    'mutation($i: CreateChallengeInput!) { createChallenge(input: $i) { id } }',
+    {
+      i: {
+        title: '7天早餐打卡',
+        startsAt: new Date().toISOString(),
+        endsAt: new Date(Date.now() + 14 * 86_400_000).toISOString(),
+        requiredDays: 7,
+        rewardTemplateId: centre.id,
+      },
+    },
     staff,
   );
   const { createCouponTemplate: welcome } = await call<{ createCouponTemplate: { id: string } }>(
@@ -425,6 +464,13 @@ export async function seedDemo(
     for (const p of [productIds[1], productIds[0]]) {
       await call(gatewayUrl, 'mutation($p: ID!) { recordProductView(input: { productId: $p }) { view { productId } } }', { p }, member);
     }
+    // A community post about the product they like best.
+    await call(
+      gatewayUrl,
+      'mutation($i: PublishPostInput!) { publishPost(input: $i) { id } }',
+      { i: { body: '燕麦片配酸奶，早餐五分钟搞定，推荐！', productId: productIds[0] } },
+      member,
+    );
     // In the room that is live: the demo member comments and likes.
     await call(
       gatewayUrl,

@@ -1,20 +1,77 @@
 import '@flywheel/service-kit/telemetry';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runService, type RunningService, runMain } from '@flywheel/service-kit';
+import type { Connection } from 'mongoose';
+import {
+  claimOnce,
+  mergeResolvers,
+  readSchema,
+  runService,
+  type Bus,
+  type Logger,
+  type RunningService,
+  runMain,
+} from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
-import { registerConsumers } from './events';
-import { createModels } from './model';
-import { resolvers } from './resolvers';
+import { coreHandlers, registerConsumers } from './events';
+import { createChallengesModule } from './challenges';
+import { createModels, type Models } from './model';
+import { createPostsModule } from './posts';
+import { createGroupsModule } from './groups';
+import type { CommunityModule } from './modules';
+import { resolvers as coreResolvers } from './resolvers';
 import { createCommunityService, LIMITS, type CommunityService, type Context } from './service';
 
-export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
+/** The core SDL plus each module's `src/<module>/schema.graphql`. */
+export const typeDefs = readSchema(join(__dirname, '../src/schema.graphql'));
 
-export async function start(
-  config: Config,
-  opts: { handleSignals?: boolean } = {},
-): Promise<RunningService & { service: CommunityService }> {
+/** How often the sweeper runs (recurring group posts, challenge days, …); one replica takes each period (a claim). */
+export const SWEEP_INTERVAL_MS = 15_000;
+
+/** What every module is given. */
+export interface ModuleDeps {
+  db: Connection;
+  bus: Bus;
+  logger: Logger;
+  models: Models;
+  groups: CommunityService;
+  kick: () => void;
+  now: () => Date;
+  config: Config;
+}
+
+export interface StartOptions {
+  handleSignals?: boolean;
+  /** Run the sweeper on its timer (default); tests drive `sweep` by hand instead. */
+  sweepers?: boolean;
+  /** The clock of the service (tests move it). */
+  now?: () => Date;
+}
+
+function createModules(deps: ModuleDeps) {
+  return {
+    posts: createPostsModule(deps),
+    groups: createGroupsModule(deps),
+    challenges: createChallengesModule({ ...deps, timeZone: deps.config.CHALLENGE_TIME_ZONE }),
+  };
+}
+export type Modules = ReturnType<typeof createModules>;
+
+export interface RunningCommunity extends RunningService {
+  service: CommunityService;
+  modules: Modules;
+  /** One pass of every module's periodic work at `at`. */
+  sweep(at?: Date): Promise<Record<string, Record<string, number>>>;
+}
+
+export async function start(config: Config, opts: StartOptions = {}): Promise<RunningCommunity> {
   let service!: CommunityService;
+  let modules!: Modules;
+  const now = opts.now ?? (() => new Date());
+  const sweep = async (at: Date = now()) => {
+    const out: Record<string, Record<string, number>> = {};
+    for (const m of Object.values(modules) as CommunityModule[]) if (m.sweep) out[m.name] = await m.sweep(at);
+    return out;
+  };
   const running = await runService<Context>({
     name: 'community',
     config,
@@ -22,18 +79,43 @@ export async function start(
     // Beyond the kit's default 200 characters: the group's description (service.ts LIMITS decides the rest).
     inputBounds: { 'CreateGroupInput.description': { maxLength: LIMITS.description } },
     handleSignals: opts.handleSignals,
-    async setup({ db, bus, logger }) {
+    async setup({ db, bus, kick, logger }) {
       const models = createModels(db);
-      service = createCommunityService({ models });
+      service = createCommunityService({ models, now });
+      modules = createModules({ db, bus, logger, models, groups: service, kick, now, config });
+      const list = Object.values(modules) as CommunityModule[];
+
+      let timer: NodeJS.Timeout | undefined;
+      let pass: Promise<unknown> = Promise.resolve();
+      const tick = () => {
+        const at = now();
+        pass = claimOnce(models.Claim, { _id: `sweep:${Math.floor(at.getTime() / SWEEP_INTERVAL_MS)}`, at })
+          .then((mine) => (mine ? sweep(at) : undefined))
+          .catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
+        void pass.finally(() => {
+          if (timer) timer = setTimeout(tick, SWEEP_INTERVAL_MS).unref();
+        });
+      };
       return {
-        resolvers,
+        resolvers: mergeResolvers([coreResolvers, ...list.map((m) => m.resolvers)]),
         context: (base) => ({ ...base, service, loaders: service.loaders() }),
+        outboxSources: list.flatMap((m) => m.outboxSources ?? []),
         // After the indexes exist: they are the claims that make a redelivery a no-op.
-        init: () => registerConsumers({ bus, service, logger }),
+        init: async () => {
+          for (const m of list) await m.init?.();
+          await registerConsumers({ bus, core: coreHandlers(service, logger), modules: list });
+          if (opts.sweepers ?? true) timer = setTimeout(tick, SWEEP_INTERVAL_MS).unref();
+        },
+        stop: async () => {
+          clearTimeout(timer);
+          timer = undefined;
+          await pass;
+          for (const m of list) await m.stop?.();
+        },
       };
     },
   });
-  return { ...running, service };
+  return { ...running, service, modules, sweep };
 }
 
 if (require.main === module) runMain('community', () => start(loadServiceConfig(), { handleSignals: true }));

@@ -9,6 +9,16 @@ export interface GroupDoc {
   /** New members join every welcome group on registration. */
   welcome: boolean;
   createdAt: Date;
+  /** What the group is for (groups/): NEW_MEMBERS, VIP, ACTIVITY, PRODUCT_INTEREST or REGION. */
+  type?: string;
+  /** The group's rules, shown to members. */
+  rules?: string;
+  /** Most members at once (seats, groups/); none = unlimited. */
+  capacity?: number | null;
+  /** Who may join (groups/): OPEN, BY_TIER, BY_SEGMENT, INVITE_ONLY; none = OPEN. */
+  policy?: { kind: string; minTier?: string | null; segments?: string[] };
+  /** Whether a member who no longer matches a BY_TIER/BY_SEGMENT rule is moved out. */
+  autoLeave?: boolean;
 }
 
 /**
@@ -34,10 +44,19 @@ export function createModels(db: Connection) {
       tags: { type: [String], default: [] },
       welcome: { type: Boolean, required: true, default: false },
       createdAt: { type: Date, required: true },
+      type: String,
+      rules: String,
+      capacity: Number,
+      policy: {
+        type: new Schema({ kind: String, minTier: String, segments: { type: [String], default: undefined } }, { _id: false }),
+        default: undefined,
+      },
+      autoLeave: Boolean,
     },
     { versionKey: false },
   );
   groupSchema.index({ welcome: 1 });
+  groupSchema.index({ 'policy.kind': 1 });
 
   const membershipSchema = new Schema<GroupMembershipDoc>(
     {
@@ -52,7 +71,11 @@ export function createModels(db: Connection) {
   membershipSchema.index({ groupId: 1 });
   membershipSchema.index({ memberId: 1 });
 
+  const claimSchema = new Schema<{ _id: string; at: Date }>({ _id: String, at: Date }, { versionKey: false });
+
   return {
+    /** Claims of the sweeper: `sweep:<period>` gives each period's pass to one replica. */
+    Claim: db.model<{ _id: string; at: Date }>('Claim', claimSchema, 'claims'),
     Group: db.model<GroupDoc>('Group', groupSchema, 'groups'),
     GroupMembership: db.model<GroupMembershipDoc>('GroupMembership', membershipSchema, 'group_memberships'),
   };

@@ -33,6 +33,7 @@ export const DEFAULT_WELCOME_GROUP = {
   description: '新会员专享福利、活动预告和入门指南',
   tags: ['新人'],
   welcome: true,
+  type: 'NEW_MEMBERS',
 } as const;
 
 export interface CreateGroupInput {

@@ -1,8 +1,7 @@
-import type { EventEnvelope, EventSubject } from '@flywheel/events';
-import type { Bus } from '@flywheel/service-kit';
+import { consumeForModules, type Bus, type EventHandlers } from '@flywheel/service-kit';
 
 /** What each module does with an event (the analytics module: `orders.order.paid` / `refunded`). */
-export type Handlers = { [S in EventSubject]?: (env: EventEnvelope<S>) => Promise<void> };
+export type Handlers = EventHandlers;
 
 /**
  * One durable consumer per subject, running every module's handler for it; each handler makes a
@@ -11,12 +10,4 @@ export type Handlers = { [S in EventSubject]?: (env: EventEnvelope<S>) => Promis
  * `live.room.scheduled` / `started` / `ended` (merchandising: the upcoming-live teasers) and
  * `membership.tier.changed` / `segment.changed` (audience: whom targeted banners are shown to).
  */
-export async function registerConsumers({ bus, modules }: { bus: Bus; modules: Handlers[] }): Promise<void> {
-  const subjects = [...new Set(modules.flatMap((m) => Object.keys(m) as EventSubject[]))];
-  for (const subject of subjects) {
-    const handlers = modules.map((m) => m[subject]).filter((h) => h !== undefined) as ((env: EventEnvelope) => Promise<void>)[];
-    await bus.consume(subject, async (env) => {
-      for (const handle of handlers) await handle(env as EventEnvelope);
-    });
-  }
-}
+export const registerConsumers = ({ bus, modules }: { bus: Bus; modules: Handlers[] }): Promise<void> => consumeForModules(bus, modules);

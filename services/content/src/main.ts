@@ -1,6 +1,6 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
-import { readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { mergeResolvers, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { createAnalyticsModule } from './analytics';
 import { createAudienceModule } from './audience';
 import type { AudienceService } from './audience/service';
@@ -35,17 +35,6 @@ export interface RunningContent extends RunningService {
   audience: AudienceService;
   /** One pass of the scheduled-publishing sweeper. */
   sweep(at?: Date): Promise<Record<string, number>>;
-}
-
-/** Core resolvers with each module's merged over them, type by type. */
-function mergeResolvers(parts: Record<string, Record<string, unknown>>[]) {
-  const merged: Record<string, Record<string, unknown>> = {};
-  for (const part of parts) {
-    for (const [type, fields] of Object.entries(part)) {
-      merged[type] = fields && Object.getPrototypeOf(fields) === Object.prototype ? { ...merged[type], ...fields } : fields;
-    }
-  }
-  return merged;
 }
 
 // Beyond the kit's defaults (200 characters, 100 items): the prose and the rich body (service.ts LIMITS decides the rest).

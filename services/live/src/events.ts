@@ -1,5 +1,4 @@
-import type { EventEnvelope, EventSubject } from '@flywheel/events';
-import type { Bus } from '@flywheel/service-kit';
+import { consumeForModules, type Bus } from '@flywheel/service-kit';
 import type { LiveModule } from './modules';
 
 /**
@@ -10,15 +9,8 @@ import type { LiveModule } from './modules';
  * `ended` on the room's transition entries, and `notifications.live.reminder` (NOTIFICATIONS stream) on
  * each reminder notification (reminders/ delivers them).
  */
-export async function registerConsumers({ bus, modules }: { bus: Bus; modules: LiveModule[] }): Promise<void> {
-  const subjects = new Set<EventSubject>();
-  for (const m of modules) for (const s of Object.keys(m.on ?? {}) as EventSubject[]) subjects.add(s);
-  for (const subject of [...subjects].sort()) {
-    const handlers = modules
-      .map((m) => m.on?.[subject] as ((env: EventEnvelope) => Promise<void>) | undefined)
-      .filter((h): h is (env: EventEnvelope) => Promise<void> => Boolean(h));
-    await bus.consume(subject, async (env) => {
-      for (const h of handlers) await h(env as EventEnvelope);
-    });
-  }
-}
+export const registerConsumers = ({ bus, modules }: { bus: Bus; modules: LiveModule[] }): Promise<void> =>
+  consumeForModules(
+    bus,
+    modules.map((m) => m.on),
+  );

@@ -1,6 +1,6 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
-import { claimOnce, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { claimOnce, mergeResolvers, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createModels } from './model';
@@ -75,17 +75,6 @@ function createModules(deps: Parameters<typeof createRemindersModule>[0]) {
   return { series, reminders, sales, feed, comments, likes, pins, offers, lottery };
 }
 
-/** Core resolvers with each module's merged over them, type by type. */
-function mergeResolvers(modules: LiveModule[]) {
-  const merged: Record<string, Record<string, unknown>> = {};
-  for (const part of [coreResolvers, ...modules.map((m) => m.resolvers)] as Record<string, Record<string, unknown>>[]) {
-    for (const [type, fields] of Object.entries(part)) {
-      merged[type] = fields && Object.getPrototypeOf(fields) === Object.prototype ? { ...merged[type], ...fields } : fields;
-    }
-  }
-  return merged;
-}
-
 export async function start(config: Config, opts: StartOptions = {}): Promise<RunningLive> {
   let service!: LiveService;
   let modules!: Modules;
@@ -130,7 +119,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       };
 
       return {
-        resolvers: mergeResolvers(list),
+        resolvers: mergeResolvers([coreResolvers, ...list.map((m) => m.resolvers)]),
         context: (base) => ({ ...base, service, series, reminders, sales, loaders: service.loaders(), seriesLoaders: series.loaders() }),
         outboxSources: [models.LiveRoom, models.RoomTransition, ...list.flatMap((m) => m.outboxSources ?? [])],
         // After the indexes exist: they are the claims that make a redelivery a no-op.

@@ -1,6 +1,6 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
-import { claimOnce, piiKeys, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { claimOnce, mergeResolvers, piiKeys, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { createAddressesModule } from './addresses';
 import { createBenefitsModule } from './benefits';
 import { loadServiceConfig, type Config } from './config';
@@ -46,18 +46,6 @@ function createModules(
   const benefits = createBenefitsModule({ ...deps, coupons: coupons.coupons, loyalty: loyalty.loyalty });
   const addresses = createAddressesModule(deps);
   return { coupons, loyalty, rfm, benefits, addresses };
-}
-
-/** Core resolvers with each module's merged over them, type by type. */
-function mergeResolvers(modules: MembershipModule[]) {
-  const merged: Record<string, Record<string, unknown>> = {};
-  for (const part of [coreResolvers, ...modules.map((m) => m.resolvers)] as Record<string, Record<string, unknown>>[]) {
-    for (const [type, fields] of Object.entries(part)) {
-      // Scalars are GraphQLScalarType instances, not field maps: the last one stands.
-      merged[type] = fields && Object.getPrototypeOf(fields) === Object.prototype ? { ...merged[type], ...fields } : fields;
-    }
-  }
-  return merged;
 }
 
 export async function start(config: Config, opts: StartOptions = {}): Promise<RunningMembership> {
@@ -125,7 +113,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       };
 
       return {
-        resolvers: mergeResolvers(list),
+        resolvers: mergeResolvers([coreResolvers, ...list.map((m) => m.resolvers)]),
         context: (base) => ({ ...base, service, loaders: service.loaders() }),
         outboxSources: [models.Member, ...list.flatMap((m) => m.outboxSources ?? [])],
         init: async () => {

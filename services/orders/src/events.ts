@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { EventEnvelope, EventSubject, OrderSource } from '@flywheel/events';
+import type { OrderSource } from '@flywheel/events';
 import type { EventHandlers } from './shipping/events';
-import { outboxRecord, type Bus, type OutboxRecord } from '@flywheel/service-kit';
+import { consumeForModules, outboxRecord, type Bus, type OutboxRecord } from '@flywheel/service-kit';
 import type { OrderDoc, RefundRecord } from './order/model';
 import { CURRENCY, type Move, type OrderSourceDoc, type StockLine } from './types';
 
@@ -128,12 +128,5 @@ export function orderRefunded(
  * publishes through the outbox only (the builders above), and asks catalog and membership over
  * request/reply (clients/). Every handler is idempotent by itself.
  */
-export async function registerConsumers({ bus, handlers }: { bus: Bus; handlers: EventHandlers[] }): Promise<void> {
-  const subjects = [...new Set(handlers.flatMap((h) => Object.keys(h) as EventSubject[]))].sort();
-  for (const subject of subjects) {
-    const list = handlers.flatMap((h) => (h[subject] ? [h[subject] as (env: EventEnvelope) => Promise<void>] : []));
-    await bus.consume(subject, async (env) => {
-      for (const handle of list) await handle(env as EventEnvelope);
-    });
-  }
-}
+export const registerConsumers = ({ bus, handlers }: { bus: Bus; handlers: EventHandlers[] }): Promise<void> =>
+  consumeForModules(bus, handlers);

@@ -1,14 +1,5 @@
-import { scalarResolvers } from '@flywheel/service-kit';
+import { mergeResolvers as merge, scalarResolvers } from '@flywheel/service-kit';
 import type { Resolvers } from './__generated__/resolvers';
 
 /** The scalars, with each module's resolvers merged over them type by type. */
-export function mergeResolvers(parts: readonly Resolvers[]): Resolvers {
-  const merged: Record<string, Record<string, unknown>> = {};
-  for (const part of [scalarResolvers, ...parts] as Record<string, Record<string, unknown>>[]) {
-    for (const [type, fields] of Object.entries(part)) {
-      // Scalars are GraphQLScalarType instances, not field maps: the last one stands.
-      merged[type] = fields && Object.getPrototypeOf(fields) === Object.prototype ? { ...merged[type], ...fields } : fields;
-    }
-  }
-  return merged as Resolvers;
-}
+export const mergeResolvers = (parts: readonly Resolvers[]): Resolvers => merge<Resolvers>([scalarResolvers, ...parts]);

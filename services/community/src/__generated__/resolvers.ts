@@ -3,6 +3,10 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { GroupDoc as GroupDocModel } from '../model';
 import { MemberRef as MemberRefModel, Context } from '../service';
+import { ChallengeDoc as ChallengeDocModel } from '../challenges/model';
+import { ChallengeProgress as ChallengeProgressModel, ChallengeRank as ChallengeRankModel } from '../challenges/service';
+import { PollDoc as PollDocModel, AnnouncementEntry as AnnouncementEntryModel } from '../groups/model';
+import { PostDoc as PostDocModel, PostCommentDoc as PostCommentDocModel, ProductRef as ProductRefModel } from '../posts/model';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
 export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
@@ -14,8 +18,130 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
+  /** ISO-8601 timestamp in UTC. */
+  DateTime: { input: Date; output: Date | string; }
   link__Import: { input: unknown; output: unknown; }
   _FieldSet: { input: unknown; output: unknown; }
+};
+
+/** Who may reuse a cached answer: PUBLIC any cache, PRIVATE the viewer alone. Not in the API. */
+export type CacheControlScope =
+  | 'PRIVATE'
+  | 'PUBLIC';
+
+/** A check-in challenge (打卡挑战): check in on the required number of days within the window to earn the reward coupon. */
+export type Challenge = {
+  __typename?: 'Challenge';
+  /** When staff created it (ISO-8601). */
+  createdAt: Scalars['DateTime']['output'];
+  /** When check-ins close (ISO-8601, exclusive). */
+  endsAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  /** Check-in days that complete the challenge (1 to 60). */
+  requiredDays: Scalars['Int']['output'];
+  /** The membership coupon template granted once on completion. */
+  rewardTemplateId: Scalars['ID']['output'];
+  /** When check-ins open (ISO-8601). */
+  startsAt: Scalars['DateTime']['output'];
+  /** The IANA time zone whose calendar days are the check-in days (the loyalty program's zone as configured in community). */
+  timeZone: Scalars['String']['output'];
+  title: Scalars['String']['output'];
+};
+
+/** A page of check-in challenges, newest first. */
+export type ChallengeConnection = {
+  __typename?: 'ChallengeConnection';
+  edges: Array<ChallengeEdge>;
+  pageInfo: PageInfo;
+};
+
+/** A check-in challenge in a page of challenges, with its cursor. */
+export type ChallengeEdge = {
+  __typename?: 'ChallengeEdge';
+  cursor: Scalars['String']['output'];
+  node: Challenge;
+};
+
+/** A member's progress in a check-in challenge. */
+export type ChallengeProgress = {
+  __typename?: 'ChallengeProgress';
+  challenge: Challenge;
+  /** When the member reached the required days (ISO-8601); null until then. */
+  completedAt: Maybe<Scalars['DateTime']['output']>;
+  /** Consecutive check-in days up to today or yesterday; 0 once a day was missed. */
+  currentStreak: Scalars['Int']['output'];
+  /** Days checked in (a missed day does not reduce it). */
+  days: Scalars['Int']['output'];
+  /** Whether the member joined the challenge. */
+  joined: Scalars['Boolean']['output'];
+  /** The local day (YYYY-MM-DD) of the latest check-in. */
+  lastCheckInDay: Maybe<Scalars['String']['output']>;
+  /** The longest run of consecutive check-in days. */
+  longestStreak: Scalars['Int']['output'];
+  member: Member;
+  /** The coupon granted as the reward, once granted. */
+  rewardCouponId: Maybe<Scalars['ID']['output']>;
+  /** The reward's state once completed; null before. */
+  rewardState: Maybe<ChallengeRewardState>;
+};
+
+/** Where a member's completion reward stands. */
+export type ChallengeRewardState =
+  /** The coupon was granted. */
+  | 'GRANTED'
+  /** Completed; the coupon is being granted (retried until membership answers). */
+  | 'PENDING'
+  /** Membership refused the grant for good (the template stopped, ran out, or the member's limit). */
+  | 'REFUSED';
+
+/** A member's place on a challenge's leaderboard. */
+export type ChallengeStanding = {
+  __typename?: 'ChallengeStanding';
+  /** When the member completed the challenge (ISO-8601); null if not yet. */
+  completedAt: Maybe<Scalars['DateTime']['output']>;
+  /** Days checked in. */
+  days: Scalars['Int']['output'];
+  /** The longest run of consecutive check-in days. */
+  longestStreak: Scalars['Int']['output'];
+  member: Member;
+  /** 1 for the top member. */
+  rank: Scalars['Int']['output'];
+};
+
+/** The words posts and comments may not contain, and the version to pass back when saving an edit. */
+export type CommunityBannedWords = {
+  __typename?: 'CommunityBannedWords';
+  version: Scalars['Int']['output'];
+  words: Array<Scalars['String']['output']>;
+};
+
+/** A group's settings; fields left out stay as they are. */
+export type ConfigureGroupInput = {
+  autoLeave?: InputMaybe<Scalars['Boolean']['input']>;
+  /** 1 to 100000; null removes the limit (it never removes members already in). */
+  capacity?: InputMaybe<Scalars['Int']['input']>;
+  joinPolicy?: InputMaybe<GroupJoinPolicyKind>;
+  /** Required with BY_TIER. */
+  minTier?: InputMaybe<Scalars['String']['input']>;
+  /** Up to 200 characters. */
+  rules?: InputMaybe<Scalars['String']['input']>;
+  /** Required with BY_SEGMENT. */
+  segments?: InputMaybe<Array<Scalars['String']['input']>>;
+  type?: InputMaybe<GroupType>;
+};
+
+/** A new check-in challenge. */
+export type CreateChallengeInput = {
+  /** When check-ins close (ISO-8601, after startsAt and in the future); the window must hold requiredDays local days. */
+  endsAt: Scalars['DateTime']['input'];
+  /** 1 to 60. */
+  requiredDays: Scalars['Int']['input'];
+  /** A membership coupon template still issued (unknown: NOT_FOUND; no longer issued: BAD_USER_INPUT). */
+  rewardTemplateId: Scalars['ID']['input'];
+  /** When check-ins open (ISO-8601). */
+  startsAt: Scalars['DateTime']['input'];
+  /** 1 to 60 characters. */
+  title: Scalars['String']['input'];
 };
 
 /** A new community group (社群). */
@@ -30,16 +156,49 @@ export type CreateGroupInput = {
   welcome?: InputMaybe<Scalars['Boolean']['input']>;
 };
 
+/** A new group poll. */
+export type CreateGroupPollInput = {
+  /** ISO 8601, in the future. */
+  closesAt: Scalars['DateTime']['input'];
+  groupId: Scalars['ID']['input'];
+  /** 2 to 10 distinct options of 1 to 50 characters. */
+  options: Array<Scalars['String']['input']>;
+  /** 1 to 100 characters. */
+  question: Scalars['String']['input'];
+};
+
 /** A community group (社群) members join. */
 export type Group = {
   __typename?: 'Group';
+  /** The pinned announcement, if any. */
+  announcement: Maybe<GroupAnnouncement>;
+  /** Whether members who no longer match a BY_TIER/BY_SEGMENT rule are moved out. */
+  autoLeave: Scalars['Boolean']['output'];
+  /** Most members at once; null = unlimited. */
+  capacity: Maybe<Scalars['Int']['output']>;
   description: Scalars['String']['output'];
   id: Scalars['ID']['output'];
+  /** Defaults to OPEN. */
+  joinPolicy: GroupJoinPolicy;
   memberCount: Scalars['Int']['output'];
   name: Scalars['String']['output'];
+  /** The member ids of the group's operators (社群运营官). */
+  operatorIds: Array<Scalars['ID']['output']>;
+  /** The group's rules, shown to members. */
+  rules: Scalars['String']['output'];
   tags: Array<Scalars['String']['output']>;
+  /** Null until staff set it. */
+  type: Maybe<GroupType>;
   /** New members join every welcome group when they register. */
   welcome: Scalars['Boolean']['output'];
+};
+
+/** A group's pinned announcement (群公告). */
+export type GroupAnnouncement = {
+  __typename?: 'GroupAnnouncement';
+  body: Scalars['String']['output'];
+  /** ISO 8601. */
+  pinnedAt: Scalars['DateTime']['output'];
 };
 
 /** A page of community groups (社群). */
@@ -56,6 +215,63 @@ export type GroupEdge = {
   node: Group;
 };
 
+/** A group's join policy. */
+export type GroupJoinPolicy = {
+  __typename?: 'GroupJoinPolicy';
+  kind: GroupJoinPolicyKind;
+  /** BY_TIER only: REGULAR, SILVER, GOLD or DIAMOND. */
+  minTier: Maybe<Scalars['String']['output']>;
+  /** BY_SEGMENT only: the RFM segments that match. */
+  segments: Array<Scalars['String']['output']>;
+};
+
+/** Who may join a group. */
+export type GroupJoinPolicyKind =
+  /** Members in one of the segments (also moved in when they enter one). */
+  | 'BY_SEGMENT'
+  /** Members at minTier or above (they are also moved in when they reach it). */
+  | 'BY_TIER'
+  /** Only staff add members. */
+  | 'INVITE_ONLY'
+  /** Any member joins by themselves. */
+  | 'OPEN';
+
+/** A poll in a group (群投票); its members, operators and staff see it. */
+export type GroupPoll = {
+  __typename?: 'GroupPoll';
+  /** Whether closesAt has passed. */
+  closed: Scalars['Boolean']['output'];
+  /** ISO 8601; votes are refused from then on. */
+  closesAt: Scalars['DateTime']['output'];
+  group: Group;
+  id: Scalars['ID']['output'];
+  options: Array<GroupPollOption>;
+  question: Scalars['String']['output'];
+};
+
+/** One option of a group poll with its votes so far. */
+export type GroupPollOption = {
+  __typename?: 'GroupPollOption';
+  /** Pass it to voteInGroupPoll. */
+  index: Scalars['Int']['output'];
+  text: Scalars['String']['output'];
+  /** Counted live from the votes. */
+  votes: Scalars['Int']['output'];
+};
+
+/** What a community group is for. */
+export type GroupType =
+  /** 活动群: around an activity. */
+  | 'ACTIVITY'
+  /** 新人群: for new members. */
+  | 'NEW_MEMBERS'
+  /** 兴趣群: around a product or category. */
+  | 'PRODUCT_INTEREST'
+  /** 同城群: members of one region. */
+  | 'REGION'
+  /** VIP群: for the higher tiers. */
+  | 'VIP';
+
 /** A registered customer of the brand (会员). */
 export type Member = {
   __typename?: 'Member';
@@ -67,14 +283,192 @@ export type Member = {
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Staff only: adds a member whatever the policy (INVITE_ONLY groups); capacity still holds. */
+  addGroupMember: Group;
+  /** Staff only: makes a member an operator (社群运营官) of the group. */
+  assignGroupOperator: Group;
+  /** Members only: today's check-in (the challenge's time zone). Not joined: FORBIDDEN; outside the window or already checked in today: CONFLICT. */
+  checkInChallenge: ChallengeProgress;
+  /** Signed-in members. A comment of 1 to 500 characters without a banned word, at most one every 3 seconds per post (RATE_LIMITED). */
+  commentOnPost: PostComment;
+  /** Staff only. */
+  configureGroup: Group;
+  /** Staff only. */
+  createChallenge: Challenge;
   /** Staff only. */
   createGroup: Group;
+  /** Staff or the group's operators. */
+  createGroupPoll: GroupPoll;
+  /** Staff only. Hides a post with a reason: it leaves every public list and its product's rating. */
+  hidePost: Post;
+  /** Members only. Joining again is a no-op; once the challenge has ended, CONFLICT. */
+  joinChallenge: ChallengeProgress;
+  /** Members only. OPEN groups, or rule groups the member matches (else FORBIDDEN); a full group is CONFLICT with reason FULL. Joining again is a no-op. */
+  joinGroup: Group;
+  /** Not being in the group is CONFLICT with reason NOT_MEMBER. */
+  leaveGroup: Group;
+  /** Signed-in members. Likes a post `count` times (1 to 20); returns its likes as known now. No database write per like. */
+  likePost: Scalars['Int']['output'];
+  /** Staff or the group's operators: up to 200 characters. */
+  pinGroupAnnouncement: Group;
+  /**
+   * Signed-in members. A showcase (晒单) of a line of their paid order, with a rating: verified and
+   * counted in the product's rating. Not a paid line, or the order fully refunded: BAD_USER_INPUT;
+   * not the buyer: FORBIDDEN; the line already shown: CONFLICT.
+   */
+  postShowcase: Post;
+  /** Signed-in members. Publishes a post; a banned word is BAD_USER_INPUT, a group the author is not in FORBIDDEN. */
+  publishPost: Post;
+  /** Signed-in members. Reports a post to staff, once per member (again is a no-op). */
+  reportPost: Scalars['Boolean']['output'];
+  /** Staff only. Restores a hidden post with a reason. */
+  restorePost: Post;
+  /**
+   * Staff only. Replaces the banned-words list (up to 500 words, 1 to 20 characters each); matching
+   * ignores case, width, spaces and punctuation. CONFLICT when the list changed since `expectedVersion`.
+   */
+  setCommunityBannedWords: CommunityBannedWords;
+  /** Staff only. Sets the showcase reward for showcases published from now on (not retroactive; a later refund does not take a coupon back). */
+  setShowcaseReward: ShowcaseReward;
+  /** Group members only, once per poll (a second vote is CONFLICT, reason ALREADY_VOTED; closed: CONFLICT, reason CLOSED). */
+  voteInGroupPoll: GroupPoll;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationAddGroupMemberArgs = {
+  groupId: Scalars['ID']['input'];
+  memberId: Scalars['ID']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationAssignGroupOperatorArgs = {
+  groupId: Scalars['ID']['input'];
+  memberId: Scalars['ID']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationCheckInChallengeArgs = {
+  challengeId: Scalars['ID']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationCommentOnPostArgs = {
+  body: Scalars['String']['input'];
+  postId: Scalars['ID']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationConfigureGroupArgs = {
+  id: Scalars['ID']['input'];
+  input: ConfigureGroupInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationCreateChallengeArgs = {
+  input: CreateChallengeInput;
 };
 
 
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationCreateGroupArgs = {
   input: CreateGroupInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationCreateGroupPollArgs = {
+  input: CreateGroupPollInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationHidePostArgs = {
+  postId: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationJoinChallengeArgs = {
+  challengeId: Scalars['ID']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationJoinGroupArgs = {
+  groupId: Scalars['ID']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationLeaveGroupArgs = {
+  groupId: Scalars['ID']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationLikePostArgs = {
+  count?: InputMaybe<Scalars['Int']['input']>;
+  postId: Scalars['ID']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationPinGroupAnnouncementArgs = {
+  body: Scalars['String']['input'];
+  groupId: Scalars['ID']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationPostShowcaseArgs = {
+  input: PostShowcaseInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationPublishPostArgs = {
+  input: PublishPostInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationReportPostArgs = {
+  postId: Scalars['ID']['input'];
+  reason?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationRestorePostArgs = {
+  postId: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationSetCommunityBannedWordsArgs = {
+  expectedVersion: Scalars['Int']['input'];
+  words: Array<Scalars['String']['input']>;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationSetShowcaseRewardArgs = {
+  input: SetShowcaseRewardInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationVoteInGroupPollArgs = {
+  option: Scalars['Int']['input'];
+  pollId: Scalars['ID']['input'];
 };
 
 /** Where a page of a connection stops: pass endCursor as `after` to read the next page. */
@@ -84,12 +478,183 @@ export type PageInfo = {
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** A member's community post (帖子), or a showcase (晒单) of something they bought. */
+export type Post = {
+  __typename?: 'Post';
+  /** Who wrote it (their nickname comes from membership). */
+  author: Member;
+  /** 1 to 1000 characters. */
+  body: Scalars['String']['output'];
+  /** Newest first (at most 50 a page). */
+  comments: PostCommentConnection;
+  createdAt: Scalars['DateTime']['output'];
+  /** The group it was posted in, if any. */
+  group: Maybe<Group>;
+  /** Staff only (null for anyone else): hidden by moderation. */
+  hidden: Maybe<Scalars['Boolean']['output']>;
+  /** Opaque; names the post in the mutations. */
+  id: Scalars['ID']['output'];
+  /** Up to 9 https image URLs. */
+  images: Array<Scalars['String']['output']>;
+  /** Likes (点赞), exact to within about a second (counted in memory, written once a second). */
+  likes: Scalars['Int']['output'];
+  /** The product tagged, if any. */
+  product: Maybe<Product>;
+  /** Staff only (null for anyone else): members who reported it. */
+  reportCount: Maybe<Scalars['Int']['output']>;
+  /** Set on a showcase; null for a plain post. */
+  showcase: Maybe<Showcase>;
+  /** A showcase of a paid order line not fully refunded (the verified badge, 已购认证). */
+  verified: Scalars['Boolean']['output'];
+};
+
+
+/** A member's community post (帖子), or a showcase (晒单) of something they bought. */
+export type PostCommentsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** A comment on a post. */
+export type PostComment = {
+  __typename?: 'PostComment';
+  at: Scalars['DateTime']['output'];
+  /** Who wrote it. */
+  author: Member;
+  body: Scalars['String']['output'];
+  /** Opaque. */
+  id: Scalars['ID']['output'];
+};
+
+/** A page of a post's comments, newest first. */
+export type PostCommentConnection = {
+  __typename?: 'PostCommentConnection';
+  edges: Array<PostCommentEdge>;
+  pageInfo: PageInfo;
+};
+
+/** A comment in a page of a post's comments, with its cursor. */
+export type PostCommentEdge = {
+  __typename?: 'PostCommentEdge';
+  cursor: Scalars['String']['output'];
+  node: PostComment;
+};
+
+/** A page of posts, newest first. */
+export type PostConnection = {
+  __typename?: 'PostConnection';
+  edges: Array<PostEdge>;
+  pageInfo: PageInfo;
+};
+
+/** A post in a page of posts, with its cursor. */
+export type PostEdge = {
+  __typename?: 'PostEdge';
+  cursor: Scalars['String']['output'];
+  node: Post;
+};
+
+/** A showcase (晒单) of a paid order line. */
+export type PostShowcaseInput = {
+  /** 1 to 1000 characters, without a banned word. */
+  body: Scalars['String']['input'];
+  /** Up to 9 https URLs of at most 500 characters. */
+  images?: InputMaybe<Array<Scalars['String']['input']>>;
+  orderId: Scalars['ID']['input'];
+  /** 1 to 5. */
+  rating: Scalars['Int']['input'];
+  skuId: Scalars['ID']['input'];
+};
+
+/** A product (商品) as the shop presents it; its variants are SKUs. */
+export type Product = {
+  __typename?: 'Product';
+  id: Scalars['ID']['output'];
+  /** The product's rating from verified, shown showcases: exact, kept as a running total. */
+  rating: ProductRating;
+  /** Verified and unverified showcases (晒单) of the product still shown, newest first (at most 50). */
+  showcasePosts: Array<Post>;
+};
+
+
+/** A product (商品) as the shop presents it; its variants are SKUs. */
+export type ProductShowcasePostsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** A product's rating from its buyers' showcases (晒单). */
+export type ProductRating = {
+  __typename?: 'ProductRating';
+  /** The mean of the counted ratings (1 to 5, two decimals); null while there are none. */
+  average: Maybe<Scalars['Float']['output']>;
+  /** How many showcases count: verified (paid, not fully refunded) and not hidden. */
+  count: Scalars['Int']['output'];
+};
+
+/** A new post. */
+export type PublishPostInput = {
+  /** 1 to 1000 characters, without a banned word. */
+  body: Scalars['String']['input'];
+  /** A group the author belongs to. */
+  groupId?: InputMaybe<Scalars['ID']['input']>;
+  /** Up to 9 https URLs of at most 500 characters. */
+  images?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** A catalog product id to tag. */
+  productId?: InputMaybe<Scalars['ID']['input']>;
+};
+
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Query = {
   __typename?: 'Query';
+  challenge: Maybe<Challenge>;
+  /** Top members by days checked in, then earliest completion. Signed-in viewers; first is 1 to 100. Unknown challenge: NOT_FOUND. */
+  challengeLeaderboard: Array<ChallengeStanding>;
+  /** A member's progress (the signed-in member by default). The member themselves and staff only; anyone else is FORBIDDEN. */
+  challengeProgress: ChallengeProgress;
+  /** Check-in challenges, newest first (first: 1 to 100). */
+  challenges: ChallengeConnection;
+  /** Staff only. The banned-words list (敏感词) posts and comments are checked against. */
+  communityBannedWords: CommunityBannedWords;
   group: Maybe<Group>;
+  /** The group's members, operators and staff; FORBIDDEN to anyone else. */
+  groupPoll: Maybe<GroupPoll>;
   /** Newest first. */
   groups: GroupConnection;
+  /** A shown post (staff also see hidden ones); null when unknown. */
+  post: Maybe<Post>;
+  /** Staff only. Posts reported since their last review, oldest first. */
+  postReviewQueue: Array<Post>;
+  /** Shown posts, newest first (at most 50 a page); of one group when named. */
+  posts: PostConnection;
+  /** Staff only. The showcase reward (好评送券). */
+  showcaseReward: ShowcaseReward;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryChallengeArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryChallengeLeaderboardArgs = {
+  challengeId: Scalars['ID']['input'];
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryChallengeProgressArgs = {
+  challengeId: Scalars['ID']['input'];
+  memberId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryChallengesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -100,9 +665,65 @@ export type QueryGroupArgs = {
 
 
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryGroupPollArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryGroupsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryPostArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryPostReviewQueueArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryPostsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  groupId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+/** A new showcase reward rule. */
+export type SetShowcaseRewardInput = {
+  /** A membership coupon template; null stops rewarding. */
+  couponTemplateId?: InputMaybe<Scalars['ID']['input']>;
+  /** The version edited: a save over a newer one is CONFLICT. */
+  expectedVersion: Scalars['Int']['input'];
+  /** The least rating (1 to 5) rewarded. */
+  minRating: Scalars['Int']['input'];
+};
+
+/** What makes a post a showcase (晒单): the buyer's rating of a paid order line. */
+export type Showcase = {
+  __typename?: 'Showcase';
+  orderId: Scalars['ID']['output'];
+  /** 1 to 5. */
+  rating: Scalars['Int']['output'];
+  skuId: Scalars['ID']['output'];
+};
+
+/** The showcase reward (好评送券): the coupon a verified showcase rated at least minRating earns, once per post. */
+export type ShowcaseReward = {
+  __typename?: 'ShowcaseReward';
+  /** The coupon template granted; null while there is no reward. */
+  couponTemplateId: Maybe<Scalars['ID']['output']>;
+  /** 1 to 5. */
+  minRating: Scalars['Int']['output'];
+  /** Pass back as expectedVersion when saving an edit. */
+  version: Scalars['Int']['output'];
 };
 
 export type Link__Purpose =
@@ -190,56 +811,132 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping of federation types */
 export type FederationTypes = ResolversObject<{
+  Challenge: Challenge;
   Group: Group;
   Member: Member;
+  Product: Product;
 }>;
 
 /** Mapping of federation reference types */
 export type FederationReferenceTypes = ResolversObject<{
+  Challenge:
+    ( { __typename: 'Challenge' }
+    & GraphQLRecursivePick<FederationTypes['Challenge'], {"id":true}> );
   Group:
     ( { __typename: 'Group' }
     & GraphQLRecursivePick<FederationTypes['Group'], {"id":true}> );
   Member:
     ( { __typename: 'Member' }
     & GraphQLRecursivePick<FederationTypes['Member'], {"id":true}> );
+  Product:
+    ( { __typename: 'Product' }
+    & GraphQLRecursivePick<FederationTypes['Product'], {"id":true}> );
 }>;
 
 
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  CreateGroupInput: CreateGroupInput;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
-  Group: ResolverTypeWrapper<GroupDocModel>;
+  CacheControlScope: CacheControlScope;
+  Challenge: ResolverTypeWrapper<ChallengeDocModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  ChallengeConnection: ResolverTypeWrapper<Omit<ChallengeConnection, 'edges'> & { edges: Array<ResolversTypes['ChallengeEdge']> }>;
+  ChallengeEdge: ResolverTypeWrapper<Omit<ChallengeEdge, 'node'> & { node: ResolversTypes['Challenge'] }>;
+  ChallengeProgress: ResolverTypeWrapper<ChallengeProgressModel>;
+  ChallengeRewardState: ChallengeRewardState;
+  ChallengeStanding: ResolverTypeWrapper<ChallengeRankModel>;
+  CommunityBannedWords: ResolverTypeWrapper<CommunityBannedWords>;
+  ConfigureGroupInput: ConfigureGroupInput;
+  CreateChallengeInput: CreateChallengeInput;
+  CreateGroupInput: CreateGroupInput;
+  CreateGroupPollInput: CreateGroupPollInput;
+  DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  Group: ResolverTypeWrapper<GroupDocModel>;
+  GroupAnnouncement: ResolverTypeWrapper<AnnouncementEntryModel>;
   GroupConnection: ResolverTypeWrapper<Omit<GroupConnection, 'edges'> & { edges: Array<ResolversTypes['GroupEdge']> }>;
   GroupEdge: ResolverTypeWrapper<Omit<GroupEdge, 'node'> & { node: ResolversTypes['Group'] }>;
+  GroupJoinPolicy: ResolverTypeWrapper<GroupJoinPolicy>;
+  GroupJoinPolicyKind: GroupJoinPolicyKind;
+  GroupPoll: ResolverTypeWrapper<PollDocModel>;
+  GroupPollOption: ResolverTypeWrapper<GroupPollOption>;
+  GroupType: GroupType;
   Member: ResolverTypeWrapper<MemberRefModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
+  Post: ResolverTypeWrapper<PostDocModel>;
+  PostComment: ResolverTypeWrapper<PostCommentDocModel>;
+  PostCommentConnection: ResolverTypeWrapper<Omit<PostCommentConnection, 'edges'> & { edges: Array<ResolversTypes['PostCommentEdge']> }>;
+  PostCommentEdge: ResolverTypeWrapper<Omit<PostCommentEdge, 'node'> & { node: ResolversTypes['PostComment'] }>;
+  PostConnection: ResolverTypeWrapper<Omit<PostConnection, 'edges'> & { edges: Array<ResolversTypes['PostEdge']> }>;
+  PostEdge: ResolverTypeWrapper<Omit<PostEdge, 'node'> & { node: ResolversTypes['Post'] }>;
+  PostShowcaseInput: PostShowcaseInput;
+  Product: ResolverTypeWrapper<ProductRefModel>;
+  ProductRating: ResolverTypeWrapper<ProductRating>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  PublishPostInput: PublishPostInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  SetShowcaseRewardInput: SetShowcaseRewardInput;
+  Showcase: ResolverTypeWrapper<Showcase>;
+  ShowcaseReward: ResolverTypeWrapper<ShowcaseReward>;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
   link__Purpose: Link__Purpose;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  CreateGroupInput: CreateGroupInput;
-  Boolean: Scalars['Boolean']['output'];
-  Group: GroupDocModel;
+  Challenge: ChallengeDocModel;
   ID: Scalars['ID']['output'];
-  Int: Scalars['Int']['output'];
+  ChallengeConnection: Omit<ChallengeConnection, 'edges'> & { edges: Array<ResolversParentTypes['ChallengeEdge']> };
+  ChallengeEdge: Omit<ChallengeEdge, 'node'> & { node: ResolversParentTypes['Challenge'] };
+  ChallengeProgress: ChallengeProgressModel;
+  ChallengeStanding: ChallengeRankModel;
+  CommunityBannedWords: CommunityBannedWords;
+  ConfigureGroupInput: ConfigureGroupInput;
+  CreateChallengeInput: CreateChallengeInput;
+  CreateGroupInput: CreateGroupInput;
+  CreateGroupPollInput: CreateGroupPollInput;
+  DateTime: Scalars['DateTime']['output'];
+  Group: GroupDocModel;
+  GroupAnnouncement: AnnouncementEntryModel;
   GroupConnection: Omit<GroupConnection, 'edges'> & { edges: Array<ResolversParentTypes['GroupEdge']> };
   GroupEdge: Omit<GroupEdge, 'node'> & { node: ResolversParentTypes['Group'] };
+  GroupJoinPolicy: GroupJoinPolicy;
+  GroupPoll: PollDocModel;
+  GroupPollOption: GroupPollOption;
   Member: MemberRefModel;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
+  Post: PostDocModel;
+  PostComment: PostCommentDocModel;
+  PostCommentConnection: Omit<PostCommentConnection, 'edges'> & { edges: Array<ResolversParentTypes['PostCommentEdge']> };
+  PostCommentEdge: Omit<PostCommentEdge, 'node'> & { node: ResolversParentTypes['PostComment'] };
+  PostConnection: Omit<PostConnection, 'edges'> & { edges: Array<ResolversParentTypes['PostEdge']> };
+  PostEdge: Omit<PostEdge, 'node'> & { node: ResolversParentTypes['Post'] };
+  PostShowcaseInput: PostShowcaseInput;
+  Product: ProductRefModel;
+  ProductRating: ProductRating;
+  Float: Scalars['Float']['output'];
+  PublishPostInput: PublishPostInput;
   Query: Record<PropertyKey, never>;
+  SetShowcaseRewardInput: SetShowcaseRewardInput;
+  Showcase: Showcase;
+  ShowcaseReward: ShowcaseReward;
   link__Import: Scalars['link__Import']['output'];
+  Boolean: Scalars['Boolean']['output'];
+  Int: Scalars['Int']['output'];
   String: Scalars['String']['output'];
 }>;
+
+export type CacheControlDirectiveArgs = {
+  inheritMaxAge?: Maybe<Scalars['Boolean']['input']>;
+  maxAge?: Maybe<Scalars['Int']['input']>;
+  scope?: Maybe<CacheControlScope>;
+};
+
+export type CacheControlDirectiveResolver<Result, Parent, ContextType = Context, Args = CacheControlDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type InaccessibleDirectiveArgs = { };
 
@@ -270,14 +967,78 @@ export type TagDirectiveArgs = {
 
 export type TagDirectiveResolver<Result, Parent, ContextType = Context, Args = TagDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export type ChallengeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Challenge'] = ResolversParentTypes['Challenge'], FederationReferenceType extends FederationReferenceTypes['Challenge'] = FederationReferenceTypes['Challenge']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Challenge']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  endsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  requiredDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  rewardTemplateId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  startsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type ChallengeConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChallengeConnection'] = ResolversParentTypes['ChallengeConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['ChallengeEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type ChallengeEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChallengeEdge'] = ResolversParentTypes['ChallengeEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Challenge'], ParentType, ContextType>;
+}>;
+
+export type ChallengeProgressResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChallengeProgress'] = ResolversParentTypes['ChallengeProgress']> = ResolversObject<{
+  challenge?: Resolver<ResolversTypes['Challenge'], ParentType, ContextType>;
+  completedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  currentStreak?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  days?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  joined?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  lastCheckInDay?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  longestStreak?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  rewardCouponId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  rewardState?: Resolver<Maybe<ResolversTypes['ChallengeRewardState']>, ParentType, ContextType>;
+}>;
+
+export type ChallengeStandingResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChallengeStanding'] = ResolversParentTypes['ChallengeStanding']> = ResolversObject<{
+  completedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  days?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  longestStreak?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  rank?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type CommunityBannedWordsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CommunityBannedWords'] = ResolversParentTypes['CommunityBannedWords']> = ResolversObject<{
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  words?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
+  name: 'DateTime';
+}
+
 export type GroupResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Group'] = ResolversParentTypes['Group'], FederationReferenceType extends FederationReferenceTypes['Group'] = FederationReferenceTypes['Group']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Group']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  announcement?: Resolver<Maybe<ResolversTypes['GroupAnnouncement']>, ParentType, ContextType>;
+  autoLeave?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  capacity?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  joinPolicy?: Resolver<ResolversTypes['GroupJoinPolicy'], ParentType, ContextType>;
   memberCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  operatorIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  rules?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   tags?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  type?: Resolver<Maybe<ResolversTypes['GroupType']>, ParentType, ContextType>;
   welcome?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type GroupAnnouncementResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupAnnouncement'] = ResolversParentTypes['GroupAnnouncement']> = ResolversObject<{
+  body?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  pinnedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 }>;
 
 export type GroupConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupConnection'] = ResolversParentTypes['GroupConnection']> = ResolversObject<{
@@ -290,6 +1051,27 @@ export type GroupEdgeResolvers<ContextType = Context, ParentType extends Resolve
   node?: Resolver<ResolversTypes['Group'], ParentType, ContextType>;
 }>;
 
+export type GroupJoinPolicyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupJoinPolicy'] = ResolversParentTypes['GroupJoinPolicy']> = ResolversObject<{
+  kind?: Resolver<ResolversTypes['GroupJoinPolicyKind'], ParentType, ContextType>;
+  minTier?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  segments?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type GroupPollResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupPoll'] = ResolversParentTypes['GroupPoll']> = ResolversObject<{
+  closed?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  closesAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  group?: Resolver<ResolversTypes['Group'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  options?: Resolver<Array<ResolversTypes['GroupPollOption']>, ParentType, ContextType>;
+  question?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type GroupPollOptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupPollOption'] = ResolversParentTypes['GroupPollOption']> = ResolversObject<{
+  index?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  votes?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type MemberResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Member'] = ResolversParentTypes['Member'], FederationReferenceType extends FederationReferenceTypes['Member'] = FederationReferenceTypes['Member']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Member']> | FederationReferenceType, FederationReferenceType, ContextType>;
   groups?: Resolver<Maybe<Array<ResolversTypes['Group']>>, ParentType, ContextType>;
@@ -297,7 +1079,27 @@ export type MemberResolvers<ContextType = Context, ParentType extends ResolversP
 }>;
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  addGroupMember?: Resolver<ResolversTypes['Group'], ParentType, ContextType, RequireFields<MutationAddGroupMemberArgs, 'groupId' | 'memberId'>>;
+  assignGroupOperator?: Resolver<ResolversTypes['Group'], ParentType, ContextType, RequireFields<MutationAssignGroupOperatorArgs, 'groupId' | 'memberId'>>;
+  checkInChallenge?: Resolver<ResolversTypes['ChallengeProgress'], ParentType, ContextType, RequireFields<MutationCheckInChallengeArgs, 'challengeId'>>;
+  commentOnPost?: Resolver<ResolversTypes['PostComment'], ParentType, ContextType, RequireFields<MutationCommentOnPostArgs, 'body' | 'postId'>>;
+  configureGroup?: Resolver<ResolversTypes['Group'], ParentType, ContextType, RequireFields<MutationConfigureGroupArgs, 'id' | 'input'>>;
+  createChallenge?: Resolver<ResolversTypes['Challenge'], ParentType, ContextType, RequireFields<MutationCreateChallengeArgs, 'input'>>;
   createGroup?: Resolver<ResolversTypes['Group'], ParentType, ContextType, RequireFields<MutationCreateGroupArgs, 'input'>>;
+  createGroupPoll?: Resolver<ResolversTypes['GroupPoll'], ParentType, ContextType, RequireFields<MutationCreateGroupPollArgs, 'input'>>;
+  hidePost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationHidePostArgs, 'postId' | 'reason'>>;
+  joinChallenge?: Resolver<ResolversTypes['ChallengeProgress'], ParentType, ContextType, RequireFields<MutationJoinChallengeArgs, 'challengeId'>>;
+  joinGroup?: Resolver<ResolversTypes['Group'], ParentType, ContextType, RequireFields<MutationJoinGroupArgs, 'groupId'>>;
+  leaveGroup?: Resolver<ResolversTypes['Group'], ParentType, ContextType, RequireFields<MutationLeaveGroupArgs, 'groupId'>>;
+  likePost?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<MutationLikePostArgs, 'count' | 'postId'>>;
+  pinGroupAnnouncement?: Resolver<ResolversTypes['Group'], ParentType, ContextType, RequireFields<MutationPinGroupAnnouncementArgs, 'body' | 'groupId'>>;
+  postShowcase?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationPostShowcaseArgs, 'input'>>;
+  publishPost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationPublishPostArgs, 'input'>>;
+  reportPost?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationReportPostArgs, 'postId'>>;
+  restorePost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationRestorePostArgs, 'postId' | 'reason'>>;
+  setCommunityBannedWords?: Resolver<ResolversTypes['CommunityBannedWords'], ParentType, ContextType, RequireFields<MutationSetCommunityBannedWordsArgs, 'expectedVersion' | 'words'>>;
+  setShowcaseReward?: Resolver<ResolversTypes['ShowcaseReward'], ParentType, ContextType, RequireFields<MutationSetShowcaseRewardArgs, 'input'>>;
+  voteInGroupPoll?: Resolver<ResolversTypes['GroupPoll'], ParentType, ContextType, RequireFields<MutationVoteInGroupPollArgs, 'option' | 'pollId'>>;
 }>;
 
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
@@ -305,9 +1107,86 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 }>;
 
+export type PostResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Post'] = ResolversParentTypes['Post']> = ResolversObject<{
+  author?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  body?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  comments?: Resolver<ResolversTypes['PostCommentConnection'], ParentType, ContextType, RequireFields<PostCommentsArgs, 'first'>>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  group?: Resolver<Maybe<ResolversTypes['Group']>, ParentType, ContextType>;
+  hidden?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  images?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  likes?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType>;
+  reportCount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  showcase?: Resolver<Maybe<ResolversTypes['Showcase']>, ParentType, ContextType>;
+  verified?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type PostCommentResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PostComment'] = ResolversParentTypes['PostComment']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  author?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  body?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
+export type PostCommentConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PostCommentConnection'] = ResolversParentTypes['PostCommentConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['PostCommentEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type PostCommentEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PostCommentEdge'] = ResolversParentTypes['PostCommentEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['PostComment'], ParentType, ContextType>;
+}>;
+
+export type PostConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PostConnection'] = ResolversParentTypes['PostConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['PostEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type PostEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PostEdge'] = ResolversParentTypes['PostEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Post'], ParentType, ContextType>;
+}>;
+
+export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Product']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  rating?: Resolver<ResolversTypes['ProductRating'], ParentType, ContextType>;
+  showcasePosts?: Resolver<Array<ResolversTypes['Post']>, ParentType, ContextType, RequireFields<ProductShowcasePostsArgs, 'first'>>;
+}>;
+
+export type ProductRatingResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductRating'] = ResolversParentTypes['ProductRating']> = ResolversObject<{
+  average?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  challenge?: Resolver<Maybe<ResolversTypes['Challenge']>, ParentType, ContextType, RequireFields<QueryChallengeArgs, 'id'>>;
+  challengeLeaderboard?: Resolver<Array<ResolversTypes['ChallengeStanding']>, ParentType, ContextType, RequireFields<QueryChallengeLeaderboardArgs, 'challengeId' | 'first'>>;
+  challengeProgress?: Resolver<ResolversTypes['ChallengeProgress'], ParentType, ContextType, RequireFields<QueryChallengeProgressArgs, 'challengeId'>>;
+  challenges?: Resolver<ResolversTypes['ChallengeConnection'], ParentType, ContextType, RequireFields<QueryChallengesArgs, 'first'>>;
+  communityBannedWords?: Resolver<ResolversTypes['CommunityBannedWords'], ParentType, ContextType>;
   group?: Resolver<Maybe<ResolversTypes['Group']>, ParentType, ContextType, RequireFields<QueryGroupArgs, 'id'>>;
+  groupPoll?: Resolver<Maybe<ResolversTypes['GroupPoll']>, ParentType, ContextType, RequireFields<QueryGroupPollArgs, 'id'>>;
   groups?: Resolver<ResolversTypes['GroupConnection'], ParentType, ContextType, RequireFields<QueryGroupsArgs, 'first'>>;
+  post?: Resolver<Maybe<ResolversTypes['Post']>, ParentType, ContextType, RequireFields<QueryPostArgs, 'id'>>;
+  postReviewQueue?: Resolver<Array<ResolversTypes['Post']>, ParentType, ContextType, RequireFields<QueryPostReviewQueueArgs, 'first'>>;
+  posts?: Resolver<ResolversTypes['PostConnection'], ParentType, ContextType, RequireFields<QueryPostsArgs, 'first'>>;
+  showcaseReward?: Resolver<ResolversTypes['ShowcaseReward'], ParentType, ContextType>;
+}>;
+
+export type ShowcaseResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Showcase'] = ResolversParentTypes['Showcase']> = ResolversObject<{
+  orderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  rating?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  skuId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
+export type ShowcaseRewardResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShowcaseReward'] = ResolversParentTypes['ShowcaseReward']> = ResolversObject<{
+  couponTemplateId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  minRating?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['link__Import'], any> {
@@ -315,17 +1194,39 @@ export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<Resolv
 }
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  Challenge?: ChallengeResolvers<ContextType>;
+  ChallengeConnection?: ChallengeConnectionResolvers<ContextType>;
+  ChallengeEdge?: ChallengeEdgeResolvers<ContextType>;
+  ChallengeProgress?: ChallengeProgressResolvers<ContextType>;
+  ChallengeStanding?: ChallengeStandingResolvers<ContextType>;
+  CommunityBannedWords?: CommunityBannedWordsResolvers<ContextType>;
+  DateTime?: GraphQLScalarType;
   Group?: GroupResolvers<ContextType>;
+  GroupAnnouncement?: GroupAnnouncementResolvers<ContextType>;
   GroupConnection?: GroupConnectionResolvers<ContextType>;
   GroupEdge?: GroupEdgeResolvers<ContextType>;
+  GroupJoinPolicy?: GroupJoinPolicyResolvers<ContextType>;
+  GroupPoll?: GroupPollResolvers<ContextType>;
+  GroupPollOption?: GroupPollOptionResolvers<ContextType>;
   Member?: MemberResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  Post?: PostResolvers<ContextType>;
+  PostComment?: PostCommentResolvers<ContextType>;
+  PostCommentConnection?: PostCommentConnectionResolvers<ContextType>;
+  PostCommentEdge?: PostCommentEdgeResolvers<ContextType>;
+  PostConnection?: PostConnectionResolvers<ContextType>;
+  PostEdge?: PostEdgeResolvers<ContextType>;
+  Product?: ProductResolvers<ContextType>;
+  ProductRating?: ProductRatingResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Showcase?: ShowcaseResolvers<ContextType>;
+  ShowcaseReward?: ShowcaseRewardResolvers<ContextType>;
   link__Import?: GraphQLScalarType;
 }>;
 
 export type DirectiveResolvers<ContextType = Context> = ResolversObject<{
+  cacheControl?: CacheControlDirectiveResolver<any, any, ContextType>;
   inaccessible?: InaccessibleDirectiveResolver<any, any, ContextType>;
   link?: LinkDirectiveResolver<any, any, ContextType>;
   override?: OverrideDirectiveResolver<any, any, ContextType>;

@@ -1,7 +1,7 @@
-import type { EventEnvelope, EventSubject } from '@flywheel/events';
+import type { EventHandlers } from '@flywheel/service-kit';
 import type { Shipping } from './service';
 
-export type EventHandlers = { [S in EventSubject]?: (env: EventEnvelope<S>) => Promise<void> };
+export type { EventHandlers };
 
 /** An erased member's address snapshots leave their orders (idempotent: a repeat finds none left). */
 export function shippingHandlers(shipping: Shipping): EventHandlers {

@@ -1,0 +1,34 @@
+import type { Connection } from 'mongoose';
+import type { Bus, Logger } from '@flywheel/service-kit';
+import type { CommunityModule } from '../modules';
+import { createChallengeModels } from './model';
+import { challengeResolvers } from './resolvers';
+import { createChallengeService, type ChallengeService } from './service';
+
+/** Asia/Shanghai: the loyalty program's default zone; community cannot read membership's setting. */
+export const DEFAULT_CHALLENGE_TIME_ZONE = 'Asia/Shanghai';
+
+/**
+ * Check-in challenges (打卡挑战): joins and daily check-ins as unique claims, progress as a ledger per
+ * member and challenge, the completion claim carrying `community.checkin.completed`, the coupon
+ * reward through `membership.coupon.grant` (the sweep retries one membership did not answer).
+ */
+export function createChallengesModule(deps: {
+  db: Connection;
+  bus: Bus;
+  logger: Logger;
+  kick: () => void;
+  now: () => Date;
+  /** The zone of check-in days (config `CHALLENGE_TIME_ZONE`). */
+  timeZone?: string;
+}): CommunityModule & { challenges: ChallengeService } {
+  const models = createChallengeModels(deps.db);
+  const challenges = createChallengeService({ ...deps, models, timeZone: deps.timeZone ?? DEFAULT_CHALLENGE_TIME_ZONE });
+  return {
+    name: 'challenges',
+    challenges,
+    resolvers: challengeResolvers(challenges),
+    outboxSources: [models.Completion],
+    sweep: (at) => challenges.sweep(at),
+  };
+}

@@ -1,0 +1,43 @@
+import type { Resolvers } from '../__generated__/resolvers';
+import type { GroupsService } from './service';
+
+export function groupsResolvers(groups: GroupsService): Resolvers {
+  return {
+    Query: {
+      groupPoll: (_, { id }, { viewer }) => groups.readPoll(viewer, id),
+    },
+    Mutation: {
+      configureGroup: (_, { id, input }, { viewer }) => groups.configureGroup(viewer, id, input),
+      joinGroup: (_, { groupId }, { viewer }) => groups.join(viewer, groupId),
+      leaveGroup: (_, { groupId }, { viewer }) => groups.leave(viewer, groupId),
+      addGroupMember: (_, { groupId, memberId }, { viewer }) => groups.addMember(viewer, groupId, memberId),
+      assignGroupOperator: (_, { groupId, memberId }, { viewer }) => groups.assignOperator(viewer, groupId, memberId),
+      pinGroupAnnouncement: (_, { groupId, body }, { viewer }) => groups.pin(viewer, groupId, body),
+      createGroupPoll: (_, { input }, { viewer }) => groups.createPoll(viewer, input),
+      voteInGroupPoll: (_, { pollId, option }, { viewer }) => groups.vote(viewer, pollId, option),
+    },
+    Group: {
+      type: (g) => (g.type as never) ?? null,
+      rules: (g) => g.rules ?? '',
+      capacity: (g) => g.capacity ?? null,
+      joinPolicy: (g) => ({
+        kind: (g.policy?.kind ?? 'OPEN') as never,
+        minTier: g.policy?.minTier ?? null,
+        segments: g.policy?.segments ?? [],
+      }),
+      autoLeave: (g) => g.autoLeave ?? false,
+      announcement: (g) => groups.announcement(g._id),
+      operatorIds: (g) => groups.operators(g._id),
+    },
+    GroupAnnouncement: {
+      pinnedAt: (a) => a.at.toISOString(),
+    },
+    GroupPoll: {
+      id: (p) => p._id,
+      group: (p, _, { loaders }) => loaders.group.load(p.groupId) as never,
+      options: (p) => groups.results(p),
+      closesAt: (p) => p.closesAt.toISOString(),
+      closed: (p) => new Date() >= p.closesAt,
+    },
+  };
+}

@@ -1,0 +1,263 @@
+import { Schema, type Connection } from 'mongoose';
+import { ledgerIndexes, outboxPath, type LedgerEntry, type OpLedgerEntry, type OutboxRecord } from '@flywheel/service-kit';
+
+/** A showcase (晒单): the paid order line it is about and the buyer's rating. */
+export interface ShowcaseFields {
+  orderId: string;
+  skuId: string;
+  rating: number;
+}
+
+/**
+ * A member's post. Its content never changes after the insert (which carries the published event);
+ * `hidden` and `verified` are projections of the post's state ledger (PostStateDoc), rebuilt from it.
+ */
+export interface PostDoc {
+  _id: string;
+  memberId: string;
+  body: string;
+  images: string[];
+  productId?: string | null;
+  groupId?: string | null;
+  showcase?: ShowcaseFields | null;
+  /** Projection: a showcase whose order line is paid and not fully refunded. */
+  verified: boolean;
+  /** Projection: hidden by staff; a hidden post leaves every public list. */
+  hidden: boolean;
+  /** Projection for the staff review queue: reported since its last review. */
+  pendingReview: boolean;
+  at: Date;
+  outbox?: OutboxRecord;
+}
+
+/**
+ * The state history of a post (accountId = postId): hidden / verified after each change, and what
+ * the change did to its product's rating (`sum`, `count` deltas), applied once under op `${postId}:${seq}`.
+ */
+export interface PostStateDoc extends LedgerEntry {
+  kind: 'PUBLISH' | 'HIDE' | 'RESTORE' | 'UNVERIFY';
+  hidden: boolean;
+  verified: boolean;
+  productId?: string | null;
+  ratingSum: number;
+  ratingCount: number;
+  reason?: string | null;
+  by?: string | null;
+  at: Date;
+  outbox?: OutboxRecord;
+}
+
+/** A product's rating (accountId = productId): running sum and count of counted showcase ratings. */
+export interface ProductRatingDoc extends OpLedgerEntry {
+  sum: number;
+  count: number;
+  at: Date;
+}
+
+/** The claim of one showcase per paid order line: `_id` = `${orderId}:${skuId}`. */
+export interface ShowcaseClaimDoc {
+  _id: string;
+  postId: string;
+  memberId: string;
+  at: Date;
+}
+
+/** Read model of a paid order (`_id` = orderId), from `orders.order.paid`. */
+export interface PaidOrderDoc {
+  _id: string;
+  memberId: string;
+  total: number;
+  lines: { skuId: string; productId: string }[];
+  paidAt: Date;
+}
+
+/** One refund of an order (`_id` = refundId), from `orders.order.refunded`: the order's refunds sum to what came back. */
+export interface OrderRefundDoc {
+  _id: string;
+  orderId: string;
+  amount: number;
+  at: Date;
+}
+
+/** A comment; `_id` = `${postId}:${memberId}:${slot}` is the per-member rate claim. */
+export interface PostCommentDoc {
+  _id: string;
+  postId: string;
+  memberId: string;
+  body: string;
+  at: Date;
+}
+
+/** A member's report of a post; `_id` = `${postId}:${memberId}`, once per member. */
+export interface PostReportDoc {
+  _id: string;
+  postId: string;
+  memberId: string;
+  reason: string | null;
+  at: Date;
+}
+
+/** One flush of a post's likes by one replica (accountId = postId). */
+export interface PostLikeEntryDoc extends LedgerEntry {
+  delta: number;
+  total: number;
+  at: Date;
+}
+
+/** The staff-edited banned-words list as a versioned ledger (accountId `banned-words`). */
+export interface CommunityBannedWordsDoc extends LedgerEntry {
+  words: string[];
+  at: Date;
+  by: string;
+}
+
+/** Staff's showcase reward (好评送券) as a versioned ledger (accountId `showcase-reward`): the head is the rule. */
+export interface ShowcaseRewardRuleDoc extends LedgerEntry {
+  /** Null: no reward. */
+  templateId: string | null;
+  minRating: number;
+  at: Date;
+  by: string;
+}
+
+/**
+ * A showcase's reward (`_id` = postId, the once-per-post claim). The grant is keyed
+ * `community:showcase:<postId>` at membership, so retrying a PENDING one never grants twice;
+ * `status` and `couponId` record membership's answer.
+ */
+export interface ShowcaseRewardDoc {
+  _id: string;
+  memberId: string;
+  templateId: string;
+  status: 'PENDING' | 'GRANTED' | 'REFUSED';
+  couponId?: string | null;
+  at: Date;
+}
+
+/** A product as community knows one: by key only (catalog owns the rest). */
+export interface ProductRef {
+  id: string;
+}
+
+const ledger = <T>(fields: Record<string, unknown>, collection: string) => {
+  const s = new Schema<T>(
+    { _id: String, accountId: { type: String, required: true }, seq: { type: Number, required: true }, ...fields },
+    { collection, versionKey: false },
+  );
+  for (const ix of ledgerIndexes) s.index(ix);
+  return s;
+};
+
+export function createPostModels(db: Connection) {
+  const post = new Schema<PostDoc>(
+    {
+      _id: String,
+      memberId: { type: String, required: true },
+      body: { type: String, required: true },
+      images: { type: [String], default: [] },
+      productId: { type: String, default: null },
+      groupId: { type: String, default: null },
+      showcase: { type: new Schema<ShowcaseFields>({ orderId: String, skuId: String, rating: Number }, { _id: false }), default: null },
+      verified: { type: Boolean, default: false },
+      hidden: { type: Boolean, default: false },
+      pendingReview: { type: Boolean, default: false },
+      at: { type: Date, required: true },
+      outbox: outboxPath,
+    },
+    { collection: 'community_posts', versionKey: false },
+  );
+  post.index({ at: -1 });
+  post.index({ productId: 1, at: -1 });
+  post.index({ groupId: 1, at: -1 });
+  post.index({ 'showcase.orderId': 1 });
+  post.index({ pendingReview: 1 });
+
+  const state = ledger<PostStateDoc>(
+    {
+      kind: { type: String, required: true },
+      hidden: Boolean,
+      verified: Boolean,
+      productId: { type: String, default: null },
+      ratingSum: Number,
+      ratingCount: Number,
+      reason: { type: String, default: null },
+      by: { type: String, default: null },
+      at: Date,
+      outbox: outboxPath,
+    },
+    'community_post_states',
+  );
+  const rating = ledger<ProductRatingDoc>(
+    { op: { type: String, required: true }, sum: Number, count: Number, at: Date },
+    'community_product_ratings',
+  );
+  rating.index({ op: 1 }, { unique: true });
+  const likes = ledger<PostLikeEntryDoc>({ delta: Number, total: Number, at: Date }, 'community_post_likes');
+  const banned = ledger<CommunityBannedWordsDoc>(
+    { words: { type: [String], default: [] }, at: Date, by: String },
+    'community_banned_words',
+  );
+
+  const claim = new Schema<ShowcaseClaimDoc>(
+    { _id: String, postId: String, memberId: String, at: Date },
+    { collection: 'community_showcase_claims', versionKey: false },
+  );
+  const paid = new Schema<PaidOrderDoc>(
+    {
+      _id: String,
+      memberId: { type: String, required: true },
+      total: { type: Number, required: true },
+      lines: { type: [new Schema({ skuId: String, productId: String }, { _id: false })], default: [] },
+      paidAt: Date,
+    },
+    { collection: 'community_paid_orders', versionKey: false },
+  );
+  const refund = new Schema<OrderRefundDoc>(
+    { _id: String, orderId: { type: String, required: true }, amount: Number, at: Date },
+    { collection: 'community_order_refunds', versionKey: false },
+  );
+  refund.index({ orderId: 1 });
+  const comment = new Schema<PostCommentDoc>(
+    { _id: String, postId: { type: String, required: true }, memberId: String, body: String, at: Date },
+    { collection: 'community_post_comments', versionKey: false },
+  );
+  comment.index({ postId: 1, at: -1 });
+  const report = new Schema<PostReportDoc>(
+    { _id: String, postId: { type: String, required: true }, memberId: String, reason: { type: String, default: null }, at: Date },
+    { collection: 'community_post_reports', versionKey: false },
+  );
+  report.index({ postId: 1 });
+
+  const rule = ledger<ShowcaseRewardRuleDoc>(
+    { templateId: { type: String, default: null }, minRating: Number, at: Date, by: String },
+    'community_showcase_reward_rules',
+  );
+  const reward = new Schema<ShowcaseRewardDoc>(
+    {
+      _id: String,
+      memberId: String,
+      templateId: String,
+      status: { type: String, required: true },
+      couponId: { type: String, default: null },
+      at: Date,
+    },
+    { collection: 'community_showcase_rewards', versionKey: false },
+  );
+  reward.index({ status: 1 });
+
+  return {
+    ShowcaseRewardRule: db.model<ShowcaseRewardRuleDoc>('CommunityShowcaseRewardRule', rule),
+    ShowcaseReward: db.model<ShowcaseRewardDoc>('CommunityShowcaseReward', reward),
+    Post: db.model<PostDoc>('CommunityPost', post),
+    PostState: db.model<PostStateDoc>('CommunityPostState', state),
+    ProductRating: db.model<ProductRatingDoc>('CommunityProductRating', rating),
+    PostLikeEntry: db.model<PostLikeEntryDoc>('CommunityPostLike', likes),
+    BannedWords: db.model<CommunityBannedWordsDoc>('CommunityBannedWords', banned),
+    ShowcaseClaim: db.model<ShowcaseClaimDoc>('CommunityShowcaseClaim', claim),
+    PaidOrder: db.model<PaidOrderDoc>('CommunityPaidOrder', paid),
+    OrderRefund: db.model<OrderRefundDoc>('CommunityOrderRefund', refund),
+    PostComment: db.model<PostCommentDoc>('CommunityPostComment', comment),
+    PostReport: db.model<PostReportDoc>('CommunityPostReport', report),
+  };
+}
+export type PostModels = ReturnType<typeof createPostModels>;
