@@ -13,6 +13,7 @@ import {
 } from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
 import { coreHandlers, registerConsumers } from './events';
+import { createAmbassadorsModule } from './ambassadors';
 import { createChallengesModule } from './challenges';
 import { createModels, type Models } from './model';
 import { createPostsModule } from './posts';
@@ -48,10 +49,12 @@ export interface StartOptions {
 }
 
 function createModules(deps: ModuleDeps) {
+  const posts = createPostsModule(deps);
   return {
-    posts: createPostsModule(deps),
-    groups: createGroupsModule(deps),
+    posts,
+    groups: createGroupsModule({ ...deps, posts: posts.posts }),
     challenges: createChallengesModule({ ...deps, timeZone: deps.config.CHALLENGE_TIME_ZONE }),
+    ambassadors: createAmbassadorsModule({ ...deps, posts: posts.posts }),
   };
 }
 export type Modules = ReturnType<typeof createModules>;

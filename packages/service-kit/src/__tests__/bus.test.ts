@@ -119,11 +119,12 @@ describe('streams', () => {
     expect((await a.jsm.streams.info(streamName('orders'))).config.subjects).toEqual(streamSubjects('orders'));
   });
 
-  test('a service that publishes no events gets no stream of its own', async () => {
-    // community declares no event in packages/events (content does since it publishes articles).
+  test('a service gets one stream of its own holding exactly its event subjects', async () => {
+    // Every service publishes events now: the stream a connecting service creates has its subjects only.
     const community = await bus('community');
-    const names = await community.jsm.streams.names().next();
-    expect(names).not.toContain(streamName('community'));
+    const { config } = await community.jsm.streams.info(streamName('community'));
+    expect(config.subjects.sort()).toEqual(streamSubjects('community').sort());
+    expect(config.subjects.every((s) => s.startsWith('community.'))).toBe(true);
   });
 });
 

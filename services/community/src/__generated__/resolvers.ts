@@ -3,9 +3,11 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { GroupDoc as GroupDocModel } from '../model';
 import { MemberRef as MemberRefModel, Context } from '../service';
+import { AmbassadorEntry as AmbassadorEntryModel } from '../ambassadors/model';
 import { ChallengeDoc as ChallengeDocModel } from '../challenges/model';
 import { ChallengeProgress as ChallengeProgressModel, ChallengeRank as ChallengeRankModel } from '../challenges/service';
 import { PollDoc as PollDocModel, AnnouncementEntry as AnnouncementEntryModel } from '../groups/model';
+import { RhythmView as RhythmViewModel } from '../groups/rhythm';
 import { PostDoc as PostDocModel, PostCommentDoc as PostCommentDocModel, ProductRef as ProductRefModel } from '../posts/model';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
@@ -23,6 +25,38 @@ export type Scalars = {
   link__Import: { input: unknown; output: unknown; }
   _FieldSet: { input: unknown; output: unknown; }
 };
+
+/** A member's ambassador (体验官) status: the head of their ambassador ledger. */
+export type Ambassador = {
+  __typename?: 'Ambassador';
+  /** When the current application was made. */
+  appliedAt: Scalars['DateTime']['output'];
+  /** When staff approved it, if they did. */
+  approvedAt: Maybe<Scalars['DateTime']['output']>;
+  /** The member. */
+  memberId: Scalars['ID']['output'];
+  /** The note of the current application. */
+  note: Scalars['String']['output'];
+  /** APPROVED, past showcaseDueAt, and no showcase by the member since approval. */
+  overdue: Scalars['Boolean']['output'];
+  /** Staff's reason for the revoke. */
+  revokeReason: Maybe<Scalars['String']['output']>;
+  /** When it was revoked, if it was. */
+  revokedAt: Maybe<Scalars['DateTime']['output']>;
+  /** The showcase (晒单) owed by then: approval plus the days staff gave. */
+  showcaseDueAt: Maybe<Scalars['DateTime']['output']>;
+  /** The current status. */
+  status: AmbassadorStatus;
+};
+
+/** Where a member stands as an ambassador (体验官). */
+export type AmbassadorStatus =
+  /** Applied, waiting for staff. */
+  | 'APPLIED'
+  /** An ambassador now. */
+  | 'APPROVED'
+  /** Revoked (or the application turned down); the member may apply again. */
+  | 'REVOKED';
 
 /** Who may reuse a cached answer: PUBLIC any cache, PRIVATE the viewer alone. Not in the API. */
 export type CacheControlScope =
@@ -184,6 +218,8 @@ export type Group = {
   name: Scalars['String']['output'];
   /** The member ids of the group's operators (社群运营官). */
   operatorIds: Array<Scalars['ID']['output']>;
+  /** The group's rhythms (社群节奏), stopped ones included, oldest first. */
+  rhythms: Array<GroupRhythm>;
   /** The group's rules, shown to members. */
   rules: Scalars['String']['output'];
   tags: Array<Scalars['String']['output']>;
@@ -259,6 +295,40 @@ export type GroupPollOption = {
   votes: Scalars['Int']['output'];
 };
 
+/** A recurring group post (社群节奏), published by the sweep as a group post of whoever scheduled it. */
+export type GroupRhythm = {
+  __typename?: 'GroupRhythm';
+  /** The rest of each post. */
+  body: Scalars['String']['output'];
+  /** When it was scheduled; no occurrence before it is posted. */
+  createdAt: Scalars['DateTime']['output'];
+  /** The group it posts in. */
+  groupId: Scalars['ID']['output'];
+  /** The rhythm's id; pass it to stopGroupRhythm. */
+  id: Scalars['ID']['output'];
+  /** DAILY or WEEKLY. */
+  kind: GroupRhythmKind;
+  /** The member id of who scheduled it (the posts' author). */
+  scheduledBy: Scalars['ID']['output'];
+  /** When it was stopped, or null while it runs. */
+  stoppedAt: Maybe<Scalars['DateTime']['output']>;
+  /** Local time of day, HH:MM. */
+  time: Scalars['String']['output'];
+  /** The IANA zone of time and weekday. */
+  timeZone: Scalars['String']['output'];
+  /** The first line of each post. */
+  title: Scalars['String']['output'];
+  /** WEEKLY only: 1 (Monday) to 7 (Sunday). */
+  weekday: Maybe<Scalars['Int']['output']>;
+};
+
+/** How often a group rhythm posts. */
+export type GroupRhythmKind =
+  /** Every day at its time. */
+  | 'DAILY'
+  /** Once a week, on its weekday, at its time. */
+  | 'WEEKLY';
+
 /** What a community group is for. */
 export type GroupType =
   /** 活动群: around an activity. */
@@ -285,6 +355,10 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** Staff only: adds a member whatever the policy (INVITE_ONLY groups); capacity still holds. */
   addGroupMember: Group;
+  /** Members only: 1 to 200 characters. CONFLICT (reason = the status) while APPLIED or APPROVED; allowed again after REVOKED. */
+  applyForAmbassador: Ambassador;
+  /** Staff only: approves an APPLIED member, who owes a showcase within showcaseDueDays (1 to 60). Any other status is CONFLICT. */
+  approveAmbassador: Ambassador;
   /** Staff only: makes a member an operator (社群运营官) of the group. */
   assignGroupOperator: Group;
   /** Members only: today's check-in (the challenge's time zone). Not joined: FORBIDDEN; outside the window or already checked in today: CONFLICT. */
@@ -323,6 +397,10 @@ export type Mutation = {
   reportPost: Scalars['Boolean']['output'];
   /** Staff only. Restores a hidden post with a reason. */
   restorePost: Post;
+  /** Staff only: revokes an ambassador or turns down an application (reason 1 to 200 characters); otherwise CONFLICT. */
+  revokeAmbassador: Ambassador;
+  /** Staff or the group's operators: a recurring post (社群节奏), posted once per occurrence by the sweep. */
+  scheduleGroupRhythm: GroupRhythm;
   /**
    * Staff only. Replaces the banned-words list (up to 500 words, 1 to 20 characters each); matching
    * ignores case, width, spaces and punctuation. CONFLICT when the list changed since `expectedVersion`.
@@ -330,6 +408,8 @@ export type Mutation = {
   setCommunityBannedWords: CommunityBannedWords;
   /** Staff only. Sets the showcase reward for showcases published from now on (not retroactive; a later refund does not take a coupon back). */
   setShowcaseReward: ShowcaseReward;
+  /** Staff or the group's operators; stopping a stopped rhythm is CONFLICT with reason STOPPED. */
+  stopGroupRhythm: GroupRhythm;
   /** Group members only, once per poll (a second vote is CONFLICT, reason ALREADY_VOTED; closed: CONFLICT, reason CLOSED). */
   voteInGroupPoll: GroupPoll;
 };
@@ -339,6 +419,19 @@ export type Mutation = {
 export type MutationAddGroupMemberArgs = {
   groupId: Scalars['ID']['input'];
   memberId: Scalars['ID']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationApplyForAmbassadorArgs = {
+  note: Scalars['String']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationApproveAmbassadorArgs = {
+  memberId: Scalars['ID']['input'];
+  showcaseDueDays: Scalars['Int']['input'];
 };
 
 
@@ -453,6 +546,20 @@ export type MutationRestorePostArgs = {
 
 
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationRevokeAmbassadorArgs = {
+  memberId: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationScheduleGroupRhythmArgs = {
+  groupId: Scalars['ID']['input'];
+  input: ScheduleGroupRhythmInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationSetCommunityBannedWordsArgs = {
   expectedVersion: Scalars['Int']['input'];
   words: Array<Scalars['String']['input']>;
@@ -462,6 +569,12 @@ export type MutationSetCommunityBannedWordsArgs = {
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationSetShowcaseRewardArgs = {
   input: SetShowcaseRewardInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationStopGroupRhythmArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -481,6 +594,8 @@ export type PageInfo = {
 /** A member's community post (帖子), or a showcase (晒单) of something they bought. */
 export type Post = {
   __typename?: 'Post';
+  /** Whether the author is an ambassador (体验官) now: the badge. */
+  ambassador: Scalars['Boolean']['output'];
   /** Who wrote it (their nickname comes from membership). */
   author: Member;
   /** 1 to 1000 characters. */
@@ -606,6 +721,10 @@ export type PublishPostInput = {
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Query = {
   __typename?: 'Query';
+  /** The member themselves or staff (else FORBIDDEN); null when they never applied. */
+  ambassadorStatus: Maybe<Ambassador>;
+  /** Staff only: the current ambassadors, most recently approved first. */
+  ambassadors: Array<Ambassador>;
   challenge: Maybe<Challenge>;
   /** Top members by days checked in, then earliest completion. Signed-in viewers; first is 1 to 100. Unknown challenge: NOT_FOUND. */
   challengeLeaderboard: Array<ChallengeStanding>;
@@ -628,6 +747,12 @@ export type Query = {
   posts: PostConnection;
   /** Staff only. The showcase reward (好评送券). */
   showcaseReward: ShowcaseReward;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryAmbassadorStatusArgs = {
+  memberId: Scalars['ID']['input'];
 };
 
 
@@ -694,6 +819,22 @@ export type QueryPostsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   groupId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+/** A new group rhythm. */
+export type ScheduleGroupRhythmInput = {
+  /** 1 to 900 characters. */
+  body: Scalars['String']['input'];
+  /** DAILY or WEEKLY. */
+  kind: GroupRhythmKind;
+  /** Local time of day, HH:MM (24-hour). */
+  time: Scalars['String']['input'];
+  /** An IANA zone; defaults to Asia/Shanghai. */
+  timeZone?: InputMaybe<Scalars['String']['input']>;
+  /** 1 to 50 characters. */
+  title: Scalars['String']['input'];
+  /** Required for WEEKLY (1 = Monday … 7 = Sunday); must be left out for DAILY. */
+  weekday?: InputMaybe<Scalars['Int']['input']>;
 };
 
 /** A new showcase reward rule. */
@@ -837,9 +978,11 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
+  Ambassador: ResolverTypeWrapper<AmbassadorEntryModel>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  AmbassadorStatus: AmbassadorStatus;
   CacheControlScope: CacheControlScope;
   Challenge: ResolverTypeWrapper<ChallengeDocModel>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   ChallengeConnection: ResolverTypeWrapper<Omit<ChallengeConnection, 'edges'> & { edges: Array<ResolversTypes['ChallengeEdge']> }>;
   ChallengeEdge: ResolverTypeWrapper<Omit<ChallengeEdge, 'node'> & { node: ResolversTypes['Challenge'] }>;
   ChallengeProgress: ResolverTypeWrapper<ChallengeProgressModel>;
@@ -859,6 +1002,8 @@ export type ResolversTypes = ResolversObject<{
   GroupJoinPolicyKind: GroupJoinPolicyKind;
   GroupPoll: ResolverTypeWrapper<PollDocModel>;
   GroupPollOption: ResolverTypeWrapper<GroupPollOption>;
+  GroupRhythm: ResolverTypeWrapper<RhythmViewModel>;
+  GroupRhythmKind: GroupRhythmKind;
   GroupType: GroupType;
   Member: ResolverTypeWrapper<MemberRefModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -875,6 +1020,7 @@ export type ResolversTypes = ResolversObject<{
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   PublishPostInput: PublishPostInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  ScheduleGroupRhythmInput: ScheduleGroupRhythmInput;
   SetShowcaseRewardInput: SetShowcaseRewardInput;
   Showcase: ResolverTypeWrapper<Showcase>;
   ShowcaseReward: ResolverTypeWrapper<ShowcaseReward>;
@@ -887,8 +1033,9 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  Challenge: ChallengeDocModel;
+  Ambassador: AmbassadorEntryModel;
   ID: Scalars['ID']['output'];
+  Challenge: ChallengeDocModel;
   ChallengeConnection: Omit<ChallengeConnection, 'edges'> & { edges: Array<ResolversParentTypes['ChallengeEdge']> };
   ChallengeEdge: Omit<ChallengeEdge, 'node'> & { node: ResolversParentTypes['Challenge'] };
   ChallengeProgress: ChallengeProgressModel;
@@ -906,6 +1053,7 @@ export type ResolversParentTypes = ResolversObject<{
   GroupJoinPolicy: GroupJoinPolicy;
   GroupPoll: PollDocModel;
   GroupPollOption: GroupPollOption;
+  GroupRhythm: RhythmViewModel;
   Member: MemberRefModel;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
@@ -921,6 +1069,7 @@ export type ResolversParentTypes = ResolversObject<{
   Float: Scalars['Float']['output'];
   PublishPostInput: PublishPostInput;
   Query: Record<PropertyKey, never>;
+  ScheduleGroupRhythmInput: ScheduleGroupRhythmInput;
   SetShowcaseRewardInput: SetShowcaseRewardInput;
   Showcase: Showcase;
   ShowcaseReward: ShowcaseReward;
@@ -966,6 +1115,18 @@ export type TagDirectiveArgs = {
 };
 
 export type TagDirectiveResolver<Result, Parent, ContextType = Context, Args = TagDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type AmbassadorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Ambassador'] = ResolversParentTypes['Ambassador']> = ResolversObject<{
+  appliedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  approvedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  memberId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  note?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  overdue?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  revokeReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  showcaseDueAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['AmbassadorStatus'], ParentType, ContextType>;
+}>;
 
 export type ChallengeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Challenge'] = ResolversParentTypes['Challenge'], FederationReferenceType extends FederationReferenceTypes['Challenge'] = FederationReferenceTypes['Challenge']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Challenge']> | FederationReferenceType, FederationReferenceType, ContextType>;
@@ -1030,6 +1191,7 @@ export type GroupResolvers<ContextType = Context, ParentType extends ResolversPa
   memberCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   operatorIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  rhythms?: Resolver<Array<ResolversTypes['GroupRhythm']>, ParentType, ContextType>;
   rules?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   tags?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   type?: Resolver<Maybe<ResolversTypes['GroupType']>, ParentType, ContextType>;
@@ -1072,6 +1234,20 @@ export type GroupPollOptionResolvers<ContextType = Context, ParentType extends R
   votes?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type GroupRhythmResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupRhythm'] = ResolversParentTypes['GroupRhythm']> = ResolversObject<{
+  body?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  groupId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['GroupRhythmKind'], ParentType, ContextType>;
+  scheduledBy?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  stoppedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  time?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  timeZone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  weekday?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
 export type MemberResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Member'] = ResolversParentTypes['Member'], FederationReferenceType extends FederationReferenceTypes['Member'] = FederationReferenceTypes['Member']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Member']> | FederationReferenceType, FederationReferenceType, ContextType>;
   groups?: Resolver<Maybe<Array<ResolversTypes['Group']>>, ParentType, ContextType>;
@@ -1080,6 +1256,8 @@ export type MemberResolvers<ContextType = Context, ParentType extends ResolversP
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   addGroupMember?: Resolver<ResolversTypes['Group'], ParentType, ContextType, RequireFields<MutationAddGroupMemberArgs, 'groupId' | 'memberId'>>;
+  applyForAmbassador?: Resolver<ResolversTypes['Ambassador'], ParentType, ContextType, RequireFields<MutationApplyForAmbassadorArgs, 'note'>>;
+  approveAmbassador?: Resolver<ResolversTypes['Ambassador'], ParentType, ContextType, RequireFields<MutationApproveAmbassadorArgs, 'memberId' | 'showcaseDueDays'>>;
   assignGroupOperator?: Resolver<ResolversTypes['Group'], ParentType, ContextType, RequireFields<MutationAssignGroupOperatorArgs, 'groupId' | 'memberId'>>;
   checkInChallenge?: Resolver<ResolversTypes['ChallengeProgress'], ParentType, ContextType, RequireFields<MutationCheckInChallengeArgs, 'challengeId'>>;
   commentOnPost?: Resolver<ResolversTypes['PostComment'], ParentType, ContextType, RequireFields<MutationCommentOnPostArgs, 'body' | 'postId'>>;
@@ -1097,8 +1275,11 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   publishPost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationPublishPostArgs, 'input'>>;
   reportPost?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationReportPostArgs, 'postId'>>;
   restorePost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationRestorePostArgs, 'postId' | 'reason'>>;
+  revokeAmbassador?: Resolver<ResolversTypes['Ambassador'], ParentType, ContextType, RequireFields<MutationRevokeAmbassadorArgs, 'memberId' | 'reason'>>;
+  scheduleGroupRhythm?: Resolver<ResolversTypes['GroupRhythm'], ParentType, ContextType, RequireFields<MutationScheduleGroupRhythmArgs, 'groupId' | 'input'>>;
   setCommunityBannedWords?: Resolver<ResolversTypes['CommunityBannedWords'], ParentType, ContextType, RequireFields<MutationSetCommunityBannedWordsArgs, 'expectedVersion' | 'words'>>;
   setShowcaseReward?: Resolver<ResolversTypes['ShowcaseReward'], ParentType, ContextType, RequireFields<MutationSetShowcaseRewardArgs, 'input'>>;
+  stopGroupRhythm?: Resolver<ResolversTypes['GroupRhythm'], ParentType, ContextType, RequireFields<MutationStopGroupRhythmArgs, 'id'>>;
   voteInGroupPoll?: Resolver<ResolversTypes['GroupPoll'], ParentType, ContextType, RequireFields<MutationVoteInGroupPollArgs, 'option' | 'pollId'>>;
 }>;
 
@@ -1108,6 +1289,7 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
 }>;
 
 export type PostResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Post'] = ResolversParentTypes['Post']> = ResolversObject<{
+  ambassador?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   author?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
   body?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   comments?: Resolver<ResolversTypes['PostCommentConnection'], ParentType, ContextType, RequireFields<PostCommentsArgs, 'first'>>;
@@ -1163,6 +1345,8 @@ export type ProductRatingResolvers<ContextType = Context, ParentType extends Res
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  ambassadorStatus?: Resolver<Maybe<ResolversTypes['Ambassador']>, ParentType, ContextType, RequireFields<QueryAmbassadorStatusArgs, 'memberId'>>;
+  ambassadors?: Resolver<Array<ResolversTypes['Ambassador']>, ParentType, ContextType>;
   challenge?: Resolver<Maybe<ResolversTypes['Challenge']>, ParentType, ContextType, RequireFields<QueryChallengeArgs, 'id'>>;
   challengeLeaderboard?: Resolver<Array<ResolversTypes['ChallengeStanding']>, ParentType, ContextType, RequireFields<QueryChallengeLeaderboardArgs, 'challengeId' | 'first'>>;
   challengeProgress?: Resolver<ResolversTypes['ChallengeProgress'], ParentType, ContextType, RequireFields<QueryChallengeProgressArgs, 'challengeId'>>;
@@ -1194,6 +1378,7 @@ export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<Resolv
 }
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  Ambassador?: AmbassadorResolvers<ContextType>;
   Challenge?: ChallengeResolvers<ContextType>;
   ChallengeConnection?: ChallengeConnectionResolvers<ContextType>;
   ChallengeEdge?: ChallengeEdgeResolvers<ContextType>;
@@ -1208,6 +1393,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   GroupJoinPolicy?: GroupJoinPolicyResolvers<ContextType>;
   GroupPoll?: GroupPollResolvers<ContextType>;
   GroupPollOption?: GroupPollOptionResolvers<ContextType>;
+  GroupRhythm?: GroupRhythmResolvers<ContextType>;
   Member?: MemberResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;

@@ -1,7 +1,8 @@
 import type { Resolvers } from '../__generated__/resolvers';
+import type { GroupRhythms } from './rhythm';
 import type { GroupsService } from './service';
 
-export function groupsResolvers(groups: GroupsService): Resolvers {
+export function groupsResolvers(groups: GroupsService, rhythms: GroupRhythms): Resolvers {
   return {
     Query: {
       groupPoll: (_, { id }, { viewer }) => groups.readPoll(viewer, id),
@@ -15,6 +16,8 @@ export function groupsResolvers(groups: GroupsService): Resolvers {
       pinGroupAnnouncement: (_, { groupId, body }, { viewer }) => groups.pin(viewer, groupId, body),
       createGroupPoll: (_, { input }, { viewer }) => groups.createPoll(viewer, input),
       voteInGroupPoll: (_, { pollId, option }, { viewer }) => groups.vote(viewer, pollId, option),
+      scheduleGroupRhythm: (_, { groupId, input }, { viewer }) => rhythms.schedule(viewer, groupId, input),
+      stopGroupRhythm: (_, { id }, { viewer }) => rhythms.stop(viewer, id),
     },
     Group: {
       type: (g) => (g.type as never) ?? null,
@@ -28,6 +31,14 @@ export function groupsResolvers(groups: GroupsService): Resolvers {
       autoLeave: (g) => g.autoLeave ?? false,
       announcement: (g) => groups.announcement(g._id),
       operatorIds: (g) => groups.operators(g._id),
+      rhythms: (g) => rhythms.list(g._id),
+    },
+    GroupRhythm: {
+      id: (r) => r._id,
+      kind: (r) => r.kind as never,
+      scheduledBy: (r) => r.by,
+      createdAt: (r) => r.createdAt.toISOString(),
+      stoppedAt: (r) => r.stoppedAt?.toISOString() ?? null,
     },
     GroupAnnouncement: {
       pinnedAt: (a) => a.at.toISOString(),

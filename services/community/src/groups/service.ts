@@ -422,6 +422,7 @@ export function createGroupsService(deps: { models: GroupModels; core: Models; k
     },
 
     isMember,
+    requireOperator,
   };
 }
 export type GroupsService = ReturnType<typeof createGroupsService>;

@@ -233,6 +233,27 @@ export function createPostService(deps: {
       });
     },
 
+    /** A group post on a member's behalf (a group rhythm's occurrence): the caller has decided it, by its claim, and chose the id. */
+    async publishForGroup(input: { id: string; memberId: string; groupId: string; body: string }): Promise<PostDoc> {
+      const body = text(input.body, 'body', POST_LIMITS.body);
+      const doc = {
+        _id: input.id,
+        memberId: input.memberId,
+        body,
+        images: [],
+        groupId: input.groupId,
+        showcase: null,
+        verified: false,
+        at: now(),
+      };
+      return insertPost({ ...doc, productId: null });
+    },
+
+    /** Whether the member published a shown showcase at or after `since` (read by author). */
+    async hasShowcaseSince(memberId: string, since: Date): Promise<boolean> {
+      return !!(await models.Post.exists({ memberId, showcase: { $ne: null }, hidden: false, at: { $gte: since } }));
+    },
+
     /**
      * A showcase (晒单) of a paid order line by its buyer, rated 1 to 5: the line must be paid and the
      * order not fully refunded (BAD_USER_INPUT), the viewer its buyer (FORBIDDEN), one per line (CONFLICT).

@@ -437,7 +437,10 @@ export type Mutation = {
   addAddress: AddAddressPayload;
   /** The signed-in member claims a coupon of a claimable template. */
   claimCoupon: Coupon;
-  /** Claims a task's reward, once per period (CONFLICT when already rewarded or not done). */
+  /**
+   * Claims a task's reward, once per period (CONFLICT when already rewarded or not done; for REVIEW
+   * without an unused published showcase, CONFLICT with extensions.reason NO_EVIDENCE).
+   */
   claimTaskReward: ClaimTaskRewardPayload;
   /** Staff only. */
   createCouponTemplate: CouponTemplate;
@@ -920,12 +923,22 @@ export type StopCouponTemplateInput = {
  * REVIEW are daily and rewarded when the member claims them with claimTaskReward.
  */
 export type TaskKind =
+  /** Daily, rewarded when claimed. */
   | 'BROWSE'
   /** New-member task, once: birthday set in the profile. */
   | 'COMPLETE_PROFILE'
   /** New-member task, once: a first paid order. */
   | 'FIRST_ORDER'
+  /**
+   * Daily, and only against a showcase (晒单/评价) the member published that no reward used yet: one
+   * reward per showcase. Without one, claimTaskReward is CONFLICT with reason NO_EVIDENCE. A plain
+   * community post does not count.
+   */
   | 'REVIEW'
+  /**
+   * Daily, rewarded when claimed. Will require a share event (published by referral) once one
+   * exists; until then it is rewarded on the client's word.
+   */
   | 'SHARE'
   /** Daily: use signIn (streak bonus on every n-th consecutive day). */
   | 'SIGN_IN';

@@ -9,7 +9,8 @@ export { PointsRefused, type LoyaltyService } from './service';
 
 /**
  * Points, growth and tiers, tasks, member day and birthdays. Reacts to paid orders (earn at the
- * tier's rate) and refunds (claw back the refunded share), and to referral point rewards.
+ * tier's rate) and refunds (claw back the refunded share), to referral point rewards, and to
+ * published showcases (the evidence a REVIEW task reward needs).
  */
 export function createLoyaltyModule(
   deps: ModuleDeps & { coupons: CouponService; models: Models },
@@ -32,6 +33,10 @@ export function createLoyaltyModule(
     on: {
       'orders.order.paid': (env) => loyalty.orderPaid(env.data),
       'orders.order.refunded': (env) => loyalty.orderRefunded(env.data),
+      'community.post.published': async (env) => {
+        // REVIEW evidence: a published showcase (晒单), once per post.
+        await loyalty.postPublished(env.id, env.data);
+      },
       'referral.reward.granted': async (env) => {
         if (env.data.kind !== 'POINTS' || !env.data.points) return;
         await loyalty.grantPoints(

@@ -1,6 +1,6 @@
 import { Schema, type Connection } from 'mongoose';
 import { modelOn, outboxPath, type OutboxRecord } from '@flywheel/service-kit';
-import type { TierName } from '../program';
+import type { TaskName, TierName } from '../program';
 import type { Lot } from './lots';
 
 export type LotKind = 'EARN' | 'GRANT' | 'SPEND' | 'RETURN' | 'CLAWBACK' | 'EXPIRE';
@@ -77,6 +77,25 @@ export interface LoyaltyClaimDoc {
   streak?: number;
   points?: number;
   growth?: number;
+  /** For a task that needs evidence (REVIEW): the piece of evidence this period's claim uses. */
+  evidenceId?: string;
+  /** For an evidence use (`_id = use:<evidenceId>`): the task claim it was used by. */
+  claimId?: string;
+}
+
+/**
+ * Evidence that a member did a task, from another service's event (REVIEW: a published showcase,
+ * `community.post.published` with kind SHOWCASE). `_id = <task>:<postId>`, so a redelivered or
+ * republished event records nothing new. Its use by a reward is a separate claim (`use:<_id>` in
+ * loyalty_claims): one reward per piece of evidence.
+ */
+export interface TaskEvidenceDoc {
+  _id: string;
+  memberId: string;
+  task: TaskName;
+  postId: string;
+  eventId: string;
+  at: Date;
 }
 
 /** Read model for the sweeper: members holding lots and their earliest expiry. */
@@ -133,6 +152,12 @@ export function createLoyaltyModels(db: Connection) {
   );
   refund.index({ op: 1 }, { unique: true });
 
+  const evidence = new Schema<TaskEvidenceDoc>(
+    { _id: String, memberId: String, task: String, postId: String, eventId: String, at: Date },
+    { versionKey: false },
+  );
+  evidence.index({ memberId: 1, task: 1, at: 1 });
+
   return {
     LotEntry: modelOn(db, 'LotEntry', entry, 'loyalty_entries'),
     TierEntry: modelOn(db, 'TierEntry', tier, 'tier_changes'),
@@ -150,11 +175,12 @@ export function createLoyaltyModels(db: Connection) {
       db,
       'LoyaltyClaim',
       new Schema<LoyaltyClaimDoc>(
-        { _id: String, memberId: String, at: Date, streak: Number, points: Number, growth: Number },
+        { _id: String, memberId: String, at: Date, streak: Number, points: Number, growth: Number, evidenceId: String, claimId: String },
         { versionKey: false },
       ),
       'loyalty_claims',
     ),
+    TaskEvidence: modelOn(db, 'TaskEvidence', evidence, 'loyalty_task_evidence'),
     LoyaltyAccount: modelOn(
       db,
       'LoyaltyAccount',

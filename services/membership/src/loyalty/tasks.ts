@@ -1,7 +1,20 @@
 import { AppError, badInput, claimOnce, findByIds, requireRole, type Viewer } from '@flywheel/service-kit';
 import { localDate, ONCE_TASKS, type LoyaltyProgram, type TaskName } from '../program';
+import type { EventData } from '@flywheel/events';
 import { DAY_MS, type LotAccounts, type LoyaltyContext } from './accounts';
+import type { LoyaltyClaimDoc } from './model';
 import type { Tiers } from './tiers';
+
+/**
+ * Tasks rewarded only against evidence another service published, one reward per piece: REVIEW
+ * needs a published showcase (晒单/评价, `community.post.published` with kind SHOWCASE; a plain
+ * POST is no review). SHARE will need referral's share event once it exists; until then it is
+ * rewarded on the client's word, like BROWSE.
+ */
+const EVIDENCE_TASKS: readonly TaskName[] = ['REVIEW'];
+
+const noEvidence = () =>
+  new AppError('CONFLICT', 'Publish a new showcase (晒单) first: each one earns one review reward', { reason: 'NO_EVIDENCE' });
 
 /** Rewards claimed once per period: daily sign-in and its streak, tasks, and birthday gifts. */
 export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, tiers: Tiers) {
@@ -37,8 +50,77 @@ export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, ti
     return first;
   }
 
+  /** The member's pieces of evidence for `task` that no reward used yet, oldest first. */
+  async function unusedEvidence(memberId: string, task: TaskName): Promise<string[]> {
+    const pieces = await models.TaskEvidence.find({ memberId, task }, { _id: 1 }).sort({ at: 1, _id: 1 }).lean();
+    if (!pieces.length) return [];
+    const uses = await findByIds<{ _id: string }>(
+      models.LoyaltyClaim,
+      pieces.map((e) => `use:${e._id}`),
+      { _id: 1 },
+    );
+    const used = new Set(uses.map((u) => u._id));
+    return pieces.map((e) => e._id).filter((id) => !used.has(`use:${id}`));
+  }
+
+  /** Claims the evidence for the task claim `claimId`: true when it is (now, or already) that claim's. */
+  async function useEvidence(memberId: string, evidenceId: string, claimId: string, at: Date): Promise<boolean> {
+    if (await claimOnce(models.LoyaltyClaim, { _id: `use:${evidenceId}`, memberId, at, claimId })) return true;
+    const use = await models.LoyaltyClaim.findById(`use:${evidenceId}`).lean();
+    return use?.claimId === claimId;
+  }
+
+  /**
+   * One attempt at a task's period claim. For an evidence task the period claim names its evidence
+   * and the evidence's use is a second claim; a period claim whose evidence another period's claim
+   * took at the same moment is void, never rewarded, and released ('retry').
+   */
+  async function attemptTask(memberId: string, task: TaskName, p: LoyaltyProgram, at: Date) {
+    const period = taskPeriod(task, at, p);
+    const id = `task:${memberId}:${task}:${period}`;
+    const reward = p.tasks[task];
+    const claim: LoyaltyClaimDoc = { _id: id, memberId, at, points: reward.points, growth: reward.growth };
+    const needsEvidence = EVIDENCE_TASKS.includes(task);
+    if (needsEvidence && !(await models.LoyaltyClaim.exists({ _id: id }))) {
+      // Refused before anything is written when there is nothing to reward.
+      const [evidenceId] = await unusedEvidence(memberId, task);
+      if (!evidenceId) throw noEvidence();
+      claim.evidenceId = evidenceId;
+    }
+    const release = async (c: LoyaltyClaimDoc) => {
+      await models.LoyaltyClaim.deleteOne({ _id: c._id, evidenceId: c.evidenceId });
+      return 'retry' as const;
+    };
+    if (!(await claimOnce(models.LoyaltyClaim, { ...claim }))) {
+      const stored = await models.LoyaltyClaim.findById(id).lean();
+      if (stored?.evidenceId && !(await useEvidence(memberId, stored.evidenceId, id, stored.at))) return release(stored);
+      // Finish a claim whose reward a crash interrupted, then refuse the second claim.
+      if (stored) await rewardTask(memberId, id, stored.points ?? 0, stored.growth ?? 0, `Task ${task}`);
+      throw new AppError('CONFLICT', ONCE_TASKS.includes(task) ? 'This task was already rewarded' : 'This task was already rewarded today');
+    }
+    if (claim.evidenceId && !(await useEvidence(memberId, claim.evidenceId, id, at))) return release(claim);
+    await rewardTask(memberId, id, reward.points, reward.growth, `Task ${task}`);
+    return { task, points: reward.points, growth: reward.growth, period };
+  }
+
   return {
     grantBirthday,
+
+    /**
+     * Records a published showcase as REVIEW evidence, once per post (a redelivered event, or a
+     * second event about the same post, adds nothing). A plain POST is not a review.
+     */
+    async postPublished(eventId: string, post: EventData<'community.post.published'>): Promise<boolean> {
+      if (post.kind !== 'SHOWCASE') return false;
+      return claimOnce(models.TaskEvidence, {
+        _id: `REVIEW:${post.postId}`,
+        memberId: post.memberId,
+        task: 'REVIEW',
+        postId: post.postId,
+        eventId,
+        at: new Date(post.publishedAt),
+      });
+    },
 
     /** Daily sign-in (签到): once per day; consecutive days make a streak with a bonus every n days. */
     async signIn(viewer: Viewer | null) {
@@ -60,7 +142,7 @@ export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, ti
       return { alreadySignedIn: !first, streak: stored.streak ?? 1, points: stored.points ?? 0, day };
     },
 
-    /** Claims a task's reward once per period; the task must be done (profile complete, a paid order). */
+    /** Claims a task's reward once per period; the task must be done (profile complete, a paid order, a new showcase). */
     async claimTask(viewer: Viewer | null, task: TaskName) {
       const memberId = requireRole(viewer, 'CUSTOMER').id;
       if (task === 'SIGN_IN') throw badInput('Sign in with signIn', 'task');
@@ -74,21 +156,12 @@ export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, ti
         const paid = await models.LoyaltyOrder.exists({ memberId });
         if (!paid) throw new AppError('CONFLICT', 'Place and pay a first order first');
       }
-      const period = taskPeriod(task, at, p);
-      const id = `task:${memberId}:${task}:${period}`;
-      const reward = p.tasks[task];
-      const claim = { _id: id, memberId, at, points: reward.points, growth: reward.growth };
-      if (!(await claimOnce(models.LoyaltyClaim, claim))) {
-        const stored = await models.LoyaltyClaim.findById(id).lean();
-        // Finish a claim whose reward a crash interrupted, then refuse the second claim.
-        if (stored) await rewardTask(memberId, id, stored.points ?? 0, stored.growth ?? 0, `Task ${task}`);
-        throw new AppError(
-          'CONFLICT',
-          ONCE_TASKS.includes(task) ? 'This task was already rewarded' : 'This task was already rewarded today',
-        );
+      // Only a race with another period's claim for the same evidence asks for another attempt.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const res = await attemptTask(memberId, task, p, at);
+        if (res !== 'retry') return res;
       }
-      await rewardTask(memberId, id, reward.points, reward.growth, `Task ${task}`);
-      return { task, points: reward.points, growth: reward.growth, period };
+      throw noEvidence();
     },
 
     /** Which tasks the member can still claim in their current period. */

@@ -301,6 +301,55 @@ describe('tasks, sign-in, birthday and expiry', () => {
     expect(await loyalty().pointsOf(memberId)).toBe(55 + 10 + 1 + 100);
   });
 
+  test('REVIEW is refused before a showcase, rewarded once per published showcase; a redelivered event or a plain post adds none', async () => {
+    const memberId = await register();
+    const saved = clock;
+    const post = (kind: 'POST' | 'SHOWCASE'): EventData<'community.post.published'> => ({
+      postId: new Types.ObjectId().toHexString(),
+      memberId,
+      kind,
+      verified: kind === 'SHOWCASE',
+      publishedAt: clock.toISOString(),
+    });
+    const review = () => call(CLAIM, { t: 'REVIEW' }, as(memberId));
+    const claimed = async () => (await review()).errors === undefined;
+    try {
+      const before = await review();
+      expect(before.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', reason: 'NO_EVIDENCE' });
+      expect(await loyalty().pointsOf(memberId)).toBe(0);
+
+      // A plain post is no review; the showcase behind it is (events of one member are handled in order).
+      const plain = post('POST');
+      expect(await loyalty().postPublished('direct-plain', plain)).toBe(false);
+      await svc.bus.publish('community.post.published', plain, { id: `post-${plain.postId}` });
+      const showcase = post('SHOWCASE');
+      await svc.bus.publish('community.post.published', showcase, { id: `post-${showcase.postId}` });
+      await eventually(claimed);
+      const reward = await loyalty().pointsOf(memberId);
+      expect(reward).toBeGreaterThan(0);
+      expect((await review()).errors?.[0]?.extensions?.code).toBe('CONFLICT'); // once a day, as before
+
+      // The same showcase again (a redelivery past the bus's dedupe, and its handler re-run) is no new evidence.
+      await svc.bus.publish('community.post.published', showcase, { id: `post-${showcase.postId}-again` });
+      expect(await loyalty().postPublished('direct-again', showcase)).toBe(false);
+      const second = post('SHOWCASE');
+      await svc.bus.publish('community.post.published', second, { id: `post-${second.postId}` });
+      clock = new Date(saved.getTime() + DAY);
+      await eventually(claimed);
+      expect(await loyalty().pointsOf(memberId)).toBe(2 * reward);
+
+      // Both showcases are used: the next day has nothing to reward, and the refusal writes nothing.
+      clock = new Date(saved.getTime() + 2 * DAY);
+      const after = await review();
+      expect(after.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', reason: 'NO_EVIDENCE' });
+      const tasks = await call('{ me { tasks { task claimed } } }', {}, as(memberId));
+      expect(tasks.data!.me.tasks.find((t: { task: string }) => t.task === 'REVIEW').claimed).toBe(false);
+      expect(await loyalty().pointsOf(memberId)).toBe(2 * reward);
+    } finally {
+      clock = saved;
+    }
+  });
+
   test('the birthday gift is granted once a year, on the birthday, by the sweeper', async () => {
     const memberId = await register();
     const set = await call('mutation { updateProfile(input: { birthday: "1990-03-05" }) { birthday } }', {}, as(memberId));
