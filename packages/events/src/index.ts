@@ -424,8 +424,10 @@ export const requests = {
    * Membership's part of a checkout price, without side effects: the tier discount, a coupon
    * (the one asked for, or the best applicable one) and a points deduction, applied in that
    * order to `subtotal` (what the order costs before membership). Refusals (a coupon of another
-   * member, expired, out of scope, below its threshold; more points than the balance) are
-   * BAD_USER_INPUT / FORBIDDEN / CONFLICT.
+   * member, expired, out of scope, below its threshold; a group-exclusive coupon of a group the
+   * member is no longer in; more points than the balance) are BAD_USER_INPUT / FORBIDDEN / CONFLICT.
+   * A group-exclusive coupon makes one `community.group.membership` request; BEST skips such a
+   * coupon when the member left the group (or community does not answer).
    */
   'membership.benefits.quote': request(
     'membership',
@@ -478,6 +480,11 @@ export const requests = {
     z.object({ templateId: id }),
     z.object({ templateId: id, name: z.string(), active: z.boolean() }),
   ),
+  /**
+   * Whether a member is in a community group now (group-exclusive coupons, 专属福利). An unknown
+   * group answers `member: false`.
+   */
+  'community.group.membership': request('community', z.object({ groupId: id, memberId: id }), z.object({ member: z.boolean() })),
   /**
    * A member's shipping address as it is now, for an order to keep (orders stores it encrypted):
    * the one named, which must be the member's own (another member's, or an unknown id, is

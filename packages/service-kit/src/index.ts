@@ -18,6 +18,7 @@ export * from './outbox';
 export * from './paging';
 export * from './pii';
 export * from './scalars';
+export * from './time';
 export * from './subgraph';
 export * from './tokens';
 export * from './validate';

@@ -1,5 +1,8 @@
+import type { Model } from 'mongoose';
 import type { EventEnvelope, EventSubject } from '@flywheel/events';
 import type { Bus, ConsumeOptions } from './bus';
+import { claimOnce } from './claims';
+import type { Logger } from './logger';
 
 // What a service cut into modules (docs/module-shape.md) does with them in its composition root:
 // one resolver map, and one durable consumer per subject running every module's handler.
@@ -38,4 +41,40 @@ export async function consumeForModules(bus: Bus, handlers: readonly (EventHandl
       opts,
     );
   }
+}
+
+/**
+ * The periodic sweep of a service's modules. Every replica runs the timer; one takes each period's
+ * pass by claiming `sweep:<period>` (a unique insert), so scaling out does not multiply the sweeps
+ * (a pass is idempotent either way). One pass at a time: the next is scheduled when one ends.
+ */
+export function claimedSweeper(opts: {
+  claims: Model<{ _id: string; at: Date }>;
+  periodMs: number;
+  now: () => Date;
+  run: (at: Date) => Promise<unknown>;
+  logger: Logger;
+}) {
+  let timer: NodeJS.Timeout | undefined;
+  let pass: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    const at = opts.now();
+    pass = claimOnce(opts.claims, { _id: `sweep:${Math.floor(at.getTime() / opts.periodMs)}`, at })
+      .then((mine) => (mine ? opts.run(at) : undefined))
+      .catch((err: unknown) => opts.logger.warn({ err }, 'sweep failed'));
+    void pass.finally(() => {
+      if (timer) timer = setTimeout(tick, opts.periodMs).unref();
+    });
+  };
+  return {
+    start(): void {
+      timer = setTimeout(tick, opts.periodMs).unref();
+    },
+    /** Stops the timer and waits for a pass under way. */
+    async stop(): Promise<void> {
+      clearTimeout(timer);
+      timer = undefined;
+      await pass;
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_PORTS } from '@flywheel/events';
-import { loadConfig, serviceConfigShape } from '@flywheel/service-kit';
+import { isTimeZone, loadConfig, serviceConfigShape } from '@flywheel/service-kit';
 
 export const configSchema = z.object({
   ...serviceConfigShape,
@@ -9,17 +9,7 @@ export const configSchema = z.object({
    * The zone of check-in challenge days: membership's loyalty program zone, which community cannot
    * read (no contract for it), so configured here; Asia/Shanghai is the program's default.
    */
-  CHALLENGE_TIME_ZONE: z
-    .string()
-    .default('Asia/Shanghai')
-    .refine((tz) => {
-      try {
-        new Intl.DateTimeFormat('en-CA', { timeZone: tz });
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'an IANA time zone'),
+  CHALLENGE_TIME_ZONE: z.string().default('Asia/Shanghai').refine(isTimeZone, 'an IANA time zone'),
 });
 
 export type Config = z.infer<typeof configSchema>;

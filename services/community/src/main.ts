@@ -2,7 +2,7 @@ import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
 import type { Connection } from 'mongoose';
 import {
-  claimOnce,
+  claimedSweeper,
   mergeResolvers,
   readSchema,
   runService,
@@ -88,17 +88,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       modules = createModules({ db, bus, logger, models, groups: service, kick, now, config });
       const list = Object.values(modules) as CommunityModule[];
 
-      let timer: NodeJS.Timeout | undefined;
-      let pass: Promise<unknown> = Promise.resolve();
-      const tick = () => {
-        const at = now();
-        pass = claimOnce(models.Claim, { _id: `sweep:${Math.floor(at.getTime() / SWEEP_INTERVAL_MS)}`, at })
-          .then((mine) => (mine ? sweep(at) : undefined))
-          .catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
-        void pass.finally(() => {
-          if (timer) timer = setTimeout(tick, SWEEP_INTERVAL_MS).unref();
-        });
-      };
+      const sweeper = claimedSweeper({ claims: models.Claim, periodMs: SWEEP_INTERVAL_MS, now, run: sweep, logger });
       return {
         resolvers: mergeResolvers([coreResolvers, ...list.map((m) => m.resolvers)]),
         context: (base) => ({ ...base, service, loaders: service.loaders() }),
@@ -107,12 +97,10 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         init: async () => {
           for (const m of list) await m.init?.();
           await registerConsumers({ bus, core: coreHandlers(service, logger), modules: list });
-          if (opts.sweepers ?? true) timer = setTimeout(tick, SWEEP_INTERVAL_MS).unref();
+          if (opts.sweepers ?? true) sweeper.start();
         },
         stop: async () => {
-          clearTimeout(timer);
-          timer = undefined;
-          await pass;
+          await sweeper.stop();
           for (const m of list) await m.stop?.();
         },
       };

@@ -1,6 +1,6 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
-import { claimOnce, mergeResolvers, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { claimedSweeper, mergeResolvers, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createModels } from './model';
@@ -106,17 +106,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       const { reminders } = modules.reminders;
       const { sales } = modules.sales;
 
-      let timer: NodeJS.Timeout | undefined;
-      let pass: Promise<unknown> = Promise.resolve();
-      const tick = () => {
-        const at = now();
-        pass = claimOnce(models.Claim, { _id: `sweep:${Math.floor(at.getTime() / SWEEP_INTERVAL_MS)}`, at })
-          .then((mine) => (mine ? sweep(at) : undefined))
-          .catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
-        void pass.finally(() => {
-          if (timer) timer = setTimeout(tick, SWEEP_INTERVAL_MS).unref();
-        });
-      };
+      const sweeper = claimedSweeper({ claims: models.Claim, periodMs: SWEEP_INTERVAL_MS, now, run: sweep, logger });
 
       return {
         resolvers: mergeResolvers([coreResolvers, ...list.map((m) => m.resolvers)]),
@@ -126,12 +116,10 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         init: async () => {
           for (const m of list) await m.init?.();
           await registerConsumers({ bus, modules: list });
-          if (opts.sweepers ?? true) timer = setTimeout(tick, SWEEP_INTERVAL_MS).unref();
+          if (opts.sweepers ?? true) sweeper.start();
         },
         stop: async () => {
-          clearTimeout(timer);
-          timer = undefined;
-          await pass;
+          await sweeper.stop();
           for (const m of list) await m.stop?.();
         },
       };

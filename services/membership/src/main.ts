@@ -1,6 +1,6 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
-import { claimOnce, mergeResolvers, piiKeys, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { claimedSweeper, mergeResolvers, piiKeys, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { createAddressesModule } from './addresses';
 import { createBenefitsModule } from './benefits';
 import { loadServiceConfig, type Config } from './config';
@@ -96,21 +96,8 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       modules = createModules({ db, bus, logger, settings, kick, now, models, piiEncryptionKey: config.PII_ENCRYPTION_KEY });
       const list = Object.values(modules) as MembershipModule[];
 
-      // One pass at a time; a pass still running when the timer fires is not doubled.
-      let timer: NodeJS.Timeout | undefined;
-      let pass: Promise<unknown> = Promise.resolve();
-      // Every replica runs the timer; one of them takes each period's pass (a claim per period),
-      // so scaling out does not multiply the sweeps. A pass is idempotent either way.
-      const periodMs = config.SWEEP_INTERVAL_SECONDS * 1000;
-      const tick = () => {
-        const at = now();
-        pass = claimOnce(models.Claim, { _id: `sweep:${Math.floor(at.getTime() / periodMs)}`, at })
-          .then((mine) => (mine ? sweep(at) : undefined))
-          .catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
-        void pass.finally(() => {
-          if (timer) timer = setTimeout(tick, periodMs).unref();
-        });
-      };
+      // Every replica runs the timer; one of them takes each period's pass (kit: claimedSweeper).
+      const sweeper = claimedSweeper({ claims: models.Claim, periodMs: config.SWEEP_INTERVAL_SECONDS * 1000, now, run: sweep, logger });
 
       return {
         resolvers: mergeResolvers([coreResolvers, ...list.map((m) => m.resolvers)]),
@@ -124,12 +111,10 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
           if (config.BOOTSTRAP_STAFF_EMAIL && config.BOOTSTRAP_STAFF_PASSWORD) {
             await service.ensureStaff(config.BOOTSTRAP_STAFF_EMAIL, 'Administrator', config.BOOTSTRAP_STAFF_PASSWORD);
           }
-          if (opts.sweepers ?? true) timer = setTimeout(tick, periodMs).unref();
+          if (opts.sweepers ?? true) sweeper.start();
         },
         stop: async () => {
-          clearTimeout(timer);
-          timer = undefined;
-          await pass;
+          await sweeper.stop();
         },
       };
     },

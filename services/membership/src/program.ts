@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { badInput } from '@flywheel/service-kit';
+import { badInput, isTimeZone, localDate } from '@flywheel/service-kit';
 import type { Settings } from './settings';
 
 export const TIERS = ['REGULAR', 'SILVER', 'GOLD', 'DIAMOND'] as const;
@@ -76,11 +76,7 @@ export const loyaltyProgram = z
         ctx.addIssue({ code: 'custom', path: ['tiers', tier, 'threshold'], message: `must be above ${below}'s` });
       }
     });
-    try {
-      new Intl.DateTimeFormat('en-CA', { timeZone: p.timeZone });
-    } catch {
-      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'unknown time zone' });
-    }
+    if (!isTimeZone(p.timeZone)) ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'unknown time zone' });
   });
 export type LoyaltyProgram = z.infer<typeof loyaltyProgram>;
 
@@ -134,19 +130,8 @@ export function parseProgram<T>(schema: z.ZodType<T>, value: unknown): T {
   return parsed.data;
 }
 
-// A formatter per zone: building one costs far more than formatting (every paid event asks).
-const dateFormats = new Map<string, Intl.DateTimeFormat>();
-
-/** The calendar date (YYYY-MM-DD) of an instant in the program's time zone. */
-export function localDate(at: Date, timeZone: string): string {
-  let f = dateFormats.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
-    if (dateFormats.size > 100) dateFormats.clear();
-    dateFormats.set(timeZone, f);
-  }
-  return f.format(at);
-}
+/** The calendar date (YYYY-MM-DD) of an instant in the program's time zone (the kit's, every paid event asks). */
+export { localDate };
 
 /** Whether an instant falls on the configured member day. */
 export async function isMemberDay(settings: Settings, at: Date): Promise<boolean> {

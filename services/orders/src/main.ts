@@ -1,6 +1,6 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
-import { claimOnce, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { claimedSweeper, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import type { CheckoutHooks } from './checkout';
 import type { QuoteAdjuster } from './checkout/pricing';
 import { createAddressBook, createMembershipAdjuster, type AddressBook } from './clients/membership';
@@ -83,18 +83,13 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
       // replica runs the timer; one of them takes each period's pass (a claim per period), so
       // scaling out multiplies neither the sweeps nor reconciliation's queries to the provider.
       // A pass is idempotent either way.
-      const periodMs = config.SWEEP_INTERVAL_SECONDS * 1000;
-      let timer: NodeJS.Timeout | undefined;
-      let pass: Promise<unknown> = Promise.resolve();
-      const tick = () => {
-        const at = new Date();
-        pass = claimOnce(models.SweepClaim, { _id: `sweep:${Math.floor(at.getTime() / periodMs)}`, at })
-          .then((mine) => (mine ? service.sweep(at) : undefined))
-          .catch((err: unknown) => logger.warn({ err }, 'sweep failed'));
-        void pass.finally(() => {
-          if (timer) timer = setTimeout(tick, periodMs).unref();
-        });
-      };
+      const sweeper = claimedSweeper({
+        claims: models.SweepClaim,
+        periodMs: config.SWEEP_INTERVAL_SECONDS * 1000,
+        now: () => new Date(),
+        run: (at) => service.sweep(at),
+        logger,
+      });
       const callbackRoute = paymentCallbackRoute({
         provider: provider.name,
         handle: (raw, headers) => modules.payments.payments.handleCallback(raw, headers),
@@ -122,13 +117,11 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
               logger,
             });
           }
-          if (opts.sweepers ?? true) timer = setTimeout(tick, periodMs).unref();
+          if (opts.sweepers ?? true) sweeper.start();
         },
         stop: async () => {
           await listener.callback?.stop();
-          clearTimeout(timer);
-          timer = undefined;
-          await pass;
+          await sweeper.stop();
         },
       };
     },

@@ -23,6 +23,7 @@ import {
   type Logger,
   type PageArgs,
   type Viewer,
+  localDate,
 } from '@flywheel/service-kit';
 import type { ChallengeDoc, ChallengeModels, CompletionDoc, ProgressEntryDoc, RewardDoc, StandingDoc } from './model';
 
@@ -41,20 +42,6 @@ const DAY_MS = 86_400_000;
 /** Membership's refusals of a grant: final for the key (template stopped or out, the member's limit). */
 const FINAL_REFUSALS = new Set<string>(['BAD_USER_INPUT', 'NOT_FOUND', 'FORBIDDEN', 'CONFLICT', 'OUT_OF_STOCK']);
 const conflict = (msg: string, reason: string) => new AppError('CONFLICT', msg, { reason });
-
-// A formatter per zone: building one costs far more than formatting.
-const dateFormats = new Map<string, Intl.DateTimeFormat>();
-
-/** The calendar date (YYYY-MM-DD) of an instant in a time zone. */
-export function localDate(at: Date, timeZone: string): string {
-  let f = dateFormats.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
-    if (dateFormats.size > 100) dateFormats.clear();
-    dateFormats.set(timeZone, f);
-  }
-  return f.format(at);
-}
 
 /** The calendar day before a YYYY-MM-DD day (calendar arithmetic, the same in every zone). */
 export function previousDay(day: string): string {

@@ -1,4 +1,4 @@
-import type { EventHandlers } from '@flywheel/service-kit';
+import type { Bus, EventHandlers } from '@flywheel/service-kit';
 import type { GroupsService } from './service';
 
 /**
@@ -11,3 +11,8 @@ export const groupsHandlers = (groups: GroupsService): EventHandlers => ({
   'membership.tier.changed': (env) => groups.learnTier(env),
   'membership.segment.changed': (env) => groups.learnSegment(env),
 });
+
+/** Membership asks whether a member is in a group now (group-exclusive coupons): the core membership row decides. */
+export function replyToGroupMembership(bus: Bus, groups: GroupsService): void {
+  bus.reply('community.group.membership', async (req) => ({ member: await groups.isMember(req.groupId, req.memberId) }));
+}

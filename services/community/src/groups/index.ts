@@ -1,8 +1,8 @@
 import type { Connection } from 'mongoose';
-import type { Logger } from '@flywheel/service-kit';
+import type { Bus, Logger } from '@flywheel/service-kit';
 import type { Models } from '../model';
 import type { CommunityModule } from '../modules';
-import { groupsHandlers } from './events';
+import { groupsHandlers, replyToGroupMembership } from './events';
 import { createGroupModels } from './model';
 import type { PostService } from '../posts/service';
 import { groupsResolvers } from './resolvers';
@@ -12,6 +12,7 @@ import { createGroupsService, type GroupsService } from './service';
 /** Group rules, capacity seats, rule-driven moves, operators, announcements, polls and rhythms. */
 export function createGroupsModule(deps: {
   db: Connection;
+  bus: Bus;
   models: Models;
   logger: Logger;
   kick: () => void;
@@ -35,6 +36,7 @@ export function createGroupsModule(deps: {
     resolvers: groupsResolvers(groups, rhythms),
     outboxSources: [models.Move],
     on: groupsHandlers(groups),
+    init: async () => replyToGroupMembership(deps.bus, groups),
     sweep: (at) => rhythms.sweep(at),
   };
 }

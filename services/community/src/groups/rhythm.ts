@@ -1,6 +1,17 @@
 import { createHash } from 'node:crypto';
 import { Schema, Types, type Connection } from 'mongoose';
-import { AppError, badInput, claimOnce, notFound, text, wholeNumber, type Logger, type Viewer } from '@flywheel/service-kit';
+import {
+  AppError,
+  badInput,
+  claimOnce,
+  isTimeZone,
+  localClock,
+  notFound,
+  text,
+  wholeNumber,
+  type Logger,
+  type Viewer,
+} from '@flywheel/service-kit';
 import type { Models } from '../model';
 import type { PostService } from '../posts/service';
 import type { GroupsService } from './service';
@@ -80,33 +91,6 @@ export function createRhythmModels(db: Connection) {
 }
 export type RhythmModels = ReturnType<typeof createRhythmModels>;
 
-const formats = new Map<string, Intl.DateTimeFormat>();
-const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
-
-/** `at` in the zone: its date "YYYY-MM-DD", time "HH:MM" and ISO weekday (1 = Monday). */
-export function localClock(at: Date, timeZone: string): { date: string; time: string; weekday: number } {
-  let f = formats.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      weekday: 'short',
-      hourCycle: 'h23',
-    });
-    formats.set(timeZone, f);
-  }
-  const parts = Object.fromEntries(f.formatToParts(at).map((p) => [p.type, p.value]));
-  return {
-    date: `${parts.year}-${parts.month}-${parts.day}`,
-    time: `${parts.hour}:${parts.minute}`,
-    weekday: WEEKDAYS.indexOf(parts.weekday ?? '') + 1,
-  };
-}
-
 /** The local date of the rhythm's occurrence due at `at`, or null (not its day, not its time yet, or before it was scheduled). */
 export function dueOccurrence(r: Pick<RhythmDoc, 'kind' | 'weekday' | 'time' | 'timeZone' | 'createdAt'>, at: Date): string | null {
   const local = localClock(at, r.timeZone);
@@ -117,14 +101,7 @@ export function dueOccurrence(r: Pick<RhythmDoc, 'kind' | 'weekday' | 'time' | '
   return local.date;
 }
 
-function validZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const validZone = isTimeZone;
 
 /** The post id of an occurrence, derived from its claim (an ObjectId-shaped hex string). */
 const occurrencePostId = (claim: string) => createHash('sha256').update(`rhythm\0${claim}`).digest('hex').slice(0, 24);

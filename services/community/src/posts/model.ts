@@ -1,5 +1,12 @@
 import { Schema, type Connection } from 'mongoose';
-import { ledgerIndexes, outboxPath, type LedgerEntry, type OpLedgerEntry, type OutboxRecord } from '@flywheel/service-kit';
+import {
+  bannedWordsModel,
+  ledgerIndexes,
+  outboxPath,
+  type LedgerEntry,
+  type OpLedgerEntry,
+  type OutboxRecord,
+} from '@flywheel/service-kit';
 
 /** A showcase (晒单): the paid order line it is about and the buyer's rating. */
 export interface ShowcaseFields {
@@ -104,13 +111,6 @@ export interface PostLikeEntryDoc extends LedgerEntry {
   at: Date;
 }
 
-/** The staff-edited banned-words list as a versioned ledger (accountId `banned-words`). */
-export interface CommunityBannedWordsDoc extends LedgerEntry {
-  words: string[];
-  at: Date;
-  by: string;
-}
-
 /** Staff's showcase reward (好评送券) as a versioned ledger (accountId `showcase-reward`): the head is the rule. */
 export interface ShowcaseRewardRuleDoc extends LedgerEntry {
   /** Null: no reward. */
@@ -193,10 +193,6 @@ export function createPostModels(db: Connection) {
   );
   rating.index({ op: 1 }, { unique: true });
   const likes = ledger<PostLikeEntryDoc>({ delta: Number, total: Number, at: Date }, 'community_post_likes');
-  const banned = ledger<CommunityBannedWordsDoc>(
-    { words: { type: [String], default: [] }, at: Date, by: String },
-    'community_banned_words',
-  );
 
   const claim = new Schema<ShowcaseClaimDoc>(
     { _id: String, postId: String, memberId: String, at: Date },
@@ -252,7 +248,8 @@ export function createPostModels(db: Connection) {
     PostState: db.model<PostStateDoc>('CommunityPostState', state),
     ProductRating: db.model<ProductRatingDoc>('CommunityProductRating', rating),
     PostLikeEntry: db.model<PostLikeEntryDoc>('CommunityPostLike', likes),
-    BannedWords: db.model<CommunityBannedWordsDoc>('CommunityBannedWords', banned),
+    /** The staff-edited banned-words list (the kit's versioned ledger). */
+    BannedWords: bannedWordsModel(db, 'CommunityBannedWords', 'community_banned_words'),
     ShowcaseClaim: db.model<ShowcaseClaimDoc>('CommunityShowcaseClaim', claim),
     PaidOrder: db.model<PaidOrderDoc>('CommunityPaidOrder', paid),
     OrderRefund: db.model<OrderRefundDoc>('CommunityOrderRefund', refund),

@@ -8,7 +8,7 @@ export function postResolvers(posts: PostService): Resolvers {
       posts: (_, { first, after, groupId }) => posts.list({ first, after, groupId }),
       post: (_, { id }, { viewer }) => posts.post(viewer, id),
       postReviewQueue: (_, { first }, { viewer }) => posts.reviewQueue(viewer, first),
-      communityBannedWords: (_, __, { viewer }) => posts.bannedWordList(viewer),
+      communityBannedWords: (_, __, { viewer }) => posts.bannedWords.list(viewer),
       showcaseReward: (_, __, { viewer }) => posts.rewardRule(viewer),
     },
     Mutation: {
@@ -20,7 +20,7 @@ export function postResolvers(posts: PostService): Resolvers {
       hidePost: (_, { postId, reason }, { viewer }) => posts.moderate(viewer, postId, true, reason),
       restorePost: (_, { postId, reason }, { viewer }) => posts.moderate(viewer, postId, false, reason),
       setShowcaseReward: (_, { input }, { viewer }) => posts.setRewardRule(viewer, input),
-      setCommunityBannedWords: (_, { words, expectedVersion }, { viewer }) => posts.setBannedWords(viewer, words, expectedVersion),
+      setCommunityBannedWords: (_, { words, expectedVersion }, { viewer }) => posts.bannedWords.save(viewer, words, expectedVersion),
     },
     Product: {
       // Catalog owns the product; a reference is all community needs to answer for it.

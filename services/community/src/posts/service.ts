@@ -6,7 +6,7 @@ import {
   appendToLedger,
   badInput,
   claimOnce,
-  createWordFilter,
+  createBannedWords,
   decodeTimeCursor,
   forbidden,
   httpUrl,
@@ -23,13 +23,12 @@ import {
   wholeNumber,
   type Logger,
   type Viewer,
-  type WordFilter,
 } from '@flywheel/service-kit';
 import type { EventData } from '@flywheel/events';
 import { randomUUID } from 'node:crypto';
 import type { Models } from '../model';
 import { SHOWCASE_REWARD_RULE } from './events';
-import type { CommunityBannedWordsDoc, PostDoc, PostModels, PostStateDoc } from './model';
+import type { PostDoc, PostModels, PostStateDoc } from './model';
 
 export const POST_LIMITS = {
   body: 1000,
@@ -48,8 +47,6 @@ export const POST_LIMITS = {
 
 /** How often a replica writes the likes it counted: one ledger entry per post with likes, per flush. */
 export const POST_LIKE_FLUSH_MS = 1_000;
-const BANNED_WORDS_TTL_MS = 5_000;
-const BANNED = 'banned-words';
 
 export interface PublishPostInput {
   body: string;
@@ -80,22 +77,17 @@ export function createPostService(deps: {
   showcasePublished?: (post: PostDoc) => Promise<void>;
 }) {
   const { models, now } = deps;
-  let words: { filter: WordFilter; until: number } | null = null;
+  const bannedWords = createBannedWords(models.BannedWords, {
+    now,
+    maxWords: POST_LIMITS.bannedWords,
+    maxWordLength: POST_LIMITS.bannedWord,
+  });
   const pendingLikes = new Map<string, number>();
   let flushing: Promise<void> = Promise.resolve();
 
-  async function filter(): Promise<WordFilter> {
-    const t = now().getTime();
-    if (!words || words.until <= t) {
-      const head = await ledgerHead(models.BannedWords, BANNED);
-      words = { filter: createWordFilter(head?.words ?? []), until: t + BANNED_WORDS_TTL_MS };
-    }
-    return words.filter;
-  }
-
   /** BAD_USER_INPUT naming the field (not the word) when `value` holds a banned word. */
   async function refuseBanned(value: string, field: string): Promise<void> {
-    if ((await filter()).find(value)) throw badInput('The text contains a word that is not allowed here', field);
+    if ((await bannedWords.filter()).find(value)) throw badInput('The text contains a word that is not allowed here', field);
   }
 
   function images(raw: readonly string[] | null | undefined): string[] {
@@ -456,27 +448,8 @@ export function createPostService(deps: {
       return { couponTemplateId: entry.templateId, minRating: entry.minRating, version: entry.seq };
     },
 
-    async bannedWordList(viewer: Viewer | null): Promise<{ words: string[]; version: number }> {
-      requireRole(viewer, 'STAFF');
-      const head = await ledgerHead(models.BannedWords, BANNED);
-      return { words: head?.words ?? [], version: head?.seq ?? 0 };
-    },
-
-    /** Staff replace the list; a save over a newer version than `expectedVersion` is CONFLICT. */
-    async setBannedWords(viewer: Viewer | null, raw: readonly string[], expectedVersion: number) {
-      const staff = requireRole(viewer, 'STAFF');
-      if (raw.length > POST_LIMITS.bannedWords) throw badInput(`At most ${POST_LIMITS.bannedWords} words`, 'words');
-      const list = [...new Set(raw.map((w) => text(w, 'words', POST_LIMITS.bannedWord)))];
-      const expected = wholeNumber(expectedVersion, 'expectedVersion', 0, Number.MAX_SAFE_INTEGER);
-      let stale = false;
-      const entry: CommunityBannedWordsDoc | null = await appendToLedger(models.BannedWords, BANNED, (head) => {
-        stale = (head?.seq ?? 0) !== expected;
-        return stale ? null : { words: list, at: now(), by: staff.id };
-      });
-      if (!entry || stale) throw conflict('The banned-words list changed since you read it; reload and save again');
-      words = null;
-      return { words: entry.words, version: entry.seq };
-    },
+    /** The staff-edited list posts and comments are checked against (applies on every replica within 5 s). */
+    bannedWords,
   };
 }
 

@@ -1,5 +1,5 @@
 import { Schema, type Connection } from 'mongoose';
-import { ledgerIndexes, type LedgerEntry } from '@flywheel/service-kit';
+import { bannedWordsModel } from '@flywheel/service-kit';
 
 /**
  * A viewer's comment in a room. `_id` = `${roomId}:${memberId}:${slot}`, slot = the comment's time
@@ -18,13 +18,6 @@ export interface CommentDoc {
   removedReason?: string | null;
 }
 
-/** The staff-edited banned-words list as a versioned ledger (accountId `banned-words`): the head is the list. */
-export interface BannedWordsDoc extends LedgerEntry {
-  words: string[];
-  at: Date;
-  by: string;
-}
-
 export function createCommentModels(db: Connection) {
   const comment = new Schema<CommentDoc>(
     {
@@ -40,21 +33,10 @@ export function createCommentModels(db: Connection) {
     { collection: 'live_comments', versionKey: false },
   );
   comment.index({ roomId: 1, at: -1 });
-  const banned = new Schema<BannedWordsDoc>(
-    {
-      _id: String,
-      accountId: { type: String, required: true },
-      seq: { type: Number, required: true },
-      words: { type: [String], default: [] },
-      at: { type: Date, required: true },
-      by: { type: String, required: true },
-    },
-    { collection: 'live_banned_words', versionKey: false },
-  );
-  for (const ix of ledgerIndexes) banned.index(ix);
   return {
     Comment: db.model<CommentDoc>('LiveComment', comment),
-    BannedWords: db.model<BannedWordsDoc>('LiveBannedWords', banned),
+    /** The staff-edited banned-words list (the kit's versioned ledger). */
+    BannedWords: bannedWordsModel(db, 'LiveBannedWords', 'live_banned_words'),
   };
 }
 export type CommentModels = ReturnType<typeof createCommentModels>;

@@ -1,26 +1,22 @@
 import {
   AppError,
-  appendToLedger,
   afterTimeCursor,
   badInput,
-  createWordFilter,
+  createBannedWords,
   decodeTimeCursor,
   isDuplicateKey,
   isObjectId,
-  ledgerHead,
   notFound,
   pageSize,
   requireRole,
   text,
   timePage,
-  wholeNumber,
   type Viewer,
-  type WordFilter,
 } from '@flywheel/service-kit';
 import { feedId } from '@flywheel/events';
 import type { LiveRoomDoc, Models } from '../model';
 import { requireRoomOperator, ROOM_OPERATOR_ROLES, type LiveService } from '../service';
-import type { BannedWordsDoc, CommentDoc, CommentModels } from './model';
+import type { CommentDoc, CommentModels } from './model';
 
 export const COMMENT_LIMITS = {
   /** Characters of a comment. */
@@ -33,10 +29,6 @@ export const COMMENT_LIMITS = {
   reason: 200,
   page: 100,
 } as const;
-
-/** How long a replica trusts its copy of the banned-words list before reading the head again. */
-const BANNED_WORDS_TTL_MS = 5_000;
-const BANNED = 'banned-words';
 
 export interface CommentDeps {
   models: CommentModels;
@@ -52,16 +44,11 @@ const conflict = (msg: string) => new AppError('CONFLICT', msg);
 
 export function createCommentService(deps: CommentDeps) {
   const { models, now } = deps;
-  let words: { filter: WordFilter; head: BannedWordsDoc | null; until: number } | null = null;
-
-  async function bannedWords(): Promise<{ filter: WordFilter; head: BannedWordsDoc | null }> {
-    const t = now().getTime();
-    if (!words || words.until <= t) {
-      const head = await ledgerHead(models.BannedWords, BANNED);
-      words = { filter: createWordFilter(head?.words ?? []), head, until: t + BANNED_WORDS_TTL_MS };
-    }
-    return words;
-  }
+  const bannedWords = createBannedWords(models.BannedWords, {
+    now,
+    maxWords: COMMENT_LIMITS.bannedWords,
+    maxWordLength: COMMENT_LIMITS.bannedWord,
+  });
 
   /** The room must exist (NOT_FOUND) and be LIVE now (CONFLICT), as its ledger head says. */
   async function requireLive(roomId: string): Promise<void> {
@@ -81,8 +68,7 @@ export function createCommentService(deps: CommentDeps) {
     async post(viewer: Viewer | null, roomId: string, rawBody: string): Promise<CommentDoc> {
       const member = requireRole(viewer, 'CUSTOMER');
       const body = text(rawBody, 'body', COMMENT_LIMITS.body);
-      const { filter } = await bannedWords();
-      if (filter.find(body)) throw badInput('The comment contains a word that is not allowed here', 'body');
+      if ((await bannedWords.filter()).find(body)) throw badInput('The comment contains a word that is not allowed here', 'body');
       await requireLive(roomId);
       // Before the insert: a comment refused by its slot was preceded by one that counted anyway.
       await deps.participated?.(roomId, member.id);
@@ -138,30 +124,8 @@ export function createCommentService(deps: CommentDeps) {
         : ({ __typename: 'LiveComment', ...c } as const);
     },
 
-    async bannedWordList(viewer: Viewer | null): Promise<{ words: string[]; version: number }> {
-      requireRole(viewer, 'STAFF');
-      const head = await ledgerHead(models.BannedWords, BANNED);
-      return { words: head?.words ?? [], version: head?.seq ?? 0 };
-    },
-
-    /**
-     * Staff replace the list (up to 500 words of 1 to 20 characters). `expectedVersion` is the
-     * version they edited: a save over a newer one is CONFLICT. Every replica applies it within 5 s.
-     */
-    async setBannedWords(viewer: Viewer | null, raw: readonly string[], expectedVersion: number) {
-      const staff = requireRole(viewer, 'STAFF');
-      if (raw.length > COMMENT_LIMITS.bannedWords) throw badInput(`At most ${COMMENT_LIMITS.bannedWords} words`, 'words');
-      const list = [...new Set(raw.map((w) => text(w, 'words', COMMENT_LIMITS.bannedWord)))];
-      const expected = wholeNumber(expectedVersion, 'expectedVersion', 0, Number.MAX_SAFE_INTEGER);
-      let stale = false;
-      const entry = await appendToLedger(models.BannedWords, BANNED, (head) => {
-        stale = (head?.seq ?? 0) !== expected;
-        return stale ? null : { words: list, at: now(), by: staff.id };
-      });
-      if (!entry || stale) throw conflict('The banned-words list changed since you read it; reload and save again');
-      words = null;
-      return { words: entry.words, version: entry.seq };
-    },
+    /** The staff-edited list comments are checked against (applies on every replica within 5 s). */
+    bannedWords,
   };
 }
 

@@ -176,6 +176,8 @@ export type CouponTemplate = {
   /** Members may claim it themselves; false: granted only (live rooms, referral rewards, win-back). */
   claimable: Scalars['Boolean']['output'];
   createdAt: Scalars['DateTime']['output'];
+  /** A group-exclusive offer (专属福利): only current members of this community group may claim it or use its coupons. Null: anyone. */
+  groupId: Maybe<Scalars['ID']['output']>;
   id: Scalars['ID']['output'];
   kind: CouponKind;
   /** PERCENT: most fen it takes off. */
@@ -247,6 +249,8 @@ export type CreateCouponTemplateInput = {
   categoryIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   /** Default true. */
   claimable?: InputMaybe<Scalars['Boolean']['input']>;
+  /** Restricts the template to the current members of this community group (专属福利). Absent: anyone. */
+  groupId?: InputMaybe<Scalars['ID']['input']>;
   kind: CouponKind;
   /** PERCENT only (required): the cap in fen. */
   maxDiscount?: InputMaybe<Scalars['Int']['input']>;
@@ -648,7 +652,7 @@ export type Query = {
   couponCampaigns: CouponCampaigns;
   /** A claimable ACTIVE template (any template for staff); null otherwise. */
   couponTemplate: Maybe<CouponTemplate>;
-  /** Claimable ACTIVE templates, newest first; staff may pass all: true for every template. */
+  /** Claimable ACTIVE templates open to everyone (the coupon centre; group-exclusive ones are left out), newest first; staff may pass all: true for every template. */
   couponTemplates: CouponTemplateConnection;
   loyaltyProgram: LoyaltyProgram;
   /** The signed-in member, or null for an anonymous visitor. */
@@ -1425,6 +1429,7 @@ export type CouponTemplateResolvers<ContextType = Context, ParentType extends Re
   categoryIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
   claimable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  groupId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['CouponKind'], ParentType, ContextType>;
   maxDiscount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;

@@ -18,6 +18,7 @@ export function createBenefitsModule(
 ): MembershipModule & { benefits: BenefitService } {
   const benefits = createBenefitService({
     models: createBenefitModels(deps.db),
+    bus: deps.bus,
     coupons: deps.coupons,
     loyalty: deps.loyalty,
     settings: deps.settings,

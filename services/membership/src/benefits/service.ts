@@ -1,6 +1,6 @@
 import type { EventData, ReplyData, RequestData } from '@flywheel/events';
-import { AppError, badInput, claimOnce, type Logger } from '@flywheel/service-kit';
-import type { CouponService } from '../coupons';
+import { AppError, badInput, claimOnce, fromBusError, type Bus, type Logger } from '@flywheel/service-kit';
+import type { CouponOffer, CouponService } from '../coupons';
 import { PointsRefused, type LoyaltyService } from '../loyalty';
 import { proRata } from '../loyalty/lots';
 import { loyaltyProgramOf } from '../program';
@@ -9,6 +9,8 @@ import type { Adjustment, BenefitLockDoc, BenefitModels } from './model';
 
 export interface BenefitDeps {
   models: BenefitModels;
+  /** Asks community whether a member is still in a group-exclusive coupon's group. */
+  bus: Pick<Bus, 'request'>;
   coupons: CouponService;
   loyalty: LoyaltyService;
   settings: Settings;
@@ -34,8 +36,44 @@ function pointsOfRef(ref: string): number {
  * the checkout id, which is the order id.
  */
 export function createBenefitService(deps: BenefitDeps) {
-  const { models, coupons, loyalty, now, logger } = deps;
+  const { models, bus, coupons, loyalty, now, logger } = deps;
   const { BenefitLock: Lock, BenefitFinal: Final } = models;
+
+  const inGroup = async (groupId: string, memberId: string) =>
+    (await bus.request('community.group.membership', { groupId, memberId })).member;
+
+  /**
+   * BEST: the first offer the member may use. A group-exclusive coupon counts only while the member
+   * is in its group; community is asked at most once per quote (for the first group coupon that
+   * would be chosen), so a group coupon of another group after it is not chosen, and none is when
+   * community does not answer — an inapplicable coupon is skipped, the quote still goes through.
+   */
+  async function bestOffer(memberId: string, offers: CouponOffer[]): Promise<CouponOffer | null> {
+    let asked: { groupId: string; member: boolean } | null = null;
+    for (const o of offers) {
+      if (!o.groupId) return o;
+      if (!asked) {
+        const member = await inGroup(o.groupId, memberId).catch((err: unknown) => {
+          logger.warn({ err, groupId: o.groupId, memberId }, 'group membership unknown; group coupons skipped');
+          return false;
+        });
+        asked = { groupId: o.groupId, member };
+      }
+      if (asked.groupId === o.groupId && asked.member) return o;
+    }
+    return null;
+  }
+
+  /** The coupon asked for: refused like any inapplicable coupon when the member left its group. */
+  async function chosenOffer(memberId: string, offer: CouponOffer): Promise<CouponOffer> {
+    if (offer.groupId && !(await inGroup(offer.groupId, memberId).catch(fromBusError))) {
+      throw new AppError('FORBIDDEN', 'This coupon is for members of its community group only', {
+        reason: 'NOT_IN_GROUP',
+        field: 'couponId',
+      });
+    }
+    return offer;
+  }
 
   /** Gives back what a lock took; safe to repeat (each step is a no-op the second time). */
   async function undo(lock: BenefitLockDoc) {
@@ -81,8 +119,8 @@ export function createBenefitService(deps: BenefitDeps) {
       if (choice !== 'NONE' && running > 0) {
         const offer =
           choice === 'BEST'
-            ? ((await coupons.offers(req.memberId, lines, running, at))[0] ?? null)
-            : await coupons.offer(req.memberId, choice.couponId, lines, running, at);
+            ? await bestOffer(req.memberId, await coupons.offers(req.memberId, lines, running, at))
+            : await chosenOffer(req.memberId, await coupons.offer(req.memberId, choice.couponId, lines, running, at));
         if (offer) {
           const off = Math.min(offer.discount, running);
           adjustments.push({ kind: 'COUPON', amount: -off, label: offer.name, ref: offer.couponId });

@@ -21,14 +21,19 @@ export interface CouponOffer {
   name: string;
   /** Integer fen, positive: what the coupon takes off this order. */
   discount: number;
+  /**
+   * A group-exclusive coupon's community group: it applies only while the member is in the group,
+   * which the caller asks community (`community.group.membership`) — once, for the coupon it would use.
+   */
+  groupId?: string;
 }
 
 export interface CouponService {
   /** Gives a member a coupon of a template, once per `key` (quota and per-member limit apply). */
   grant(input: { key: string; memberId: string; templateId: string; reason: string }): Promise<{ couponId: string }>;
-  /** The member's available coupons that apply to these lines, best (largest discount) first. */
+  /** The member's available coupons that apply to these lines, best (largest discount) first (group membership unchecked). */
   offers(memberId: string, lines: BenefitLineInput[], subtotal: number, at: Date): Promise<CouponOffer[]>;
-  /** One chosen coupon for these lines; throws the refusal (NOT_FOUND, FORBIDDEN, BAD_USER_INPUT, CONFLICT). */
+  /** One chosen coupon for these lines (group membership unchecked); throws the refusal (NOT_FOUND, FORBIDDEN, BAD_USER_INPUT, CONFLICT). */
   offer(memberId: string, couponId: string, lines: BenefitLineInput[], subtotal: number, at: Date): Promise<CouponOffer>;
   /** AVAILABLE → LOCKED for this checkout; idempotent for the same checkout; CONFLICT otherwise. */
   lock(couponId: string, memberId: string, checkoutId: string): Promise<void>;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendToLedger, badInput, claimOnce, isObjectId, notFound, requireRole, type Viewer } from '@flywheel/service-kit';
+import { appendToLedger, badInput, claimOnce, fromBusError, isObjectId, notFound, requireRole, type Viewer } from '@flywheel/service-kit';
 import { isMemberDay } from '../program';
 import { refuse, type CouponContext, type CouponLedger } from './ledger';
 import type { CouponDoc, CouponIssueEntryDoc, CouponSlotDoc, CouponTemplateDoc } from './model';
@@ -11,7 +11,7 @@ const couponIdOf = (...parts: string[]) => createHash('sha256').update(parts.joi
 
 /** Issuing coupons: a member's claim, grants (by key, and by staff), each once per idempotency key. */
 export function createIssuing(ctx: CouponContext, ledger: CouponLedger, templates: Templates) {
-  const { db, settings, now, m, couponQueue } = ctx;
+  const { db, bus, settings, now, m, couponQueue } = ctx;
   const { firstEntry, project } = ledger;
   const { requireTemplate, takeMemberSlot, takeQuotaSlot, isSoldOut } = templates;
 
@@ -152,6 +152,11 @@ export function createIssuing(ctx: CouponContext, ledger: CouponLedger, template
         }
         if (t.memberDayOnly && !(await isMemberDay(settings, at))) {
           throw refuse('BAD_USER_INPUT', 'This coupon can only be claimed on member day', 'NOT_MEMBER_DAY', 'templateId');
+        }
+        // Asked last, before any slot is taken: a refusal (or community not answering, UNAVAILABLE) writes nothing.
+        if (t.groupId) {
+          const { member } = await bus.request('community.group.membership', { groupId: t.groupId, memberId: v.id }).catch(fromBusError);
+          if (!member) throw refuse('FORBIDDEN', 'This coupon is for members of its community group only', 'NOT_IN_GROUP', 'templateId');
         }
       });
     },

@@ -35,6 +35,12 @@ export interface CouponTemplateDoc {
   claimable: boolean;
   /** Self-claims only on the program's member day. */
   memberDayOnly: boolean;
+  /**
+   * A group-exclusive offer (专属福利): only current members of this community group may claim
+   * it, and its coupons apply only while the member is still in the group. Null (or absent on
+   * older templates): anyone.
+   */
+  groupId?: string | null;
   /** One-way ACTIVE → STOPPED (a monotonic flag: a lost concurrent write can only write the same value). */
   status: CouponTemplateStatus;
   createdAt: Date;
@@ -146,6 +152,7 @@ export function createCouponModels(db: Connection) {
           perMemberLimit: { type: Number, required: true },
           claimable: { type: Boolean, required: true },
           memberDayOnly: { type: Boolean, required: true },
+          groupId: { type: String, default: null },
           status: { type: String, required: true },
           createdAt: { type: Date, required: true },
           createdBy: { type: String, default: null },

@@ -27,6 +27,8 @@ export interface TemplateInput {
   perMemberLimit?: number | null;
   claimable?: boolean | null;
   memberDayOnly?: boolean | null;
+  /** Restricts the template to the current members of one community group. */
+  groupId?: string | null;
 }
 
 export type TemplateFields = Omit<CouponTemplateDoc, '_id' | 'status' | 'createdAt' | 'createdBy' | 'stoppedAt'>;
@@ -111,6 +113,8 @@ export function validateTemplate(input: TemplateInput, now: Date): TemplateField
   const claimable = input.claimable ?? true;
   const memberDayOnly = input.memberDayOnly ?? false;
   if (memberDayOnly && !claimable) throw badInput('memberDayOnly applies to claimable templates only', 'memberDayOnly');
+  const groupId = given(input.groupId) ? input.groupId!.trim() : null;
+  if (groupId !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(groupId)) throw badInput('groupId must be a community group id', 'groupId');
 
   return {
     name,
@@ -129,6 +133,7 @@ export function validateTemplate(input: TemplateInput, now: Date): TemplateField
     perMemberLimit,
     claimable,
     memberDayOnly,
+    groupId,
   };
 }
 

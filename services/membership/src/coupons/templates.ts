@@ -144,10 +144,14 @@ export function createTemplates(ctx: CouponContext) {
       return isStaff(viewer) || (t.claimable && t.status === 'ACTIVE') ? t : null;
     },
 
-    /** Claimable ACTIVE templates, newest first; staff may ask for all. */
+    /**
+     * The coupon centre: claimable ACTIVE templates open to everyone, newest first; staff may ask
+     * for all. Group-exclusive templates are left out (knowing which groups the viewer is in would
+     * take a request per template); members reach them by id, and claiming checks the group.
+     */
     listTemplates(viewer: Viewer | null, args: PageArgs & { all?: boolean | null }): Promise<Page<CouponTemplateDoc>> {
       if (args.all && !isStaff(viewer)) throw forbidden('STAFF role required to list every template');
-      return paginate(m.CouponTemplate, args.all ? {} : { status: 'ACTIVE', claimable: true }, args);
+      return paginate(m.CouponTemplate, args.all ? {} : { status: 'ACTIVE', claimable: true, groupId: null }, args);
     },
 
     async createTemplate(viewer: Viewer | null, input: TemplateInput): Promise<CouponTemplateDoc> {

@@ -22,6 +22,8 @@ export interface CouponOfferView {
   templateId: string;
   name: string;
   discount: number;
+  /** The template's community group, when the coupon is group-exclusive (the caller checks membership). */
+  groupId?: string;
 }
 
 export interface WalletSummary {
@@ -88,7 +90,14 @@ export function createWallet(ctx: CouponContext, ledger: CouponLedger, templates
         if (!t) continue;
         const { discount, refusal } = discountOf(t, lines, subtotal);
         if (refusal || discount <= 0) continue;
-        out.push({ couponId: c._id, templateId: c.templateId, name: c.name, discount, validUntil: c.validUntil.getTime() });
+        out.push({
+          couponId: c._id,
+          templateId: c.templateId,
+          name: c.name,
+          discount,
+          validUntil: c.validUntil.getTime(),
+          ...(t.groupId ? { groupId: t.groupId } : {}),
+        });
       }
       // Best first; on a tie, the one expiring soonest (use it before it is lost).
       out.sort((a, b) => b.discount - a.discount || a.validUntil - b.validUntil || a.couponId.localeCompare(b.couponId));
@@ -110,7 +119,7 @@ export function createWallet(ctx: CouponContext, ledger: CouponLedger, templates
         throw refuse('BAD_USER_INPUT', `This coupon needs at least ${t.threshold} fen of eligible products`, refusal, 'couponId');
       }
       if (discount <= 0) throw refuse('BAD_USER_INPUT', 'This coupon takes nothing off this order', 'NO_DISCOUNT', 'couponId');
-      return { couponId, templateId: first.templateId, name: first.name, discount };
+      return { couponId, templateId: first.templateId, name: first.name, discount, ...(t.groupId ? { groupId: t.groupId } : {}) };
     },
 
     /** A coupon's state as seen now (by the module's clock). */

@@ -178,3 +178,17 @@ describe('operators, announcements and polls', () => {
     expect(read.data?.groupPoll.options.map((o: { votes: number }) => o.votes)).toEqual([3, 3, 2]);
   }, 60_000);
 });
+
+describe('community.group.membership', () => {
+  test('answers whether a member is in a group now: joined yes, left or unknown group no', async () => {
+    const g = await newGroup({});
+    const m = newId();
+    const ask = (groupId: string, r = A()) => r.bus.request('community.group.membership', { groupId, memberId: m });
+    expect(await ask(g)).toEqual({ member: false });
+    expect((await call(JOIN, { g }, customer(m))).errors).toBeUndefined();
+    expect(await ask(g, replicas[1])).toEqual({ member: true });
+    expect((await call(LEAVE, { g }, customer(m))).errors).toBeUndefined();
+    expect(await ask(g)).toEqual({ member: false });
+    expect(await ask(newId())).toEqual({ member: false });
+  });
+});

@@ -4,7 +4,8 @@ import { Types } from 'mongoose';
 import { asGateway, customer, gql, privateNats, serviceEnv, staff, type InfraProcess } from '@flywheel/testing';
 import { loadServiceConfig } from '../../config';
 import { start, type RunningCommunity } from '../../main';
-import { dueOccurrence, localClock } from '../rhythm';
+import { localClock } from '@flywheel/service-kit';
+import { dueOccurrence } from '../rhythm';
 
 let nats: InfraProcess;
 let svc: RunningCommunity;

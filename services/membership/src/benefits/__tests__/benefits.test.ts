@@ -184,3 +184,45 @@ describe('lock, consume, release and refund, each exactly once', () => {
     expect(await loyalty().pointsOf(memberId)).toBe(500);
   });
 });
+
+describe('group-exclusive coupons at checkout', () => {
+  /** `${groupId}:${memberId}` of the members in a group, as the test's stand-in for community. */
+  const inGroup = new Set<string>();
+  let asked = 0;
+  beforeAll(() => {
+    svc.bus.reply('community.group.membership', async ({ groupId, memberId }) => {
+      asked++;
+      return { member: inGroup.has(`${groupId}:${memberId}`) };
+    });
+  });
+  type Quote = { adjustments: Adjustment[] };
+  const quote = (memberId: string, coupon?: unknown) =>
+    request<Quote>('membership.benefits.quote', { checkoutId: oid(), memberId, lines: [line(10_000)], subtotal: 10_000, coupon });
+  const couponRef = (q: Reply<Quote>) => q.data?.adjustments.find((a) => a.kind === 'COUPON')?.ref;
+
+  test('a member who left the group: BEST skips the group coupon, asking it refuses FORBIDDEN; one request per quote', async () => {
+    const memberId = oid();
+    const groupId = oid();
+    const exclusive = await couponFor(memberId, { name: '群专属减20', kind: 'FIXED', amount: 2_000, validDaysAfterClaim: 7, groupId });
+    const plain = await couponFor(memberId, { name: '减5元', kind: 'FIXED', amount: 500, validDaysAfterClaim: 7, claimable: false });
+
+    inGroup.add(`${groupId}:${memberId}`);
+    asked = 0;
+    expect(couponRef(await quote(memberId))).toBe(exclusive);
+    expect(asked).toBe(1);
+
+    inGroup.delete(`${groupId}:${memberId}`); // left the group
+    asked = 0;
+    expect(couponRef(await quote(memberId))).toBe(plain);
+    expect(asked).toBe(1);
+    const refused = await quote(memberId, { couponId: exclusive });
+    expect(refused.error?.code).toBe('FORBIDDEN');
+    expect(asked).toBe(2);
+
+    // No group coupon in play: community is not asked.
+    asked = 0;
+    expect(couponRef(await quote(memberId, { couponId: plain }))).toBe(plain);
+    expect(await quote(memberId, 'NONE')).toMatchObject({ ok: true });
+    expect(asked).toBe(0);
+  });
+});

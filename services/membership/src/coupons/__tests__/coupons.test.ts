@@ -465,3 +465,50 @@ describe('grants', () => {
     expect(await countCoupons({ memberId: m })).toBe(1);
   });
 });
+
+describe('group-exclusive templates (专属福利)', () => {
+  /** `${groupId}:${memberId}` of the members in a group, as the test's stand-in for community. */
+  const inGroup = new Set<string>();
+  /** A group whose community never answers in time. */
+  const DOWN = 'group-down';
+  beforeAll(() => {
+    svc.bus.reply('community.group.membership', async ({ groupId, memberId }) => {
+      if (groupId === DOWN) await new Promise((r) => setTimeout(r, 4_000));
+      return { member: inGroup.has(`${groupId}:${memberId}`) };
+    });
+  });
+  const reasonOf = (res: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => res.errors?.[0]?.extensions;
+  const slotsOf = (templateId: string) => svc.db.collection('coupon_slots').countDocuments({ templateId });
+
+  test('a member of the group claims; a non-member is FORBIDDEN NOT_IN_GROUP; community down is UNAVAILABLE; refusals write nothing', async () => {
+    const groupId = new Types.ObjectId().toHexString();
+    const t = await createTemplate({ name: '群专属券', kind: 'FIXED', amount: 500, groupId });
+    const shown = await gql(svc.url, 'query($id: ID!) { couponTemplate(id: $id) { groupId } }', { id: t.id }, asStaff());
+    expect(shown.data?.couponTemplate).toEqual({ groupId });
+
+    const [member, outsider] = [newMember(), newMember()];
+    inGroup.add(`${groupId}:${member}`);
+    await claimOk(member, t.id);
+
+    const refused = await claim(outsider, t.id, 'k-out');
+    expect(reasonOf(refused)).toMatchObject({ code: 'FORBIDDEN', reason: 'NOT_IN_GROUP' });
+    expect(await countCoupons({ templateId: t.id, memberId: outsider })).toBe(0);
+
+    const down = await createTemplate({ name: '群专属券', kind: 'FIXED', amount: 500, groupId: DOWN });
+    inGroup.add(`${DOWN}:${member}`);
+    expect(reasonOf(await claim(member, down.id, 'k-down'))?.code).toBe('UNAVAILABLE');
+    expect(await countCoupons({ templateId: down.id })).toBe(0);
+    expect(await slotsOf(down.id)).toBe(0);
+    // Only the member's claim took slots.
+    expect(await slotsOf(t.id)).toBe(1);
+  }, 30_000);
+
+  test('the public coupon centre leaves group-exclusive templates out', async () => {
+    const exclusive = await createTemplate({ name: '群专属券', kind: 'FIXED', amount: 500, groupId: 'welcome' });
+    const open = await createTemplate({ name: '公开券', kind: 'FIXED', amount: 500 });
+    const list = await gql(svc.url, '{ couponTemplates(first: 100) { edges { node { id } } } }', {}, asMember(newMember()));
+    const ids = list.data!.couponTemplates.edges.map((e: { node: { id: string } }) => e.node.id);
+    expect(ids).toContain(open.id);
+    expect(ids).not.toContain(exclusive.id);
+  });
+});
