@@ -201,7 +201,10 @@ function who(uses, subject, role) {
 
 function render() {
   const { pkg, source, zod } = loadEventsPackage();
+  // The catalogue (`events`) is in index.ts, the request/reply contracts (`requests`) in requests.ts.
+  const fromRequests = commentsOf(readFileSync(join(dirname(EVENTS_SRC), 'requests.ts'), 'utf8'));
   const comments = commentsOf(source);
+  Object.assign(comments.requests, fromRequests.requests);
   const eventSubjects = Object.keys(pkg.events).sort();
   const requestSubjects = Object.keys(pkg.requests).sort();
   const { uses, internal } = scanUses(new Set([...eventSubjects, ...requestSubjects]));
@@ -213,8 +216,8 @@ function render() {
   L.push('', '# Events and request/reply catalogue', '');
   L.push(
     'Everything the services say to each other goes over NATS, and every subject, payload and reply is declared in',
-    '`packages/events/src/index.ts` with a zod schema: a publisher builds its envelope through it, a consumer parses it on',
-    'arrival, and a message that breaks the contract never reaches a handler. This page lists what that package declares,',
+    '`packages/events` with a zod schema (events in `src/index.ts`, requests in `src/requests.ts`): a publisher builds its',
+    'envelope through it, a consumer parses it on arrival, and a message that breaks the contract never reaches a handler. This page lists what that package declares,',
     'and who uses each subject, found by reading the code of `services/*/src` (outbox records, `bus.publish`, `bus.consume`,',
     'a module’s `on: { … }` handlers, `bus.request`, `bus.reply`). See [architecture.md](architecture.md) for when an event',
     'is used and when a request, and [concurrency.md](concurrency.md) for why consumers are idempotent.',
