@@ -123,7 +123,13 @@ async function main() {
       logDir: join(DATA, 'logs'),
       onLogLine: (name, line) => process.stdout.write(`[${name}] ${line}\n`),
     });
-    const seeded = await seedDemo(stack.gatewayUrl, { staffEmail, staffPassword });
+    const orders = stack.processes.find((p) => p.name === 'orders');
+    const seeded = await seedDemo(stack.gatewayUrl, {
+      staffEmail,
+      staffPassword,
+      // The demo member's order is paid through the test provider's development route.
+      paymentsUrl: orders && `http://127.0.0.1:${orders.port}/payments/test/simulate`,
+    });
     const port = DEFAULT_PORTS.gateway;
     say(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (processes ready in ${(stack.startupMs / 1000).toFixed(1)} s)`);
     say(seeded.created ? 'demo data seeded' : 'demo data already present (reused)');

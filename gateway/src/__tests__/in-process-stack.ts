@@ -24,6 +24,7 @@ export interface InProcessStack {
   nats: InfraProcess;
   subgraphs: Record<string, RunningService>;
   orders: orders.RunningOrders;
+  community: community.RunningCommunity;
   gateway: RunningGateway;
   /** Starts another gateway on the same subgraphs (e.g. production mode). */
   extraGateway(env?: Record<string, string>): Promise<RunningGateway>;
@@ -55,7 +56,14 @@ export function gatewayTestEnv(subgraphUrls: Record<string, string>, more: Recor
   };
 }
 
-export async function startInProcessStack(extra: Record<string, Record<string, string>> = {}): Promise<InProcessStack> {
+/**
+ * `extra`: more environment per service name. `clocks`: a service's clock, for tests that move time
+ * (community's challenge days).
+ */
+export async function startInProcessStack(
+  extra: Record<string, Record<string, string>> = {},
+  clocks: { community?: () => Date } = {},
+): Promise<InProcessStack> {
   const nats = await privateNats();
   const env = (name: string) => serviceEnv(name, nats.url, extra[name] ?? {});
   const ordersSvc = await orders.start(ordersConfig.loadServiceConfig(env('orders')));
@@ -63,7 +71,7 @@ export async function startInProcessStack(extra: Record<string, Record<string, s
     content.start(contentConfig.loadServiceConfig(env('content'))),
     catalog.start(catalogConfig.loadServiceConfig(env('catalog'))),
     live.start(liveConfig.loadServiceConfig(env('live'))),
-    community.start(communityConfig.loadServiceConfig(env('community'))),
+    community.start(communityConfig.loadServiceConfig(env('community')), clocks.community ? { now: clocks.community } : {}),
     membership.start(membershipConfig.loadServiceConfig(env('membership'))),
     referral.start(referralConfig.loadServiceConfig(env('referral'))),
   ]);
@@ -79,6 +87,7 @@ export async function startInProcessStack(extra: Record<string, Record<string, s
     nats,
     subgraphs,
     orders: ordersSvc,
+    community: subgraphs.community as community.RunningCommunity,
     gateway,
     async extraGateway(more = {}) {
       const g = await startGateway(loadGatewayConfig(gatewayEnv(more)));

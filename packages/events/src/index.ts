@@ -59,6 +59,8 @@ export const events = {
       source: OrderSource,
       paymentId: id,
       paidAt: dateTime,
+      /** The coupons the order used (its COUPON adjustments); absent when it used none. */
+      couponIds: z.array(id).optional(),
     }),
   ),
   'orders.order.cancelled': event(
@@ -186,6 +188,19 @@ export const events = {
       couponTemplateId: id.optional(),
       points: z.number().int().positive().optional(),
       reason: z.string().max(200),
+    }),
+  ),
+  /** A member shared something (分享: a product, article, live room, group or page) through a channel; once per share. */
+  'referral.share.created': event(
+    'referral',
+    1,
+    z.object({
+      shareId: id,
+      memberId: id,
+      targetKind: z.enum(['PRODUCT', 'ARTICLE', 'LIVE_ROOM', 'GROUP', 'PAGE']),
+      targetId: z.string().min(1).max(64),
+      channel: z.enum(['WECHAT_FRIEND', 'WECHAT_MOMENTS', 'COPY_LINK', 'POSTER', 'OTHER']),
+      sharedAt: dateTime,
     }),
   ),
   /** A member reached a community check-in challenge's required days (打卡挑战完成); once per member and challenge. */

@@ -151,10 +151,47 @@ export const requests = {
    * A coupon template's name and whether it is still issued (ACTIVE and not expired), for a caller
    * about to promise it (a live room's coupon offer or lottery prize). Unknown is NOT_FOUND.
    */
+  /**
+   * The loyalty program's facts other services follow: its time zone, whose calendar days are the
+   * days of sign-ins, tasks and (in community) check-in challenges.
+   */
+  'membership.program.describe': request('membership', z.object({}), z.object({ timeZone: z.string().min(1).max(64) })),
   'membership.coupon.template': request(
     'membership',
     z.object({ templateId: id }),
     z.object({ templateId: id, name: z.string(), active: z.boolean() }),
+  ),
+  /**
+   * Takes back the coupon granted under `key` (the same key as `membership.coupon.grant`) while it
+   * is unused: it becomes REVOKED, never usable at checkout. Idempotent (a repeat answers `revoked`
+   * again). A coupon LOCKED by an unpaid order or already USED is not taken: `revoked: false` and
+   * its state, for the caller to retry (LOCKED) or record a shortfall (USED). Unknown key: `NONE`.
+   */
+  'membership.coupon.revoke': request(
+    'membership',
+    z.object({ key: z.string().min(1).max(200), reason: z.string().max(200) }),
+    z.object({ revoked: z.boolean(), state: z.enum(['REVOKED', 'LOCKED', 'USED', 'NONE']), couponId: id.optional() }),
+  ),
+  /** Grants a member points (a lot that expires like earned points), once per `key`; a key reused for other points is CONFLICT. */
+  'membership.points.grant': request(
+    'membership',
+    z.object({
+      key: z.string().min(1).max(200),
+      memberId: id,
+      points: z.number().int().min(1).max(1_000_000),
+      reason: z.string().max(200),
+    }),
+    z.object({ points: z.number().int() }),
+  ),
+  /**
+   * Takes back the points granted under `key`, once (a repeat answers the same), the way a refund
+   * claws back: from the newest lots, never below zero; what the member already spent is
+   * `shortfall`. Unknown key: `revoked: false`, nothing taken.
+   */
+  'membership.points.revoke': request(
+    'membership',
+    z.object({ key: z.string().min(1).max(200), reason: z.string().max(200) }),
+    z.object({ revoked: z.boolean(), taken: z.number().int(), shortfall: z.number().int() }),
   ),
   /**
    * Whether a member is in a community group now (group-exclusive coupons, 专属福利). An unknown

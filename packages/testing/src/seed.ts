@@ -1,25 +1,13 @@
 // Demo data for the local stack, created through the gateway exactly as an operator would:
 // a staff session, the brand story, categories, a dozen products with SKUs, an article, a
-// scheduled live room, a room live now (a pinned product, a comment, likes), a weekly live series, community groups of each type, a post and a running check-in challenge, and a demo
-// member. A second run finds it and stops.
+// scheduled live room, a room live now (a pinned product, a comment, likes), a weekly live series,
+// community groups of each type and a running check-in challenge, and a demo member with a post and
+// a paid order's verified showcase (seed-member.ts). A second run finds it and stops.
 
-export const DEMO_PHONE = '13800138000';
+import { call } from './seed-gql';
+import { DEMO_PHONE, seedDemoMember } from './seed-member';
 
-interface GqlResponse<T> {
-  data?: T;
-  errors?: { message: string; extensions?: { code?: string } }[];
-}
-
-async function call<T>(url: string, query: string, variables: Record<string, unknown>, token?: string): Promise<T> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as GqlResponse<T>;
-  if (body.errors?.length || !body.data) throw new Error(`seed: ${body.errors?.map((e) => e.message).join('; ') ?? res.status}`);
-  return body.data;
-}
+export { DEMO_PHONE };
 
 const PRODUCTS: { name: string; category: string; keywords: string[]; skus: [string, [string, string][], number, number][] }[] = [
   {
@@ -111,7 +99,12 @@ const PRODUCTS: { name: string; category: string; keywords: string[]; skus: [str
 
 export async function seedDemo(
   gatewayUrl: string,
-  opts: { staffEmail: string; staffPassword: string },
+  opts: {
+    staffEmail: string;
+    staffPassword: string;
+    /** Orders' development payment route (`/payments/test/simulate`): with it, the demo member's order is paid. */
+    paymentsUrl?: string;
+  },
 ): Promise<{ created: boolean; demoPhone: string }> {
   const { staffLogin } = await call<{ staffLogin: { accessToken: string } }>(
     gatewayUrl,
@@ -424,61 +417,8 @@ export async function seedDemo(
     staff,
   );
 
-  // The demo member registers through the real login flow (development code provider).
-  const { requestLoginCode } = await call<{ requestLoginCode: { devCode: string | null } }>(
-    gatewayUrl,
-    'mutation($p: String!) { requestLoginCode(input: { phone: $p }) { devCode } }',
-    { p: DEMO_PHONE },
-  );
-  if (requestLoginCode.devCode) {
-    const { login } = await call<{ login: { accessToken: string } }>(
-      gatewayUrl,
-      'mutation($p: String!, $c: String!) { login(input: { phone: $p, code: $c }) { accessToken } }',
-      { p: DEMO_PHONE, c: requestLoginCode.devCode },
-    );
-    // The demo member's shipping address (their default: the first one).
-    await call(
-      gatewayUrl,
-      'mutation($i: AddAddressInput!) { addAddress(input: $i) { address { id } } }',
-      {
-        i: {
-          recipientName: '演示会员',
-          phone: DEMO_PHONE,
-          province: { code: '310000', name: '上海市' },
-          city: { code: '310100', name: '上海市' },
-          district: { code: '310104', name: '徐汇区' },
-          detail: '漕溪北路 88 号 1201 室',
-          label: '家',
-        },
-      },
-      login.accessToken,
-    );
-    // 收藏与足迹: one favourite and two products in the demo member's recently viewed history.
-    const member = login.accessToken;
-    await call(
-      gatewayUrl,
-      'mutation($p: ID!) { addFavouriteProduct(input: { productId: $p }) { favourite { productId } } }',
-      { p: productIds[0] },
-      member,
-    );
-    for (const p of [productIds[1], productIds[0]]) {
-      await call(gatewayUrl, 'mutation($p: ID!) { recordProductView(input: { productId: $p }) { view { productId } } }', { p }, member);
-    }
-    // A community post about the product they like best.
-    await call(
-      gatewayUrl,
-      'mutation($i: PublishPostInput!) { publishPost(input: $i) { id } }',
-      { i: { body: '燕麦片配酸奶，早餐五分钟搞定，推荐！', productId: productIds[0] } },
-      member,
-    );
-    // In the room that is live: the demo member comments and likes.
-    await call(
-      gatewayUrl,
-      'mutation($r: ID!) { postLiveComment(roomId: $r, body: "主播好！这款燕麦有小包装吗？") { id } }',
-      { r: liveNow.id },
-      member,
-    );
-    await call(gatewayUrl, 'mutation($r: ID!) { likeLiveRoom(roomId: $r, count: 10) { total } }', { r: liveNow.id }, member);
-  }
+  // The demo member: signs up, an address, favourites, a post, a paid order with its verified
+  // showcase (晒单), and a comment and likes in the room that is live (seed-member.ts).
+  await seedDemoMember(gatewayUrl, { productIds, liveRoomId: liveNow.id, paymentsUrl: opts.paymentsUrl });
   return { created: true, demoPhone: DEMO_PHONE };
 }

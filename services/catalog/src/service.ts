@@ -30,7 +30,7 @@ export function requestLoaders(deps: {
   readModel: ReadModel | null;
 }) {
   return (viewer: Viewer | null): CatalogLoaders => {
-    const fromDb = { ...deps.stock.loaders(), ...deps.flashSales.loaders(), ...productLoaders(deps.models) };
+    const fromDb = { ...deps.stock.loaders(), ...deps.flashSales.loaders(viewer), ...productLoaders(deps.models) };
     const model = deps.readModel && !isStaff(viewer) && deps.readModel.ready() ? deps.readModel : null;
     return model ? readModelLoaders(model, fromDb) : fromDb;
   };

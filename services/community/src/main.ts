@@ -53,7 +53,7 @@ function createModules(deps: ModuleDeps) {
   return {
     posts,
     groups: createGroupsModule({ ...deps, posts: posts.posts }),
-    challenges: createChallengesModule({ ...deps, timeZone: deps.config.CHALLENGE_TIME_ZONE }),
+    challenges: createChallengesModule(deps),
     ambassadors: createAmbassadorsModule({ ...deps, posts: posts.posts }),
   };
 }

@@ -45,6 +45,12 @@ export function orderPlaced(order: Pick<OrderDoc, '_id' | 'memberId' | 'total' |
   );
 }
 
+/** The coupons an order used, as `orders.order.paid` names them (omitted when none). */
+function couponIdsOf(order: Pick<OrderDoc, 'adjustments'>): { couponIds?: string[] } {
+  const couponIds = (order.adjustments ?? []).filter((a) => a.kind === 'COUPON').map((a) => a.ref);
+  return couponIds.length ? { couponIds } : {};
+}
+
 /** The event a plain move of the state machine carries in its ledger entry, if any. */
 export function orderMoved(order: OrderDoc, move: Move, at: Date): OutboxRecord | undefined {
   const id = randomUUID();
@@ -69,6 +75,7 @@ export function orderMoved(order: OrderDoc, move: Move, at: Date): OutboxRecord 
           source: eventSource(order.source),
           paymentId: move.paymentId,
           paidAt: at.toISOString(),
+          ...couponIdsOf(order),
         },
         id,
         at,

@@ -8,7 +8,7 @@ import { createCatalogClient } from './clients/catalog';
 import type { AddressBook } from './clients/membership';
 import { createFulfilmentModule } from './fulfilment';
 import { createOrderModule } from './order';
-import { createModels } from './order/model';
+import { createModels, type OrderDoc } from './order/model';
 import { createPaymentsModule } from './payments';
 import type { PaymentProvider } from './payments/provider';
 import { createShippingModule } from './shipping';
@@ -38,7 +38,18 @@ export function createModules(
   const catalog = createCatalogClient(deps.bus, deps.config.CATALOG_TIMEOUT_MS);
   const cart = createCartModule({ ...deps, catalog });
   const shipping = createShippingModule({ ...deps, models, checkoutModels });
-  const checkout = createCheckoutModule({ ...deps, models, checkoutModels, catalog, cart: cart.cart, shipping: shipping.shipping });
+  // A zero-total order is paid at checkout through payments, which exists only after the order
+  // module (itself after checkout): bound late, called only once an order is placed.
+  const settleFree = (order: OrderDoc) => payments.payments.settleFree(order);
+  const checkout = createCheckoutModule({
+    ...deps,
+    models,
+    checkoutModels,
+    catalog,
+    cart: cart.cart,
+    shipping: shipping.shipping,
+    settleFree,
+  });
   const order = createOrderModule({ ...deps, models, unpaid: checkout.unpaid });
   const fulfilment = createFulfilmentModule({ ...deps, order });
   const payments = createPaymentsModule({ ...deps, order });

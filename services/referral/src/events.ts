@@ -1,18 +1,25 @@
-import type { Bus, Logger } from '@flywheel/service-kit';
+import { consumeForModules, type Bus, type EventHandlers, type Logger } from '@flywheel/service-kit';
+import type { ReferralModule } from './modules';
 import type { ReferralService } from './service';
 
 /**
- * `membership.member.registered` → the member's own invite code, then the inviter binding.
- * Both writes are unique-keyed (memberId; inviteeId), so a redelivery replays into a no-op.
- * Refusals are facts about the input, not failures: logged and acknowledged, never retried.
+ * The core's handlers: `membership.member.registered` → the member's own invite code, then the
+ * inviter binding. Both writes are unique-keyed (memberId; inviteeId), so a redelivery replays into
+ * a no-op. Refusals are facts about the input, not failures: logged and acknowledged, never retried.
  */
-export async function registerConsumers({ bus, service, logger }: { bus: Bus; service: ReferralService; logger: Logger }): Promise<void> {
-  await bus.consume('membership.member.registered', async (env) => {
-    const { memberId, invitedByCode } = env.data;
-    const { inviteCode, binding } = await service.onMemberRegistered(env.data, env.id);
-    const log = { memberId, eventId: env.id, inviteCode: inviteCode.code, invitedByCode };
-    if (binding?.status === 'SELF_INVITE') logger.warn(log, 'self-invite refused');
-    else if (binding?.status === 'UNKNOWN_CODE') logger.warn(log, 'unknown invite code ignored');
-    else logger.debug({ ...log, binding: binding?.status ?? 'NONE' }, 'member registered');
-  });
+export function coreHandlers(service: ReferralService, logger: Logger): EventHandlers {
+  return {
+    'membership.member.registered': async (env) => {
+      const { memberId, invitedByCode } = env.data;
+      const { inviteCode, binding } = await service.onMemberRegistered(env.data, env.id);
+      const log = { memberId, eventId: env.id, inviteCode: inviteCode.code, invitedByCode };
+      if (binding?.status === 'SELF_INVITE') logger.warn(log, 'self-invite refused');
+      else if (binding?.status === 'UNKNOWN_CODE') logger.warn(log, 'unknown invite code ignored');
+      else logger.debug({ ...log, binding: binding?.status ?? 'NONE' }, 'member registered');
+    },
+  };
 }
+
+/** One durable consumer per subject, running the core's handler and every module's for it. */
+export const registerConsumers = ({ bus, core, modules }: { bus: Bus; core: EventHandlers; modules: ReferralModule[] }): Promise<void> =>
+  consumeForModules(bus, [core, ...modules.map((m) => m.on)]);

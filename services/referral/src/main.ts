@@ -1,20 +1,35 @@
 import '@flywheel/service-kit/telemetry';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { mergeResolvers, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
-import { registerConsumers } from './events';
+import { coreHandlers, registerConsumers } from './events';
 import { createModels } from './model';
-import { resolvers } from './resolvers';
+import type { ModuleDeps, ReferralModule } from './modules';
+import { resolvers as coreResolvers } from './resolvers';
 import { createReferralService, type Context, type ReferralService } from './service';
+import { createSharesModule } from './shares';
 
-export const typeDefs = readFileSync(join(__dirname, '../src/schema.graphql'), 'utf8');
+/** The core SDL plus each module's `src/<module>/schema.graphql`. */
+export const typeDefs = readSchema(join(__dirname, '../src/schema.graphql'));
+
+function createModules(deps: ModuleDeps) {
+  return { shares: createSharesModule(deps) };
+}
+export type Modules = ReturnType<typeof createModules>;
+
+export interface StartOptions {
+  handleSignals?: boolean;
+  /** The clock of the service (tests move it). */
+  now?: () => Date;
+}
 
 export async function start(
   config: Config,
-  opts: { handleSignals?: boolean } = {},
-): Promise<RunningService & { service: ReferralService }> {
+  opts: StartOptions = {},
+): Promise<RunningService & { service: ReferralService; modules: Modules }> {
   let service!: ReferralService;
+  let modules!: Modules;
+  const now = opts.now ?? (() => new Date());
   const running = await runService<Context>({
     name: 'referral',
     config,
@@ -22,18 +37,24 @@ export async function start(
     // An invite code is 8 characters; a few more for what people paste.
     inputBounds: { 'Query.inviteCode(code)': { maxLength: 16 } },
     handleSignals: opts.handleSignals,
-    async setup({ db, bus, logger }) {
+    async setup({ db, bus, kick, logger }) {
       const models = createModels(db);
-      service = createReferralService({ models });
+      service = createReferralService({ models, now });
+      modules = createModules({ db, bus, logger, invites: service, kick, now });
+      const list = Object.values(modules) as ReferralModule[];
       return {
-        resolvers,
+        resolvers: mergeResolvers([coreResolvers, ...list.map((m) => m.resolvers)]),
         context: (base) => ({ ...base, service, loaders: service.loaders() }),
+        outboxSources: list.flatMap((m) => m.outboxSources ?? []),
         // After the indexes exist: they are the claims that make a redelivery a no-op.
-        init: () => registerConsumers({ bus, service, logger }),
+        init: async () => {
+          for (const m of list) await m.init?.();
+          await registerConsumers({ bus, core: coreHandlers(service, logger), modules: list });
+        },
       };
     },
   });
-  return { ...running, service };
+  return { ...running, service, modules };
 }
 
 if (require.main === module) runMain('referral', () => start(loadServiceConfig(), { handleSignals: true }));

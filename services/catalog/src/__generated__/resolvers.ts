@@ -88,6 +88,8 @@ export type CreateFlashSaleInput = {
   endsAt: Scalars['DateTime']['input'];
   /** Integer fen, above zero and below the SKU's price. */
   flashPrice: Scalars['Int']['input'];
+  /** Restricts the flash sale to the current members of this community group (社群专属秒杀). Absent: anyone. */
+  groupId?: InputMaybe<Scalars['ID']['input']>;
   /** Optional: a replay with the same key answers with the flash sale already created. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   perMemberLimit: Scalars['Int']['input'];
@@ -151,6 +153,8 @@ export type FlashSale = {
   __typename?: 'FlashSale';
   endsAt: Scalars['DateTime']['output'];
   flashPrice: Money;
+  /** A group-exclusive flash sale (社群专属秒杀): only current members of this community group see it and get its price. Null: anyone. */
+  groupId: Maybe<Scalars['ID']['output']>;
   id: Scalars['ID']['output'];
   /** Units one member may reserve or buy in this flash sale. */
   perMemberLimit: Scalars['Int']['output'];
@@ -414,11 +418,14 @@ export type Query = {
    * member's; a member only their own.
    */
   favouriteProducts: FavouriteProductConnection;
-  /** Null when unknown (or, for customers, when its product is not visible). */
+  /** Null when unknown (or, for customers, when its product is not visible or it is exclusive to a group they are not in). */
   flashSale: Maybe<FlashSale>;
   /**
-   * Newest first. Customers see flash sales of products on sale only. A page filtered by LIVE or
-   * SOLD_OUT may hold fewer than `first` edges; follow pageInfo as usual.
+   * Newest first. Customers see flash sales of products on sale only, and without `groupId` only
+   * those open to everyone; with `groupId`, that group's flash sales, shown to a customer only while
+   * they are in the group (else an empty page). An answer for a signed-in viewer is theirs alone,
+   * never shared by a cache. Staff see every flash sale (with `groupId`, that group's). A page
+   * filtered by LIVE or SOLD_OUT may hold fewer than `first` edges; follow pageInfo as usual.
    */
   flashSales: FlashSaleConnection;
   /** Null when unknown; drafts are null for anyone but staff. */
@@ -463,6 +470,7 @@ export type QueryFlashSaleArgs = {
 export type QueryFlashSalesArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
+  groupId?: InputMaybe<Scalars['ID']['input']>;
   status?: InputMaybe<FlashSaleStatus>;
 };
 
@@ -555,7 +563,7 @@ export type SetProductStatusInput = {
 /** A purchasable variant of a product: spec values, price and stock. */
 export type Sku = {
   __typename?: 'Sku';
-  /** The flash sale of this SKU that is live now, or else the next one; null when there is none. */
+  /** The flash sale of this SKU that is live now, or else the next one, of those the viewer may see (a group-exclusive one only by its group's members); null when there is none. */
   flashSale: Maybe<FlashSale>;
   id: Scalars['ID']['output'];
   /** Regular stock available (stock.available > 0); a flash sale's quota is reported on flashSale. */
@@ -1082,6 +1090,7 @@ export type FlashSaleResolvers<ContextType = Context, ParentType extends Resolve
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['FlashSale']> | FederationReferenceType, FederationReferenceType, ContextType>;
   endsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   flashPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  groupId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   perMemberLimit?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;

@@ -1,4 +1,4 @@
-import { AppError, claimOnce, findByIds, isObjectId, type Logger } from '@flywheel/service-kit';
+import { AppError, claimOnce, findByIds, fromBusError, isObjectId, type Bus, type Logger } from '@flywheel/service-kit';
 import type { Models } from '../model';
 import type { ReservationLineDoc } from '../reservations/model';
 import type { StockAccounts } from '../stock/accounts';
@@ -22,7 +22,9 @@ export interface FlashAdmissionDeps {
   accounts: StockAccounts;
   /** Decides flash-sale buyers before anything is written (gate.ts). */
   gate: FlashGate;
-  logger: Logger;
+  /** Asks community whether a member is in a group-exclusive flash sale's group. */
+  bus: Pick<Bus, 'request'>;
+  logger: Pick<Logger, 'warn'>;
   now: () => Date;
 }
 
@@ -30,7 +32,7 @@ export interface FlashAdmissionDeps {
  * Who may buy a flash sale: quote-time offers and admission at the gate, the member's limit
  * (slots), and giving back what a checkout held.
  */
-export function createFlashAdmission({ models, accounts, gate, logger, now }: FlashAdmissionDeps) {
+export function createFlashAdmission({ models, accounts, gate, bus, logger, now }: FlashAdmissionDeps) {
   const flashLimit = (skuId: string, flash: FlashSaleDoc) =>
     new AppError('BAD_USER_INPUT', `At most ${flash.perMemberLimit} per member in flash sale ${flash._id.toHexString()}`, {
       skuId,
@@ -38,6 +40,53 @@ export function createFlashAdmission({ models, accounts, gate, logger, now }: Fl
       limit: flash.perMemberLimit,
       reason: 'FLASH_SALE_LIMIT',
     });
+
+  const notInGroup = (skuId: string, flash: FlashSaleDoc) =>
+    new AppError('FORBIDDEN', `Flash sale ${flash._id.toHexString()} is for members of its community group only`, {
+      skuId,
+      flashSaleId: flash._id.toHexString(),
+      reason: 'NOT_IN_GROUP',
+      field: 'flashSaleId',
+    });
+
+  const inGroup = async (groupId: string, memberId: string) =>
+    (await bus.request('community.group.membership', { groupId, memberId })).member;
+
+  /**
+   * The groups (of those given) the member is in now: one community request per distinct group.
+   * For showing and pricing only: a group that does not answer counts as not joined (logged), so
+   * its sales stay hidden and its lines are quoted at the normal price.
+   */
+  async function joinedGroups(memberId: string, groupIds: Iterable<string>): Promise<Set<string>> {
+    const asked = await Promise.all(
+      [...new Set(groupIds)].map((groupId) =>
+        inGroup(groupId, memberId).then(
+          (member) => (member ? groupId : null),
+          (err: unknown) => {
+            logger.warn({ err, groupId, memberId }, 'group membership unknown; its group-exclusive flash sales skipped');
+            return null;
+          },
+        ),
+      ),
+    );
+    return new Set(asked.filter((g): g is string => g !== null));
+  }
+
+  /**
+   * A reservation's lines of group-exclusive flash sales: refused (FORBIDDEN, NOT_IN_GROUP) unless
+   * the member is in each one's group, one request per distinct group. The quote never offers
+   * such a line to a non-member; this keeps a crafted request from buying it. Community not
+   * answering refuses too (UNAVAILABLE).
+   */
+  async function requireInGroups(memberId: string, lines: { skuId: string; flash: FlashSaleDoc | null }[]): Promise<void> {
+    const known = new Map<string, boolean>();
+    for (const { skuId, flash } of lines) {
+      const groupId = flash?.groupId;
+      if (!flash || !groupId) continue;
+      if (!known.has(groupId)) known.set(groupId, await inGroup(groupId, memberId).catch(fromBusError));
+      if (!known.get(groupId)) throw notInGroup(skuId, flash);
+    }
+  }
 
   /**
    * One unit of the member's limit per claim (`<flashSaleId>:<memberId>:<n>`, n = 1..limit):
@@ -153,6 +202,8 @@ export function createFlashAdmission({ models, accounts, gate, logger, now }: Fl
 
   return {
     flashLimit,
+    joinedGroups,
+    requireInGroups,
     slotsOf,
     takeSlots,
     admit,
@@ -165,14 +216,20 @@ export function createFlashAdmission({ models, accounts, gate, logger, now }: Fl
 
     /**
      * Flash prices for a member's quote: a line gets one when a flash sale of its SKU is live,
-     * has the quantity left and the member stays within the limit (as of now; the reservation
-     * decides for real).
+     * open to the member (a group-exclusive one only to members of its group, asked before the
+     * gate so a non-member is never admitted), has the quantity left and the member stays within
+     * the limit (as of now; the reservation decides for real).
      */
     async flashOffers(memberId: string, lines: { skuId: string; quantity: number }[], orderId?: string): Promise<Map<string, FlashOffer>> {
       const at = now();
       const skuIds = [...new Set(lines.map((l) => l.skuId).filter(isObjectId))];
-      const live = (await pendingFlashSales(skuIds, at))
-        .filter((f) => f.startsAt <= at && at < f.endsAt)
+      const pending = (await pendingFlashSales(skuIds, at)).filter((f) => f.startsAt <= at && at < f.endsAt);
+      const joined = await joinedGroups(
+        memberId,
+        pending.flatMap((f) => (f.groupId ? [f.groupId] : [])),
+      );
+      const live = pending
+        .filter((f) => !f.groupId || joined.has(f.groupId))
         .sort((a, b) => a.endsAt.getTime() - b.endsAt.getTime() || a._id.toHexString().localeCompare(b._id.toHexString()));
       const offers = new Map<string, FlashOffer>();
       if (!live.length) return offers;

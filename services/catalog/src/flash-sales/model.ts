@@ -12,6 +12,11 @@ export interface FlashSaleDoc {
   perMemberLimit: number;
   startsAt: Date;
   endsAt: Date;
+  /**
+   * A group-exclusive flash sale (社群专属秒杀): only current members of this community group see
+   * it as a customer and get its price. Null (or absent on sales from before groups): anyone.
+   */
+  groupId?: string | null;
   createdBy: string;
   createdAt: Date;
 }
@@ -47,6 +52,7 @@ export function createFlashSaleModels(db: Connection) {
       perMemberLimit: { type: Number, required: true },
       startsAt: { type: Date, required: true },
       endsAt: { type: Date, required: true },
+      groupId: { type: String, default: null },
       createdBy: String,
       createdAt: Date,
     },
@@ -55,6 +61,7 @@ export function createFlashSaleModels(db: Connection) {
   flashSchema.index({ skuId: 1, endsAt: 1 });
   flashSchema.index({ endsAt: 1, _id: -1 });
   flashSchema.index({ startsAt: 1, _id: -1 });
+  flashSchema.index({ groupId: 1, _id: -1 });
 
   const slotSchema = new Schema<FlashSlotDoc>(
     { _id: String, flashSaleId: String, memberId: String, n: Number, orderId: String, at: Date },

@@ -17,7 +17,7 @@ export function flashSaleResolvers(flashSales: FlashSaleService): Resolvers {
       },
     },
     Sku: {
-      flashSale: (s, _, { loaders }) => flashSales.flashSaleOfSku(loaders, s),
+      flashSale: (s, _, { viewer, loaders }) => flashSales.flashSaleOfSku(viewer, loaders, s),
     },
     // Other subgraphs (a live room's flash deal) hold only the id; customers see it as `flashSale(id)` does.
     FlashSale: {

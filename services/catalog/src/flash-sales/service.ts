@@ -38,6 +38,7 @@ export interface FlashSaleView {
   endsAt: Date;
   status: FlashSaleStatus;
   remaining: number;
+  groupId: string | null;
 }
 
 export interface CreateFlashSaleInput {
@@ -47,11 +48,25 @@ export interface CreateFlashSaleInput {
   perMemberLimit: number;
   startsAt: Date;
   endsAt: Date;
+  /** Restricts the flash sale to the current members of one community group. */
+  groupId?: string | null;
   idempotencyKey?: string | null;
 }
 
 export interface FlashSaleListArgs extends PageArgs {
   status?: FlashSaleStatus | null;
+  groupId?: string | null;
+}
+
+/**
+ * A community group id, shaped as group-exclusive coupons take it (community is not asked whether
+ * the group exists: its membership request answers false for an unknown group alike).
+ */
+function groupIdOf(value: string | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  const groupId = value.trim();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(groupId)) throw badInput('groupId must be a community group id', 'groupId');
+  return groupId;
 }
 
 /** What request-scoped lookups flash sales need from the products' loaders. */
@@ -63,9 +78,18 @@ export interface EntityLoaders {
 /** A deterministic ObjectId for an idempotency key: a replay creates (or finds) the same document. */
 const objectIdFrom = (hash: string) => new Types.ObjectId(hash.slice(0, 24));
 
-/** Flash sales of each SKU that have not ended, earliest start first; and flash sales by id. */
-function flashLoaders(models: Models, now: () => Date) {
+/**
+ * Flash sales of each SKU that have not ended, earliest start first; flash sales by id; and
+ * whether the request's viewer is in a community group (one request per group per GraphQL
+ * request; anyone but a signed-in customer is in none).
+ */
+function flashLoaders(models: Models, now: () => Date, admission: FlashAdmission, viewer: Viewer | null) {
   return {
+    groupMember: new DataLoader<string, boolean>(async (groupIds) => {
+      const customer = viewer?.roles.includes('CUSTOMER') ? viewer.id : null;
+      const joined = customer ? await admission.joinedGroups(customer, groupIds) : new Set<string>();
+      return groupIds.map((g) => joined.has(g));
+    }),
     flashSale: byIdLoader(models.FlashSale),
     /** Flash sales of each SKU that have not ended, earliest start first. */
     flashSalesBySku: new DataLoader<string, FlashSaleDoc[]>(async (skuIds) => {
@@ -144,11 +168,19 @@ export function createFlashSaleService({ models, accounts, admission, now, ...de
       endsAt: flash.endsAt,
       status,
       remaining: status === 'ENDED' ? 0 : available,
+      groupId: flash.groupId ?? null,
     };
   }
 
-  /** Customers see flash sales of products on sale; staff see all. */
-  const flashVisible = (viewer: Viewer | null, view: FlashSaleView) => isStaff(viewer) || view.product.status === 'ON_SALE';
+  /**
+   * Customers see flash sales of products on sale, a group-exclusive one only while they are in
+   * its group; staff see all.
+   */
+  async function flashVisible(viewer: Viewer | null, loaders: FlashLoaders, view: FlashSaleView): Promise<boolean> {
+    if (isStaff(viewer)) return true;
+    if (view.product.status !== 'ON_SALE') return false;
+    return !view.groupId || loaders.groupMember.load(view.groupId);
+  }
 
   /** Ended flash sales give their unsold quota back; done once nothing is reserved any more. */
   async function settleFlashSales(): Promise<number> {
@@ -167,7 +199,7 @@ export function createFlashSaleService({ models, accounts, admission, now, ...de
   }
 
   const flashSales = {
-    loaders: () => flashLoaders(models, now),
+    loaders: (viewer: Viewer | null) => flashLoaders(models, now, admission, viewer),
     settleFlash,
     settleFlashSales,
 
@@ -191,6 +223,7 @@ export function createFlashSaleService({ models, accounts, admission, now, ...de
       const endsAt = new Date(input.endsAt);
       if (!(startsAt < endsAt)) throw badInput('startsAt must be before endsAt', 'endsAt');
       if (endsAt <= now()) throw badInput('endsAt must be in the future', 'endsAt');
+      const groupId = groupIdOf(input.groupId);
       const idemKey = input.idempotencyKey == null ? null : text(input.idempotencyKey, 'idempotencyKey', 100);
       const hash = idemKey ? sha256(`${v.id}\ncreateFlashSale\n${idemKey}`) : null;
       const _id = hash ? objectIdFrom(hash) : new Types.ObjectId();
@@ -204,7 +237,8 @@ export function createFlashSaleService({ models, accounts, admission, now, ...de
           replayed.quota === quota &&
           replayed.perMemberLimit === perMemberLimit &&
           replayed.startsAt.getTime() === startsAt.getTime() &&
-          replayed.endsAt.getTime() === endsAt.getTime();
+          replayed.endsAt.getTime() === endsAt.getTime() &&
+          (replayed.groupId ?? null) === groupId;
         if (!same) throw new AppError('CONFLICT', 'This idempotencyKey was used for a different flash sale');
         return replayed;
       }
@@ -238,6 +272,7 @@ export function createFlashSaleService({ models, accounts, admission, now, ...de
         perMemberLimit,
         startsAt,
         endsAt,
+        groupId,
         createdBy: v.id,
         createdAt: now(),
       };
@@ -255,7 +290,7 @@ export function createFlashSaleService({ models, accounts, admission, now, ...de
     async flashSale(viewer: Viewer | null, loaders: FlashLoaders, id: string): Promise<FlashSaleView | null> {
       const flash = await loaders.flashSale.load(id);
       const view = flash && (await flashView(loaders, flash, now()));
-      return view && flashVisible(viewer, view) ? view : null;
+      return view && (await flashVisible(viewer, loaders, view)) ? view : null;
     },
 
     flashView: (loaders: FlashLoaders, flash: FlashSaleDoc) => flashView(loaders, flash, now()),
@@ -273,9 +308,18 @@ export function createFlashSaleService({ models, accounts, admission, now, ...de
       };
     },
 
+    /**
+     * With a groupId, that group's flash sales (for a customer, only while they are in it: else an
+     * empty page); without, customers see those open to everyone and staff see all.
+     */
     async listFlashSales(viewer: Viewer | null, loaders: FlashLoaders, args: FlashSaleListArgs) {
       const at = now();
-      const filter: Record<string, unknown> =
+      const groupId = groupIdOf(args.groupId);
+      if (groupId && !isStaff(viewer) && !(await loaders.groupMember.load(groupId))) {
+        return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
+      }
+      const byGroup = groupId ? { groupId } : isStaff(viewer) ? {} : { groupId: null };
+      const byStatus: Record<string, unknown> =
         args.status === 'UPCOMING'
           ? { startsAt: { $gt: at } }
           : args.status === 'ENDED'
@@ -283,20 +327,29 @@ export function createFlashSaleService({ models, accounts, admission, now, ...de
             : args.status
               ? { startsAt: { $lte: at }, endsAt: { $gt: at } }
               : {};
-      const page = await paginate(models.FlashSale, filter, args);
-      const views = await Promise.all(page.edges.map(async (e) => ({ node: await flashView(loaders, e.node, at), cursor: e.cursor })));
-      const edges = views.filter(
-        (e): e is { node: FlashSaleView; cursor: string } =>
-          e.node !== null && flashVisible(viewer, e.node) && (!args.status || e.node.status === args.status),
+      const page = await paginate(models.FlashSale, { ...byStatus, ...byGroup }, args);
+      const views = await Promise.all(
+        page.edges.map(async (e) => {
+          const node = await flashView(loaders, e.node, at);
+          const shown = node !== null && (await flashVisible(viewer, loaders, node)) && (!args.status || node.status === args.status);
+          return shown ? [{ node, cursor: e.cursor }] : [];
+        }),
       );
-      return { edges, pageInfo: page.pageInfo };
+      return { edges: views.flat(), pageInfo: page.pageInfo };
     },
 
-    /** The SKU's live flash sale (one with quota left first), or else the next one. */
-    async flashSaleOfSku(loaders: FlashLoaders, sku: SkuDoc): Promise<FlashSaleView | null> {
+    /** The SKU's live flash sale (one with quota left first), or else the next one, of those the viewer may see. */
+    async flashSaleOfSku(viewer: Viewer | null, loaders: FlashLoaders, sku: SkuDoc): Promise<FlashSaleView | null> {
       const at = now();
       const sales = await loaders.flashSalesBySku.load(sku._id.toHexString());
-      const views = (await Promise.all(sales.map((f) => flashView(loaders, f, at)))).filter((v): v is FlashSaleView => v !== null);
+      const views = (
+        await Promise.all(
+          sales.map(async (f) => {
+            const view = await flashView(loaders, f, at);
+            return view && (isStaff(viewer) || !view.groupId || (await loaders.groupMember.load(view.groupId))) ? [view] : [];
+          }),
+        )
+      ).flat();
       return (
         views.find((v) => v.status === 'LIVE') ??
         views.find((v) => v.status === 'SOLD_OUT') ??

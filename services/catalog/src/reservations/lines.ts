@@ -40,15 +40,18 @@ export function createLineReserver({ models, accounts, admission, now }: LineDep
     });
   }
 
-  /** Every refusal that needs no stock is decided before any stock moves. */
-  async function checkLines(lines: ReservationLineDoc[], at: Date): Promise<CheckedLine[]> {
+  /**
+   * Every refusal that needs no stock is decided before any stock moves — a group-exclusive
+   * flash line of a member not in its group among them (FORBIDDEN, NOT_IN_GROUP).
+   */
+  async function checkLines(lines: ReservationLineDoc[], memberId: string, at: Date): Promise<CheckedLine[]> {
     const skuIds = [...new Set(lines.map((l) => l.skuId).filter(isObjectId))];
     const skus = new Map((await findByIds<SkuDoc>(models.Sku, skuIds)).map((s) => [s._id.toHexString(), s]));
     const productIds = [...new Set([...skus.values()].map((s) => s.productId.toHexString()))];
     const products = new Map((await findByIds<ProductDoc>(models.Product, productIds)).map((p) => [p._id.toHexString(), p]));
     const flashIds = [...new Set(lines.flatMap((l) => (l.flashSaleId && isObjectId(l.flashSaleId) ? [l.flashSaleId] : [])))];
     const flashes = new Map((await findByIds<FlashSaleDoc>(models.FlashSale, flashIds)).map((f) => [f._id.toHexString(), f]));
-    return lines.map((line) => {
+    const checked = lines.map((line): CheckedLine => {
       const sku = skus.get(line.skuId);
       const product = sku && products.get(sku.productId.toHexString());
       if (!sku || !product) throw new AppError('NOT_FOUND', `SKU ${line.skuId} not found`, { skuId: line.skuId });
@@ -66,6 +69,11 @@ export function createLineReserver({ models, accounts, admission, now }: LineDep
       if (line.quantity > flash.perMemberLimit) throw admission.flashLimit(line.skuId, flash);
       return { line, sku, flash };
     });
+    await admission.requireInGroups(
+      memberId,
+      checked.map((c) => ({ skuId: c.line.skuId, flash: c.flash })),
+    );
+    return checked;
   }
 
   /**

@@ -118,7 +118,7 @@ export function createReservationService(deps: ReservationDeps) {
       let final: ReservationFinalDoc | null = null;
       let result: Omit<ReservationResultDoc, '_id' | 'at'>;
       try {
-        const checked = await reserver.checkLines(lines, at);
+        const checked = await reserver.checkLines(lines, memberId, at);
         for (const line of checked) {
           await reserver.reserveLine(orderId, memberId, line, () => {
             took = true;

@@ -4,11 +4,13 @@ import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from '
 import { GroupDoc as GroupDocModel } from '../model';
 import { MemberRef as MemberRefModel, Context } from '../service';
 import { AmbassadorEntry as AmbassadorEntryModel } from '../ambassadors/model';
+import { TrialView as TrialViewModel } from '../ambassadors/service';
 import { ChallengeDoc as ChallengeDocModel } from '../challenges/model';
 import { ChallengeProgress as ChallengeProgressModel, ChallengeRank as ChallengeRankModel } from '../challenges/service';
 import { PollDoc as PollDocModel, AnnouncementEntry as AnnouncementEntryModel } from '../groups/model';
 import { RhythmView as RhythmViewModel } from '../groups/rhythm';
 import { PostDoc as PostDocModel, PostCommentDoc as PostCommentDocModel, ProductRef as ProductRefModel } from '../posts/model';
+import { PostRewardView as PostRewardViewModel } from '../posts/events';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
 export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
@@ -47,6 +49,8 @@ export type Ambassador = {
   showcaseDueAt: Maybe<Scalars['DateTime']['output']>;
   /** The current status. */
   status: AmbassadorStatus;
+  /** The trials (试用) staff sent this member, newest first (at most 100). */
+  trials: Array<AmbassadorTrial>;
 };
 
 /** Where a member stands as an ambassador (体验官). */
@@ -57,6 +61,35 @@ export type AmbassadorStatus =
   | 'APPROVED'
   /** Revoked (or the application turned down); the member may apply again. */
   | 'REVOKED';
+
+/** A trial product (体验官试用) staff sent an ambassador: a coupon for a zero-price order through the normal checkout. */
+export type AmbassadorTrial = {
+  __typename?: 'AmbassadorTrial';
+  /** The coupon granted to the ambassador's wallet. */
+  couponId: Scalars['ID']['output'];
+  /** The coupon template staff chose. */
+  couponTemplateId: Scalars['ID']['output'];
+  id: Scalars['ID']['output'];
+  issuedAt: Scalars['DateTime']['output'];
+  /** The ambassador. */
+  memberId: Scalars['ID']['output'];
+  /** The paid order that used the coupon (ORDERED and after). */
+  orderId: Maybe<Scalars['ID']['output']>;
+  orderedAt: Maybe<Scalars['DateTime']['output']>;
+  /** The showcase of that order (SHOWCASED). */
+  showcasePostId: Maybe<Scalars['ID']['output']>;
+  showcasedAt: Maybe<Scalars['DateTime']['output']>;
+  status: AmbassadorTrialStatus;
+};
+
+/** How far a trial has come. */
+export type AmbassadorTrialStatus =
+  /** The coupon is in the ambassador's wallet. */
+  | 'ISSUED'
+  /** The order that used the coupon was paid. */
+  | 'ORDERED'
+  /** The ambassador published a showcase (晒单) of that order. */
+  | 'SHOWCASED';
 
 /** Who may reuse a cached answer: PUBLIC any cache, PRIVATE the viewer alone. Not in the API. */
 export type CacheControlScope =
@@ -156,11 +189,11 @@ export type ConfigureGroupInput = {
   capacity?: InputMaybe<Scalars['Int']['input']>;
   joinPolicy?: InputMaybe<GroupJoinPolicyKind>;
   /** Required with BY_TIER. */
-  minTier?: InputMaybe<Scalars['String']['input']>;
+  minTier?: InputMaybe<Tier>;
   /** Up to 200 characters. */
   rules?: InputMaybe<Scalars['String']['input']>;
   /** Required with BY_SEGMENT. */
-  segments?: InputMaybe<Array<Scalars['String']['input']>>;
+  segments?: InputMaybe<Array<Segment>>;
   type?: InputMaybe<GroupType>;
 };
 
@@ -255,10 +288,10 @@ export type GroupEdge = {
 export type GroupJoinPolicy = {
   __typename?: 'GroupJoinPolicy';
   kind: GroupJoinPolicyKind;
-  /** BY_TIER only: REGULAR, SILVER, GOLD or DIAMOND. */
-  minTier: Maybe<Scalars['String']['output']>;
+  /** BY_TIER only. */
+  minTier: Maybe<Tier>;
   /** BY_SEGMENT only: the RFM segments that match. */
-  segments: Array<Scalars['String']['output']>;
+  segments: Array<Segment>;
 };
 
 /** Who may join a group. */
@@ -345,6 +378,8 @@ export type GroupType =
 /** A registered customer of the brand (会员). */
 export type Member = {
   __typename?: 'Member';
+  /** The member's ambassador trials, newest first: the member themselves and staff only (else FORBIDDEN). */
+  ambassadorTrials: Maybe<Array<AmbassadorTrial>>;
   /** The member themselves and staff only; anyone else is FORBIDDEN. Null while community is unavailable (the rest of the member still answers). */
   groups: Maybe<Array<Group>>;
   id: Scalars['ID']['output'];
@@ -401,12 +436,14 @@ export type Mutation = {
   revokeAmbassador: Ambassador;
   /** Staff or the group's operators: a recurring post (社群节奏), posted once per occurrence by the sweep. */
   scheduleGroupRhythm: GroupRhythm;
+  /** Staff only: grants an APPROVED ambassador a trial coupon; any other status is CONFLICT (extensions.reason = the status, NONE if they never applied). */
+  sendAmbassadorTrial: AmbassadorTrial;
   /**
    * Staff only. Replaces the banned-words list (up to 500 words, 1 to 20 characters each); matching
    * ignores case, width, spaces and punctuation. CONFLICT when the list changed since `expectedVersion`.
    */
   setCommunityBannedWords: CommunityBannedWords;
-  /** Staff only. Sets the showcase reward for showcases published from now on (not retroactive; a later refund does not take a coupon back). */
+  /** Staff only. Sets the showcase reward for showcases published from now on (not retroactive). A reward is taken back if its post is hidden or its order fully refunded. */
   setShowcaseReward: ShowcaseReward;
   /** Staff or the group's operators; stopping a stopped rhythm is CONFLICT with reason STOPPED. */
   stopGroupRhythm: GroupRhythm;
@@ -560,6 +597,12 @@ export type MutationScheduleGroupRhythmArgs = {
 
 
 /** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type MutationSendAmbassadorTrialArgs = {
+  input: SendAmbassadorTrialInput;
+};
+
+
+/** Write entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type MutationSetCommunityBannedWordsArgs = {
   expectedVersion: Scalars['Int']['input'];
   words: Array<Scalars['String']['input']>;
@@ -617,6 +660,8 @@ export type Post = {
   product: Maybe<Product>;
   /** Staff only (null for anyone else): members who reported it. */
   reportCount: Maybe<Scalars['Int']['output']>;
+  /** The author and staff only (null for anyone else, and for a post that earned no reward): the showcase reward (好评送积分/券) and whether it was taken back. */
+  reward: Maybe<PostReward>;
   /** Set on a showcase; null for a plain post. */
   showcase: Maybe<Showcase>;
   /** A showcase of a paid order line not fully refunded (the verified badge, 已购认证). */
@@ -668,6 +713,47 @@ export type PostEdge = {
   cursor: Scalars['String']['output'];
   node: Post;
 };
+
+/** A showcase's reward (好评送积分/券), granted once for the post, and its reversal. */
+export type PostReward = {
+  __typename?: 'PostReward';
+  /** When the reward was claimed. */
+  at: Scalars['DateTime']['output'];
+  /** The coupon granted (in the member's wallet); null when none was. */
+  couponId: Maybe<Scalars['ID']['output']>;
+  /** Membership's answer for the coupon on reversal: REVOKED, USED (already spent: not taken back) or NONE. */
+  couponState: Maybe<Scalars['String']['output']>;
+  /** Points granted (0: none). */
+  points: Scalars['Int']['output'];
+  /** Points that could not be taken back (already spent). */
+  pointsShortfall: Scalars['Int']['output'];
+  /** Points taken back. */
+  pointsTaken: Scalars['Int']['output'];
+  /** Set once the reward is being taken back. */
+  reversalTrigger: Maybe<PostRewardReversalTrigger>;
+  status: PostRewardStatus;
+};
+
+/** Why a showcase's reward was taken back. */
+export type PostRewardReversalTrigger =
+  /** The post was hidden by moderation. */
+  | 'HIDDEN'
+  /** The showcased order was fully refunded. */
+  | 'REFUNDED';
+
+/** Where a showcase's reward stands. */
+export type PostRewardStatus =
+  | 'GRANTED'
+  /** Membership has not answered every part yet; the sweep asks again under the same key. */
+  | 'PENDING'
+  /** Membership refused every part (the template stopped or ran out, the member's limit). */
+  | 'REFUSED'
+  /** Taken back as far as possible: couponState USED or pointsShortfall say what was not. */
+  | 'REVERSAL_SHORTFALL'
+  /** Taken back in full. */
+  | 'REVERSED'
+  /** Being taken back; the sweep asks again until membership answers. */
+  | 'REVERSING';
 
 /** A showcase (晒单) of a paid order line. */
 export type PostShowcaseInput = {
@@ -837,14 +923,35 @@ export type ScheduleGroupRhythmInput = {
   weekday?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** An RFM segment (the same enum as membership's). */
+export type Segment =
+  | 'DORMANT'
+  | 'GENERAL_VALUE'
+  | 'IMPORTANT_DEVELOP'
+  | 'IMPORTANT_RETAIN'
+  | 'IMPORTANT_VALUE'
+  | 'NEW';
+
+/** A trial for an ambassador. */
+export type SendAmbassadorTrialInput = {
+  /** The coupon template granted (membership's quota and per-member limit apply). */
+  couponTemplateId: Scalars['ID']['input'];
+  /** A replay with the same key for the same member returns the same trial and coupon. */
+  idempotencyKey: Scalars['String']['input'];
+  /** An APPROVED ambassador. */
+  memberId: Scalars['ID']['input'];
+};
+
 /** A new showcase reward rule. */
 export type SetShowcaseRewardInput = {
-  /** A membership coupon template; null stops rewarding. */
+  /** A membership coupon template; null: no coupon (with no points either, rewarding stops). */
   couponTemplateId?: InputMaybe<Scalars['ID']['input']>;
   /** The version edited: a save over a newer one is CONFLICT. */
   expectedVersion: Scalars['Int']['input'];
   /** The least rating (1 to 5) rewarded. */
   minRating: Scalars['Int']['input'];
+  /** Points besides the coupon, 0 to 10000 (default 0). */
+  points?: InputMaybe<Scalars['Int']['input']>;
 };
 
 /** What makes a post a showcase (晒单): the buyer's rating of a paid order line. */
@@ -856,16 +963,28 @@ export type Showcase = {
   skuId: Scalars['ID']['output'];
 };
 
-/** The showcase reward (好评送券): the coupon a verified showcase rated at least minRating earns, once per post. */
+/**
+ * The showcase reward (好评送积分/券): the coupon and points a verified showcase rated at least
+ * minRating earns, once per post; taken back if the post is removed by moderation or its order refunded.
+ */
 export type ShowcaseReward = {
   __typename?: 'ShowcaseReward';
-  /** The coupon template granted; null while there is no reward. */
+  /** The coupon template granted; null: no coupon. */
   couponTemplateId: Maybe<Scalars['ID']['output']>;
   /** 1 to 5. */
   minRating: Scalars['Int']['output'];
+  /** Points granted besides the coupon (0: none). */
+  points: Scalars['Int']['output'];
   /** Pass back as expectedVersion when saving an edit. */
   version: Scalars['Int']['output'];
 };
+
+/** Membership tier, lowest first (the same enum as membership's). */
+export type Tier =
+  | 'DIAMOND'
+  | 'GOLD'
+  | 'REGULAR'
+  | 'SILVER';
 
 export type Link__Purpose =
   | 'EXECUTION'
@@ -981,6 +1100,8 @@ export type ResolversTypes = ResolversObject<{
   Ambassador: ResolverTypeWrapper<AmbassadorEntryModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   AmbassadorStatus: AmbassadorStatus;
+  AmbassadorTrial: ResolverTypeWrapper<TrialViewModel>;
+  AmbassadorTrialStatus: AmbassadorTrialStatus;
   CacheControlScope: CacheControlScope;
   Challenge: ResolverTypeWrapper<ChallengeDocModel>;
   ChallengeConnection: ResolverTypeWrapper<Omit<ChallengeConnection, 'edges'> & { edges: Array<ResolversTypes['ChallengeEdge']> }>;
@@ -1014,6 +1135,9 @@ export type ResolversTypes = ResolversObject<{
   PostCommentEdge: ResolverTypeWrapper<Omit<PostCommentEdge, 'node'> & { node: ResolversTypes['PostComment'] }>;
   PostConnection: ResolverTypeWrapper<Omit<PostConnection, 'edges'> & { edges: Array<ResolversTypes['PostEdge']> }>;
   PostEdge: ResolverTypeWrapper<Omit<PostEdge, 'node'> & { node: ResolversTypes['Post'] }>;
+  PostReward: ResolverTypeWrapper<PostRewardViewModel>;
+  PostRewardReversalTrigger: PostRewardReversalTrigger;
+  PostRewardStatus: PostRewardStatus;
   PostShowcaseInput: PostShowcaseInput;
   Product: ResolverTypeWrapper<ProductRefModel>;
   ProductRating: ResolverTypeWrapper<ProductRating>;
@@ -1021,9 +1145,12 @@ export type ResolversTypes = ResolversObject<{
   PublishPostInput: PublishPostInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ScheduleGroupRhythmInput: ScheduleGroupRhythmInput;
+  Segment: Segment;
+  SendAmbassadorTrialInput: SendAmbassadorTrialInput;
   SetShowcaseRewardInput: SetShowcaseRewardInput;
   Showcase: ResolverTypeWrapper<Showcase>;
   ShowcaseReward: ResolverTypeWrapper<ShowcaseReward>;
+  Tier: Tier;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
   link__Purpose: Link__Purpose;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
@@ -1035,6 +1162,7 @@ export type ResolversTypes = ResolversObject<{
 export type ResolversParentTypes = ResolversObject<{
   Ambassador: AmbassadorEntryModel;
   ID: Scalars['ID']['output'];
+  AmbassadorTrial: TrialViewModel;
   Challenge: ChallengeDocModel;
   ChallengeConnection: Omit<ChallengeConnection, 'edges'> & { edges: Array<ResolversParentTypes['ChallengeEdge']> };
   ChallengeEdge: Omit<ChallengeEdge, 'node'> & { node: ResolversParentTypes['Challenge'] };
@@ -1063,6 +1191,7 @@ export type ResolversParentTypes = ResolversObject<{
   PostCommentEdge: Omit<PostCommentEdge, 'node'> & { node: ResolversParentTypes['PostComment'] };
   PostConnection: Omit<PostConnection, 'edges'> & { edges: Array<ResolversParentTypes['PostEdge']> };
   PostEdge: Omit<PostEdge, 'node'> & { node: ResolversParentTypes['Post'] };
+  PostReward: PostRewardViewModel;
   PostShowcaseInput: PostShowcaseInput;
   Product: ProductRefModel;
   ProductRating: ProductRating;
@@ -1070,6 +1199,7 @@ export type ResolversParentTypes = ResolversObject<{
   PublishPostInput: PublishPostInput;
   Query: Record<PropertyKey, never>;
   ScheduleGroupRhythmInput: ScheduleGroupRhythmInput;
+  SendAmbassadorTrialInput: SendAmbassadorTrialInput;
   SetShowcaseRewardInput: SetShowcaseRewardInput;
   Showcase: Showcase;
   ShowcaseReward: ShowcaseReward;
@@ -1126,6 +1256,20 @@ export type AmbassadorResolvers<ContextType = Context, ParentType extends Resolv
   revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   showcaseDueAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['AmbassadorStatus'], ParentType, ContextType>;
+  trials?: Resolver<Array<ResolversTypes['AmbassadorTrial']>, ParentType, ContextType>;
+}>;
+
+export type AmbassadorTrialResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AmbassadorTrial'] = ResolversParentTypes['AmbassadorTrial']> = ResolversObject<{
+  couponId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  couponTemplateId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  memberId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  orderId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  orderedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  showcasePostId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  showcasedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['AmbassadorTrialStatus'], ParentType, ContextType>;
 }>;
 
 export type ChallengeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Challenge'] = ResolversParentTypes['Challenge'], FederationReferenceType extends FederationReferenceTypes['Challenge'] = FederationReferenceTypes['Challenge']> = ResolversObject<{
@@ -1215,8 +1359,8 @@ export type GroupEdgeResolvers<ContextType = Context, ParentType extends Resolve
 
 export type GroupJoinPolicyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupJoinPolicy'] = ResolversParentTypes['GroupJoinPolicy']> = ResolversObject<{
   kind?: Resolver<ResolversTypes['GroupJoinPolicyKind'], ParentType, ContextType>;
-  minTier?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  segments?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  minTier?: Resolver<Maybe<ResolversTypes['Tier']>, ParentType, ContextType>;
+  segments?: Resolver<Array<ResolversTypes['Segment']>, ParentType, ContextType>;
 }>;
 
 export type GroupPollResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupPoll'] = ResolversParentTypes['GroupPoll']> = ResolversObject<{
@@ -1250,6 +1394,7 @@ export type GroupRhythmResolvers<ContextType = Context, ParentType extends Resol
 
 export type MemberResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Member'] = ResolversParentTypes['Member'], FederationReferenceType extends FederationReferenceTypes['Member'] = FederationReferenceTypes['Member']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Member']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  ambassadorTrials?: Resolver<Maybe<Array<ResolversTypes['AmbassadorTrial']>>, ParentType, ContextType>;
   groups?: Resolver<Maybe<Array<ResolversTypes['Group']>>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
@@ -1277,6 +1422,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   restorePost?: Resolver<ResolversTypes['Post'], ParentType, ContextType, RequireFields<MutationRestorePostArgs, 'postId' | 'reason'>>;
   revokeAmbassador?: Resolver<ResolversTypes['Ambassador'], ParentType, ContextType, RequireFields<MutationRevokeAmbassadorArgs, 'memberId' | 'reason'>>;
   scheduleGroupRhythm?: Resolver<ResolversTypes['GroupRhythm'], ParentType, ContextType, RequireFields<MutationScheduleGroupRhythmArgs, 'groupId' | 'input'>>;
+  sendAmbassadorTrial?: Resolver<ResolversTypes['AmbassadorTrial'], ParentType, ContextType, RequireFields<MutationSendAmbassadorTrialArgs, 'input'>>;
   setCommunityBannedWords?: Resolver<ResolversTypes['CommunityBannedWords'], ParentType, ContextType, RequireFields<MutationSetCommunityBannedWordsArgs, 'expectedVersion' | 'words'>>;
   setShowcaseReward?: Resolver<ResolversTypes['ShowcaseReward'], ParentType, ContextType, RequireFields<MutationSetShowcaseRewardArgs, 'input'>>;
   stopGroupRhythm?: Resolver<ResolversTypes['GroupRhythm'], ParentType, ContextType, RequireFields<MutationStopGroupRhythmArgs, 'id'>>;
@@ -1301,6 +1447,7 @@ export type PostResolvers<ContextType = Context, ParentType extends ResolversPar
   likes?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType>;
   reportCount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  reward?: Resolver<Maybe<ResolversTypes['PostReward']>, ParentType, ContextType>;
   showcase?: Resolver<Maybe<ResolversTypes['Showcase']>, ParentType, ContextType>;
   verified?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 }>;
@@ -1330,6 +1477,17 @@ export type PostConnectionResolvers<ContextType = Context, ParentType extends Re
 export type PostEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PostEdge'] = ResolversParentTypes['PostEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Post'], ParentType, ContextType>;
+}>;
+
+export type PostRewardResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PostReward'] = ResolversParentTypes['PostReward']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  couponId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  couponState?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  points?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pointsShortfall?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pointsTaken?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  reversalTrigger?: Resolver<Maybe<ResolversTypes['PostRewardReversalTrigger']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['PostRewardStatus'], ParentType, ContextType>;
 }>;
 
 export type ProductResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
@@ -1370,6 +1528,7 @@ export type ShowcaseResolvers<ContextType = Context, ParentType extends Resolver
 export type ShowcaseRewardResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShowcaseReward'] = ResolversParentTypes['ShowcaseReward']> = ResolversObject<{
   couponTemplateId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   minRating?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  points?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
@@ -1379,6 +1538,7 @@ export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<Resolv
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
   Ambassador?: AmbassadorResolvers<ContextType>;
+  AmbassadorTrial?: AmbassadorTrialResolvers<ContextType>;
   Challenge?: ChallengeResolvers<ContextType>;
   ChallengeConnection?: ChallengeConnectionResolvers<ContextType>;
   ChallengeEdge?: ChallengeEdgeResolvers<ContextType>;
@@ -1403,6 +1563,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   PostCommentEdge?: PostCommentEdgeResolvers<ContextType>;
   PostConnection?: PostConnectionResolvers<ContextType>;
   PostEdge?: PostEdgeResolvers<ContextType>;
+  PostReward?: PostRewardResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   ProductRating?: ProductRatingResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;

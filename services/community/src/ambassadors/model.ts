@@ -23,6 +23,45 @@ export interface AmbassadorEntry extends LedgerEntry {
   at: Date;
 }
 
+export type TrialStatus = 'ISSUED' | 'ORDERED' | 'SHOWCASED';
+
+/**
+ * A trial (试用) staff sent an ambassador: a coupon of a template, granted through membership under
+ * `community:trial:<id>`. `_id` = hash(member, idempotency key): the claim that makes a replay the
+ * same trial. Written once, never updated: its progress is in its steps.
+ */
+export interface TrialDoc {
+  _id: string;
+  memberId: string;
+  templateId: string;
+  couponId: string;
+  /** The staff member who sent it. */
+  by: string;
+  issuedAt: Date;
+}
+
+/**
+ * A step of a trial (`_id = <trialId>:<step>`, so each happens once): ORDERED when the member's
+ * order that used the coupon was paid, SHOWCASED when they published a showcase of that order.
+ * The trial's status is its latest step (ISSUED without any).
+ */
+export interface TrialStepDoc {
+  _id: string;
+  trialId: string;
+  step: Exclude<TrialStatus, 'ISSUED'>;
+  orderId: string;
+  postId: string | null;
+  at: Date;
+}
+
+/** The first showcase seen of an order (`_id` = order id), kept so a trial ordered later still finds it. */
+export interface OrderShowcaseDoc {
+  _id: string;
+  postId: string;
+  memberId: string;
+  at: Date;
+}
+
 export function createAmbassadorModels(db: Connection) {
   const schema = new Schema<AmbassadorEntry>(
     {
@@ -43,6 +82,24 @@ export function createAmbassadorModels(db: Connection) {
   );
   for (const idx of ledgerIndexes) schema.index(idx);
   schema.index({ status: 1 });
-  return { Entry: db.model<AmbassadorEntry>('AmbassadorEntry', schema, 'ambassador_entries') };
+  const trial = new Schema<TrialDoc>(
+    { _id: String, memberId: String, templateId: String, couponId: String, by: String, issuedAt: Date },
+    { versionKey: false },
+  );
+  trial.index({ memberId: 1, issuedAt: -1 });
+  trial.index({ couponId: 1 });
+  const step = new Schema<TrialStepDoc>(
+    { _id: String, trialId: String, step: String, orderId: String, postId: String, at: Date },
+    { versionKey: false },
+  );
+  step.index({ trialId: 1 });
+  step.index({ orderId: 1 });
+  const seen = new Schema<OrderShowcaseDoc>({ _id: String, postId: String, memberId: String, at: Date }, { versionKey: false });
+  return {
+    Entry: db.model<AmbassadorEntry>('AmbassadorEntry', schema, 'ambassador_entries'),
+    Trial: db.model<TrialDoc>('AmbassadorTrial', trial, 'ambassador_trials'),
+    TrialStep: db.model<TrialStepDoc>('AmbassadorTrialStep', step, 'ambassador_trial_steps'),
+    OrderShowcase: db.model<OrderShowcaseDoc>('AmbassadorOrderShowcase', seen, 'ambassador_order_showcases'),
+  };
 }
 export type AmbassadorModels = ReturnType<typeof createAmbassadorModels>;

@@ -1,7 +1,7 @@
 import type { Resolvers } from '../__generated__/resolvers';
-import type { AmbassadorService } from './service';
+import type { AmbassadorService, TrialService } from './service';
 
-export function ambassadorResolvers(ambassadors: AmbassadorService): Resolvers {
+export function ambassadorResolvers(ambassadors: AmbassadorService, trials: TrialService): Resolvers {
   return {
     Query: {
       ambassadorStatus: (_, { memberId }, { viewer }) => ambassadors.status(viewer, memberId),
@@ -11,6 +11,7 @@ export function ambassadorResolvers(ambassadors: AmbassadorService): Resolvers {
       applyForAmbassador: (_, { note }, { viewer }) => ambassadors.apply(viewer, note),
       approveAmbassador: (_, { memberId, showcaseDueDays }, { viewer }) => ambassadors.approve(viewer, memberId, showcaseDueDays),
       revokeAmbassador: (_, { memberId, reason }, { viewer }) => ambassadors.revoke(viewer, memberId, reason),
+      sendAmbassadorTrial: (_, { input }, { viewer }) => trials.send(viewer, input),
     },
     Ambassador: {
       memberId: (e) => e.accountId,
@@ -21,6 +22,16 @@ export function ambassadorResolvers(ambassadors: AmbassadorService): Resolvers {
       overdue: (e) => ambassadors.overdue(e),
       revokedAt: (e) => e.revokedAt?.toISOString() ?? null,
       revokeReason: (e) => e.reason ?? null,
+      trials: (e, _, { viewer }) => trials.ofMember(viewer, e.accountId),
+    },
+    AmbassadorTrial: {
+      couponTemplateId: (t) => t.templateId,
+      issuedAt: (t) => t.issuedAt.toISOString(),
+      orderedAt: (t) => t.orderedAt?.toISOString() ?? null,
+      showcasedAt: (t) => t.showcasedAt?.toISOString() ?? null,
+    },
+    Member: {
+      ambassadorTrials: (m, _, { viewer }) => trials.ofMember(viewer, m.id),
     },
     Post: {
       ambassador: (p) => ambassadors.isAmbassador(p.memberId),

@@ -5,13 +5,11 @@ import { createChallengeModels } from './model';
 import { challengeResolvers } from './resolvers';
 import { createChallengeService, type ChallengeService } from './service';
 
-/** Asia/Shanghai: the loyalty program's default zone; community cannot read membership's setting. */
-export const DEFAULT_CHALLENGE_TIME_ZONE = 'Asia/Shanghai';
-
 /**
  * Check-in challenges (打卡挑战): joins and daily check-ins as unique claims, progress as a ledger per
  * member and challenge, the completion claim carrying `community.checkin.completed`, the coupon
- * reward through `membership.coupon.grant` (the sweep retries one membership did not answer).
+ * reward through `membership.coupon.grant` (the sweep retries one membership did not answer). The
+ * check-in days are the loyalty program's local days (`membership.program.describe`).
  */
 export function createChallengesModule(deps: {
   db: Connection;
@@ -19,11 +17,9 @@ export function createChallengesModule(deps: {
   logger: Logger;
   kick: () => void;
   now: () => Date;
-  /** The zone of check-in days (config `CHALLENGE_TIME_ZONE`). */
-  timeZone?: string;
 }): CommunityModule & { challenges: ChallengeService } {
   const models = createChallengeModels(deps.db);
-  const challenges = createChallengeService({ ...deps, models, timeZone: deps.timeZone ?? DEFAULT_CHALLENGE_TIME_ZONE });
+  const challenges = createChallengeService({ ...deps, models });
   return {
     name: 'challenges',
     challenges,

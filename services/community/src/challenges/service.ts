@@ -93,15 +93,7 @@ export interface ChallengeRank {
   standing: StandingDoc;
 }
 
-export function createChallengeService(deps: {
-  models: ChallengeModels;
-  bus: Bus;
-  logger: Logger;
-  kick: () => void;
-  now: () => Date;
-  /** The zone of the check-in days for new challenges (membership's loyalty program zone, configured). */
-  timeZone: string;
-}) {
+export function createChallengeService(deps: { models: ChallengeModels; bus: Bus; logger: Logger; kick: () => void; now: () => Date }) {
   const { models, bus, logger, kick, now } = deps;
   const accountOf = (challengeId: string, memberId: string) => `${challengeId}:${memberId}`;
 
@@ -237,15 +229,19 @@ export function createChallengeService(deps: {
       const endsAt = isoTime(input.endsAt, 'endsAt');
       if (endsAt <= startsAt) throw badInput('endsAt must be after startsAt', 'endsAt');
       if (endsAt <= now()) throw badInput('endsAt must be in the future', 'endsAt');
+      const templateId = requireObjectId(input.rewardTemplateId, 'rewardTemplateId');
+      // Check-in days are the loyalty program's calendar days: its zone, asked of membership, is
+      // kept on the challenge (a later change of the program's zone does not move running days).
+      const [t, { timeZone }] = await Promise.all([
+        bus.request('membership.coupon.template', { templateId }),
+        bus.request('membership.program.describe', {}),
+      ]).catch(fromBusError);
+      if (!t.active) throw badInput('This coupon template is no longer issued', 'rewardTemplateId');
       // Local days the window touches: at least the required days, or nobody could complete it.
       const windowDays =
-        Math.round(
-          (Date.parse(localDate(new Date(endsAt.getTime() - 1), deps.timeZone)) - Date.parse(localDate(startsAt, deps.timeZone))) / DAY_MS,
-        ) + 1;
+        Math.round((Date.parse(localDate(new Date(endsAt.getTime() - 1), timeZone)) - Date.parse(localDate(startsAt, timeZone))) / DAY_MS) +
+        1;
       if (windowDays < requiredDays) throw badInput(`The window holds only ${windowDays} check-in days`, 'requiredDays');
-      const templateId = requireObjectId(input.rewardTemplateId, 'rewardTemplateId');
-      const t = await bus.request('membership.coupon.template', { templateId }).catch(fromBusError);
-      if (!t.active) throw badInput('This coupon template is no longer issued', 'rewardTemplateId');
       const doc: ChallengeDoc = {
         _id: new Types.ObjectId().toHexString(),
         title,
@@ -253,7 +249,7 @@ export function createChallengeService(deps: {
         endsAt,
         requiredDays,
         rewardTemplateId: templateId,
-        timeZone: deps.timeZone,
+        timeZone,
         createdBy: staff.id,
         createdAt: now(),
       };

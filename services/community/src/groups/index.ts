@@ -37,6 +37,6 @@ export function createGroupsModule(deps: {
     outboxSources: [models.Move],
     on: groupsHandlers(groups),
     init: async () => replyToGroupMembership(deps.bus, groups),
-    sweep: (at) => rhythms.sweep(at),
+    sweep: async (at) => ({ ...(await rhythms.sweep(at)), ...(await groups.sweepSeatHolds(at)) }),
   };
 }

@@ -32,6 +32,19 @@ export interface SeatEntry extends LedgerEntry {
   at: Date;
 }
 
+/**
+ * A join in progress that holds (or is about to hold) a seat: `_id` = the join's ticket. Written
+ * before the first seat is taken and deleted once the join is decided (moved in, refused, full), so
+ * a hold that outlives SEAT_HOLD_STALE_MS belongs to a join that crashed in between; the sweep gives
+ * its seat back unless the member's move head names the ticket.
+ */
+export interface SeatHoldDoc {
+  _id: string;
+  groupId: string;
+  memberId: string;
+  at: Date;
+}
+
 /** What community knows of a member's tier and segment (account `profile:${memberId}`), each with its changedAt. */
 export interface ProfileEntry extends LedgerEntry {
   tier: string | null;
@@ -95,6 +108,8 @@ export function createGroupModels(db: Connection) {
     { versionKey: false },
   );
   voteSchema.index({ pollId: 1 });
+  const seatHoldSchema = new Schema<SeatHoldDoc>({ _id: String, groupId: String, memberId: String, at: Date }, { versionKey: false });
+  seatHoldSchema.index({ at: 1 });
   const operatorSchema = new Schema<OperatorDoc>(
     { _id: String, groupId: String, memberId: String, by: String, at: Date },
     { versionKey: false },
@@ -116,6 +131,7 @@ export function createGroupModels(db: Connection) {
       'group_moves',
     ),
     Seat: db.model<SeatEntry>('GroupSeat', ledger<SeatEntry>({ holder: String, ticket: String, at: Date }), 'group_seats'),
+    SeatHold: db.model<SeatHoldDoc>('GroupSeatHold', seatHoldSchema, 'group_seat_holds'),
     Profile: db.model<ProfileEntry>(
       'MemberProfile',
       ledger<ProfileEntry>({ tier: String, tierAt: Date, segment: String, segmentAt: Date, eventId: String, at: Date }),

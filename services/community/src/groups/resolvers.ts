@@ -1,4 +1,4 @@
-import type { Resolvers } from '../__generated__/resolvers';
+import type { Resolvers, Segment, Tier } from '../__generated__/resolvers';
 import type { GroupRhythms } from './rhythm';
 import type { GroupsService } from './service';
 
@@ -25,8 +25,8 @@ export function groupsResolvers(groups: GroupsService, rhythms: GroupRhythms): R
       capacity: (g) => g.capacity ?? null,
       joinPolicy: (g) => ({
         kind: (g.policy?.kind ?? 'OPEN') as never,
-        minTier: g.policy?.minTier ?? null,
-        segments: g.policy?.segments ?? [],
+        minTier: (g.policy?.minTier ?? null) as Tier | null,
+        segments: (g.policy?.segments ?? []) as Segment[],
       }),
       autoLeave: (g) => g.autoLeave ?? false,
       announcement: (g) => groups.announcement(g._id),

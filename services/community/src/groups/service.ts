@@ -24,6 +24,9 @@ import type { GroupModels, MoveEntry, PollDoc, ProfileEntry } from './model';
 export const GROUP_TYPES = ['NEW_MEMBERS', 'VIP', 'ACTIVITY', 'PRODUCT_INTEREST', 'REGION'] as const;
 export const POLICY_KINDS = ['OPEN', 'BY_TIER', 'BY_SEGMENT', 'INVITE_ONLY'] as const;
 const TIERS = MemberTier.options;
+/** A join holds its seat this long at most before the sweep may give it back (a join takes milliseconds). */
+export const SEAT_HOLD_STALE_MS = 2 * 60_000;
+const SEAT_SWEEP_BATCH = 100;
 export const GROUP_LIMITS = { rules: 200, capacity: 100_000, announcement: 200, question: 100, option: 50, minOptions: 2, maxOptions: 10 };
 
 export interface ConfigureGroupInput {
@@ -175,8 +178,13 @@ export function createGroupsService(deps: { models: GroupModels; core: Models; k
         return 'SAME';
       }
       const ticket = randomUUID();
+      if (g.capacity) await models.SeatHold.create({ _id: ticket, groupId: g._id, memberId, at: now() });
+      const done = () => (g.capacity ? models.SeatHold.deleteOne({ _id: ticket }) : null);
       const seat = g.capacity ? await takeSeat(g._id, g.capacity, memberId, ticket) : null;
-      if (g.capacity && !seat) return 'FULL';
+      if (g.capacity && !seat) {
+        await done();
+        return 'FULL';
+      }
       const at = now();
       const entry = await appendToLedger(models.Move, acct, (h) =>
         isIn(h) || stale(h)
@@ -194,8 +202,10 @@ export function createGroupsService(deps: { models: GroupModels; core: Models; k
       );
       if (!entry) {
         await freeSeat(g._id, seat, ticket);
+        await done();
         return 'SAME';
       }
+      await done();
       kick();
       await settleRow(g._id, memberId, eventId);
       return 'MOVED';
@@ -275,7 +285,34 @@ export function createGroupsService(deps: { models: GroupModels; core: Models; k
 
   const manualProfileSeq = async (memberId: string) => (await profileOf(memberId))?.seq ?? 0;
 
+  /**
+   * Gives back the seats of joins that crashed between taking a seat and deciding (their hold is
+   * older than SEAT_HOLD_STALE_MS): a seat still held by the ticket is freed unless the member's
+   * move head is the JOINED entry that took it.
+   */
+  async function sweepSeatHolds(at: Date): Promise<Record<string, number>> {
+    const stale = await models.SeatHold.find({ at: { $lt: new Date(at.getTime() - SEAT_HOLD_STALE_MS) } })
+      .limit(SEAT_SWEEP_BATCH)
+      .lean();
+    let freed = 0;
+    for (const hold of stale) {
+      const head = await ledgerHead(models.Move, account(hold.groupId, hold.memberId));
+      if (!(head?.op === 'JOINED' && head.ticket === hold._id)) {
+        const seats = await models.Seat.find({ ticket: hold._id }, { accountId: 1 }).lean();
+        for (const s of seats) {
+          const before = await ledgerHead(models.Seat, s.accountId);
+          if (before?.ticket !== hold._id) continue;
+          await freeSeat(hold.groupId, Number(s.accountId.slice(s.accountId.lastIndexOf(':') + 1)), hold._id);
+          freed++;
+        }
+      }
+      await models.SeatHold.deleteOne({ _id: hold._id });
+    }
+    return { seatHoldsSwept: stale.length, seatsFreed: freed };
+  }
+
   return {
+    sweepSeatHolds,
     learnTier: (env: EventEnvelope<'membership.tier.changed'>) =>
       learn(env.data.memberId, env.id, { tier: env.data.to, at: new Date(env.data.changedAt) }),
     learnSegment: (env: EventEnvelope<'membership.segment.changed'>) =>

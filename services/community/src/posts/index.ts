@@ -1,12 +1,12 @@
 import type { ModuleDeps } from '../main';
 import type { CommunityModule } from '../modules';
-import { createShowcaseRewards } from './events';
+import { createShowcaseRewards, type ShowcaseRewards } from './events';
 import { createPostModels } from './model';
 import { postResolvers } from './resolvers';
 import { createPostService, POST_LIKE_FLUSH_MS, type PostService } from './service';
 
 /** Posts, showcases (晒单) verified by paid orders, product ratings, comments, likes and moderation. */
-export function createPostsModule(deps: ModuleDeps): CommunityModule & { posts: PostService } {
+export function createPostsModule(deps: ModuleDeps): CommunityModule & { posts: PostService; rewards: ShowcaseRewards } {
   const models = createPostModels(deps.db);
   const rewards = createShowcaseRewards({ models, bus: deps.bus, logger: deps.logger, now: deps.now });
   const posts = createPostService({
@@ -16,6 +16,7 @@ export function createPostsModule(deps: ModuleDeps): CommunityModule & { posts: 
     kick: deps.kick,
     logger: deps.logger,
     showcasePublished: rewards.showcasePublished,
+    showcaseRemoved: rewards.showcaseRemoved,
   });
   let timer: NodeJS.Timeout | undefined;
   const tick = () => {
@@ -26,7 +27,8 @@ export function createPostsModule(deps: ModuleDeps): CommunityModule & { posts: 
   return {
     name: 'posts',
     posts,
-    resolvers: postResolvers(posts),
+    rewards,
+    resolvers: postResolvers(posts, rewards),
     outboxSources: [models.Post, models.PostState],
     on: {
       'orders.order.paid': (env) => posts.orderPaid(env.data),

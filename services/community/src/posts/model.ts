@@ -111,27 +111,58 @@ export interface PostLikeEntryDoc extends LedgerEntry {
   at: Date;
 }
 
-/** Staff's showcase reward (好评送券) as a versioned ledger (accountId `showcase-reward`): the head is the rule. */
+/** Staff's showcase reward (好评送积分/券) as a versioned ledger (accountId `showcase-reward`): the head is the rule. */
 export interface ShowcaseRewardRuleDoc extends LedgerEntry {
-  /** Null: no reward. */
+  /** Null: no coupon. */
   templateId: string | null;
+  /** Points besides the coupon (0: none; absent on rules saved before points existed). */
+  points?: number;
   minRating: number;
   at: Date;
   by: string;
 }
 
 /**
- * A showcase's reward (`_id` = postId, the once-per-post claim). The grant is keyed
- * `community:showcase:<postId>` at membership, so retrying a PENDING one never grants twice;
- * `status` and `couponId` record membership's answer.
+ * A showcase's reward (`_id` = postId, the once-per-post claim). The coupon and the points are
+ * granted keyed `community:showcase:<postId>` at membership, so retrying a PENDING one never
+ * grants twice; the other fields record membership's answers. Only the grant writes it (every
+ * write carries all its fields, so two writers racing write the same whole answer).
  */
 export interface ShowcaseRewardDoc {
   _id: string;
   memberId: string;
-  templateId: string;
+  /** Null: the rule gave points only. */
+  templateId: string | null;
+  /** Points the rule gave (0: none). */
+  points?: number;
+  /** PENDING until every part has an answer; GRANTED when a part was granted; REFUSED when all were refused. */
   status: 'PENDING' | 'GRANTED' | 'REFUSED';
   couponId?: string | null;
+  /** Membership's final refusal of the coupon (its error code). */
+  couponRefusal?: string | null;
+  pointsGranted?: boolean;
+  pointsRefusal?: string | null;
   at: Date;
+}
+
+/**
+ * The taking back of a showcase's reward (`_id` = postId): its insert is the claim that the reward
+ * is reversed, once, whichever trigger (moderation, a full refund) came first. Only the reversal
+ * writes it, every write carrying all its fields. REVERSING until membership answered every part;
+ * then REVERSED, or REVERSAL_SHORTFALL when something could not be taken back (the coupon already
+ * used, points already spent) — recorded here, never silently dropped.
+ */
+export interface ShowcaseRewardReversalDoc {
+  _id: string;
+  memberId: string;
+  trigger: 'HIDDEN' | 'REFUNDED';
+  status: 'REVERSING' | 'REVERSED' | 'REVERSAL_SHORTFALL';
+  /** Membership's answer for the coupon: REVOKED, USED (not taken), NONE (nothing under the key). */
+  couponState?: string | null;
+  pointsTaken?: number | null;
+  pointsShortfall?: number | null;
+  at: Date;
+  settledAt?: Date | null;
 }
 
 /** A product as community knows one: by key only (catalog owns the rest). */
@@ -225,25 +256,45 @@ export function createPostModels(db: Connection) {
   report.index({ postId: 1 });
 
   const rule = ledger<ShowcaseRewardRuleDoc>(
-    { templateId: { type: String, default: null }, minRating: Number, at: Date, by: String },
+    { templateId: { type: String, default: null }, points: { type: Number, default: 0 }, minRating: Number, at: Date, by: String },
     'community_showcase_reward_rules',
   );
   const reward = new Schema<ShowcaseRewardDoc>(
     {
       _id: String,
       memberId: String,
-      templateId: String,
+      templateId: { type: String, default: null },
+      points: { type: Number, default: 0 },
       status: { type: String, required: true },
       couponId: { type: String, default: null },
+      couponRefusal: { type: String, default: null },
+      pointsGranted: { type: Boolean, default: false },
+      pointsRefusal: { type: String, default: null },
       at: Date,
     },
     { collection: 'community_showcase_rewards', versionKey: false },
   );
   reward.index({ status: 1 });
+  const reversal = new Schema<ShowcaseRewardReversalDoc>(
+    {
+      _id: String,
+      memberId: String,
+      trigger: { type: String, required: true },
+      status: { type: String, required: true },
+      couponState: { type: String, default: null },
+      pointsTaken: { type: Number, default: null },
+      pointsShortfall: { type: Number, default: null },
+      at: Date,
+      settledAt: { type: Date, default: null },
+    },
+    { collection: 'community_showcase_reward_reversals', versionKey: false },
+  );
+  reversal.index({ status: 1 });
 
   return {
     ShowcaseRewardRule: db.model<ShowcaseRewardRuleDoc>('CommunityShowcaseRewardRule', rule),
     ShowcaseReward: db.model<ShowcaseRewardDoc>('CommunityShowcaseReward', reward),
+    ShowcaseRewardReversal: db.model<ShowcaseRewardReversalDoc>('CommunityShowcaseRewardReversal', reversal),
     Post: db.model<PostDoc>('CommunityPost', post),
     PostState: db.model<PostStateDoc>('CommunityPostState', state),
     ProductRating: db.model<ProductRatingDoc>('CommunityProductRating', rating),

@@ -1,15 +1,16 @@
 import { isStaff } from '@flywheel/service-kit';
 import type { Resolvers } from '../__generated__/resolvers';
+import type { ShowcaseRewards } from './events';
 import type { PostService } from './service';
 
-export function postResolvers(posts: PostService): Resolvers {
+export function postResolvers(posts: PostService, rewards: ShowcaseRewards): Resolvers {
   return {
     Query: {
       posts: (_, { first, after, groupId }) => posts.list({ first, after, groupId }),
       post: (_, { id }, { viewer }) => posts.post(viewer, id),
       postReviewQueue: (_, { first }, { viewer }) => posts.reviewQueue(viewer, first),
       communityBannedWords: (_, __, { viewer }) => posts.bannedWords.list(viewer),
-      showcaseReward: (_, __, { viewer }) => posts.rewardRule(viewer),
+      showcaseReward: (_, __, { viewer }) => rewards.rule(viewer),
     },
     Mutation: {
       publishPost: (_, { input }, { viewer }) => posts.publish(viewer, input),
@@ -19,7 +20,7 @@ export function postResolvers(posts: PostService): Resolvers {
       reportPost: (_, { postId, reason }, { viewer }) => posts.report(viewer, postId, reason),
       hidePost: (_, { postId, reason }, { viewer }) => posts.moderate(viewer, postId, true, reason),
       restorePost: (_, { postId, reason }, { viewer }) => posts.moderate(viewer, postId, false, reason),
-      setShowcaseReward: (_, { input }, { viewer }) => posts.setRewardRule(viewer, input),
+      setShowcaseReward: (_, { input }, { viewer }) => rewards.setRule(viewer, input),
       setCommunityBannedWords: (_, { words, expectedVersion }, { viewer }) => posts.bannedWords.save(viewer, words, expectedVersion),
     },
     Product: {
@@ -37,6 +38,7 @@ export function postResolvers(posts: PostService): Resolvers {
       showcase: (p) => p.showcase ?? null,
       hidden: (p, _, { viewer }) => (isStaff(viewer) ? p.hidden : null),
       reportCount: (p, _, { viewer }) => (isStaff(viewer) ? posts.reportCount(p._id) : null),
+      reward: (p, _, { viewer }) => rewards.rewardOf(viewer, p),
       likes: (p) => posts.likes(p._id),
       comments: (p, { first, after }) => posts.comments(p._id, { first, after }),
       createdAt: (p) => p.at,

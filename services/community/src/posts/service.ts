@@ -27,7 +27,7 @@ import {
 import type { EventData } from '@flywheel/events';
 import { randomUUID } from 'node:crypto';
 import type { Models } from '../model';
-import { SHOWCASE_REWARD_RULE } from './events';
+import type { RewardTrigger } from './events';
 import type { PostDoc, PostModels, PostStateDoc } from './model';
 
 export const POST_LIMITS = {
@@ -75,6 +75,8 @@ export function createPostService(deps: {
   logger: Logger;
   /** Told of every showcase published (its reward); a failure is logged, the post stands. */
   showcasePublished?: (post: PostDoc) => Promise<void>;
+  /** Told of every showcase hidden or unverified, repeats included (its reward is taken back). */
+  showcaseRemoved?: (postId: string, trigger: RewardTrigger) => Promise<void>;
 }) {
   const { models, now } = deps;
   const bannedWords = createBannedWords(models.BannedWords, {
@@ -182,7 +184,8 @@ export function createPostService(deps: {
   /** Whether an order's refunds reached its total. */
   async function fullyRefunded(orderId: string, total: number): Promise<boolean> {
     const refunds = await models.OrderRefund.find({ orderId }, { amount: 1 }).lean();
-    return refunds.reduce((s, r) => s + (r.amount ?? 0), 0) >= total;
+    // A zero-total order (an ambassador's trial) is fully refunded by its one refund of 0, never before.
+    return refunds.length > 0 && refunds.reduce((s, r) => s + (r.amount ?? 0), 0) >= total;
   }
 
   async function flushNow(): Promise<void> {
@@ -397,6 +400,8 @@ export function createPostService(deps: {
             )
         : undefined;
       await changeState(post, hide ? 'HIDE' : 'RESTORE', { hidden: hide }, { reason, by: staff.id, outbox });
+      // Restoring does not grant again: a reward taken back stays taken back.
+      if (hide && post.showcase) await deps.showcaseRemoved?.(postId, 'HIDDEN');
       await models.Post.updateOne({ _id: postId }, { $set: { pendingReview: false } });
       return (await models.Post.findById(postId).lean<PostDoc>())!;
     },
@@ -424,28 +429,8 @@ export function createPostService(deps: {
       if (!order || !(await fullyRefunded(order._id, order.total))) return;
       for (const post of await models.Post.find({ 'showcase.orderId': data.orderId }).lean<PostDoc[]>()) {
         await changeState(post, 'UNVERIFY', { verified: false }, { reason: 'order refunded' });
+        await deps.showcaseRemoved?.(post._id, 'REFUNDED');
       }
-    },
-
-    async rewardRule(viewer: Viewer | null) {
-      requireRole(viewer, 'STAFF');
-      const head = await ledgerHead(models.ShowcaseRewardRule, SHOWCASE_REWARD_RULE);
-      return { couponTemplateId: head?.templateId ?? null, minRating: head?.minRating ?? 4, version: head?.seq ?? 0 };
-    },
-
-    /** Staff set (or, with no template, stop) the showcase reward; CONFLICT over a newer version than `expectedVersion`. */
-    async setRewardRule(viewer: Viewer | null, input: { couponTemplateId?: string | null; minRating: number; expectedVersion: number }) {
-      const staff = requireRole(viewer, 'STAFF');
-      const templateId = optionalText(input.couponTemplateId, 'couponTemplateId', POST_LIMITS.id);
-      const minRating = wholeNumber(input.minRating, 'minRating', 1, 5);
-      const expected = wholeNumber(input.expectedVersion, 'expectedVersion', 0, Number.MAX_SAFE_INTEGER);
-      let stale = false;
-      const entry = await appendToLedger(models.ShowcaseRewardRule, SHOWCASE_REWARD_RULE, (head) => {
-        stale = (head?.seq ?? 0) !== expected;
-        return stale ? null : { templateId, minRating, at: now(), by: staff.id };
-      });
-      if (!entry || stale) throw conflict('The showcase reward changed since you read it; reload and save again');
-      return { couponTemplateId: entry.templateId, minRating: entry.minRating, version: entry.seq };
     },
 
     /** The staff-edited list posts and comments are checked against (applies on every replica within 5 s). */

@@ -164,6 +164,8 @@ export type CouponState =
   | 'EXPIRED'
   /** Held by an order awaiting payment. */
   | 'LOCKED'
+  /** Taken back by what granted it (a showcase reward whose showcase was removed or refunded); never usable. */
+  | 'REVOKED'
   | 'USED';
 
 /** A kind of coupon staff created (优惠券模板); members claim it or are granted it. */
@@ -231,6 +233,8 @@ export type CouponWallet = {
   coupons: CouponConnection;
   expired: Scalars['Int']['output'];
   locked: Scalars['Int']['output'];
+  /** Taken back by what granted them. */
+  revoked: Scalars['Int']['output'];
   used: Scalars['Int']['output'];
 };
 
@@ -443,7 +447,8 @@ export type Mutation = {
   claimCoupon: Coupon;
   /**
    * Claims a task's reward, once per period (CONFLICT when already rewarded or not done; for REVIEW
-   * without an unused published showcase, CONFLICT with extensions.reason NO_EVIDENCE).
+   * without an unused published showcase, or SHARE without an unused share, CONFLICT with
+   * extensions.reason NO_EVIDENCE).
    */
   claimTaskReward: ClaimTaskRewardPayload;
   /** Staff only. */
@@ -632,7 +637,7 @@ export type PointsEntryEdge = {
 
 /** Why a member's points (积分) moved. */
 export type PointsEntryKind =
-  /** Taken back: the refunded share of what an order earned (never below zero). */
+  /** Taken back: the refunded share of what an order earned, or a grant its granter took back (never below zero). */
   | 'CLAWBACK'
   /** Paid order, at the tier's rate (× the member day's multiplier). */
   | 'EARN'
@@ -940,8 +945,8 @@ export type TaskKind =
    */
   | 'REVIEW'
   /**
-   * Daily, rewarded when claimed. Will require a share event (published by referral) once one
-   * exists; until then it is rewarded on the client's word.
+   * Daily, and only against a share the member made (createShareLink, referral) that no reward used
+   * yet: one reward per share. Without one, claimTaskReward is CONFLICT with reason NO_EVIDENCE.
    */
   | 'SHARE'
   /** Daily: use signIn (streak bonus on every n-th consecutive day). */
@@ -1463,6 +1468,7 @@ export type CouponWalletResolvers<ContextType = Context, ParentType extends Reso
   coupons?: Resolver<ResolversTypes['CouponConnection'], ParentType, ContextType, RequireFields<CouponWalletCouponsArgs, 'first'>>;
   expired?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   locked?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  revoked?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   used?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 

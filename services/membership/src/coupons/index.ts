@@ -68,6 +68,7 @@ export function createCouponsModule(deps: ModuleDeps): MembershipModule & { coup
       deps.bus.reply('membership.coupon.grant', (req) =>
         coupons.grant({ key: `request:${req.key}`, memberId: req.memberId, templateId: req.templateId, reason: req.reason }),
       );
+      deps.bus.reply('membership.coupon.revoke', (req) => service.revokeGrant(`request:${req.key}`, req.reason));
       // What a caller is about to promise (a live offer, a lottery prize): unknown is NOT_FOUND.
       deps.bus.reply('membership.coupon.template', async (req) => {
         const t = await service.template(req.templateId);

@@ -128,6 +128,14 @@ export function createIssuing(ctx: CouponContext, ledger: CouponLedger, template
   }
 
   const issuing = {
+    /** Takes back the coupon `grant` issued under `key`, if still unused (see the ledger's `revoke`). */
+    async revokeGrant(key: string, reason: string) {
+      if (!key || key.length > 300) throw badInput('key must be 1..300 characters', 'key');
+      const couponId = couponIdOf('grant', key);
+      const res = await ledger.revoke(couponId, reason.slice(0, 200));
+      return res.state === 'NONE' ? res : { ...res, couponId };
+    },
+
     /** Gives a member a coupon of a template, once per `key` (quota and per-member limit apply). */
     async grant(input: { key: string; memberId: string; templateId: string; reason: string }): Promise<{ couponId: string }> {
       if (!input.key || input.key.length > 300) throw badInput('key must be 1..300 characters', 'key');

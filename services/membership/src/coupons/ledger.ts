@@ -9,7 +9,7 @@ import {
   type KeyQueue,
 } from '@flywheel/service-kit';
 import type { ModuleDeps } from '../modules';
-import type { CouponEntryDoc, CouponDoc, CouponIssueEntryDoc, CouponModels, CouponMoveEntryDoc } from './model';
+import type { CouponEntryDoc, CouponDoc, CouponIssueEntryDoc, CouponModels, CouponMoveEntryDoc, CouponRevokeEntryDoc } from './model';
 
 /** What the coupon service's parts share: the module's dependencies, its models and the per-coupon queue. */
 export interface CouponContext extends ModuleDeps {
@@ -23,7 +23,7 @@ export const refuse = (code: ErrorCode, message: string, reason: string, field?:
 
 const projected = (state: CouponEntryDoc['state']): CouponDoc['state'] => (state === 'ISSUED' ? 'AVAILABLE' : state);
 /** The checkout a coupon's entry is for (the issue is for none). */
-const checkoutOf = (entry: CouponEntryDoc): string | null => (entry.op === 'issue' ? null : entry.checkoutId);
+const checkoutOf = (entry: CouponEntryDoc): string | null => (entry.op === 'issue' || entry.op === 'revoke' ? null : entry.checkoutId);
 
 /** Each coupon's ledger (issue → lock → use → return) and the wallet projection it decides. */
 export function createCouponLedger(ctx: CouponContext) {
@@ -50,7 +50,11 @@ export function createCouponLedger(ctx: CouponContext) {
     );
   }
 
-  type Decision<R> = { append?: Omit<CouponMoveEntryDoc, '_id' | 'accountId' | 'seq'>; result?: R; error?: AppError };
+  type Decision<R> = {
+    append?: Omit<CouponMoveEntryDoc, '_id' | 'accountId' | 'seq'> | Omit<CouponRevokeEntryDoc, '_id' | 'accountId' | 'seq'>;
+    result?: R;
+    error?: AppError;
+  };
 
   /** One transition of a coupon, decided against the real head (retried on a lost race). */
   function move<R>(couponId: string, decide: (head: CouponEntryDoc) => Decision<R>): Promise<R> {
@@ -68,6 +72,7 @@ export function createCouponLedger(ctx: CouponContext) {
 
   const lockedElsewhere = () => refuse('CONFLICT', 'This coupon is in use by another order', 'LOCKED');
   const alreadyUsed = () => refuse('CONFLICT', 'This coupon has already been used', 'USED');
+  const revokedRefusal = () => refuse('CONFLICT', 'This coupon was withdrawn and can no longer be used', 'REVOKED');
 
   function windowRefusal(first: CouponIssueEntryDoc, at: Date): AppError | null {
     if (first.validUntil.getTime() < at.getTime()) return refuse('BAD_USER_INPUT', 'This coupon has expired', 'EXPIRED', 'couponId');
@@ -90,6 +95,7 @@ export function createCouponLedger(ctx: CouponContext) {
     windowRefusal,
     lockedElsewhere,
     alreadyUsed,
+    revokedRefusal,
 
     /** AVAILABLE → LOCKED for this checkout; idempotent for the same checkout; CONFLICT otherwise. */
     async lock(couponId: string, memberId: string, checkoutId: string): Promise<void> {
@@ -97,6 +103,7 @@ export function createCouponLedger(ctx: CouponContext) {
       await move<void>(couponId, (head) => {
         if (head.state === 'LOCKED') return head.checkoutId === checkoutId ? {} : { error: lockedElsewhere() };
         if (head.state === 'USED') return { error: alreadyUsed() };
+        if (head.state === 'REVOKED') return { error: revokedRefusal() };
         const late = windowRefusal(first, now());
         if (late) return { error: late };
         return { append: { state: 'LOCKED', checkoutId, op: 'lock', at: now() } };
@@ -130,19 +137,53 @@ export function createCouponLedger(ctx: CouponContext) {
       });
     },
 
-    /** USED by this checkout → AVAILABLE again (full refund); false when it was not (a no-op). */
+    /**
+     * USED by this checkout → AVAILABLE again (full refund); false when it was not (a no-op). A
+     * coupon its granter asked back while it was used (`revoke-wanted`) becomes REVOKED instead.
+     */
     async restore(couponId: string, checkoutId: string): Promise<boolean> {
       if (!isObjectId(couponId)) return false;
-      return move<boolean>(couponId, (head) =>
-        head.state === 'USED' && head.checkoutId === checkoutId
-          ? { append: { state: 'AVAILABLE', checkoutId, op: 'restore', at: now() }, result: true }
-          : { result: false },
-      ).catch((err: unknown) => {
+      return move<boolean>(couponId, (head) => {
+        if (head.state !== 'USED' || head.checkoutId !== checkoutId) return { result: false };
+        if (head.op === 'revoke-wanted')
+          return { append: { state: 'REVOKED', op: 'revoke', reason: head.reason ?? '', at: now() }, result: true };
+        return { append: { state: 'AVAILABLE', checkoutId, op: 'restore', at: now() }, result: true };
+      }).catch((err: unknown) => {
         if (err instanceof AppError && err.extensions.code === 'NOT_FOUND') return false;
+        throw err;
+      });
+    },
+
+    /**
+     * Unused (ISSUED|AVAILABLE) → REVOKED, decided against the head on the same ledger as lock and
+     * consume: a revoke racing a checkout's lock is one append or the other, never both. A repeat
+     * answers `revoked` again; LOCKED or USED is not taken and answers its state (a USED one is
+     * marked `revoke-wanted`: should its order be refunded, it is revoked rather than restored).
+     */
+    async revoke(couponId: string, reason: string): Promise<{ revoked: boolean; state: RevokeState }> {
+      if (!isObjectId(couponId)) return { revoked: false, state: 'NONE' };
+      return move<{ revoked: boolean; state: RevokeState }>(couponId, (head) => {
+        if (head.state === 'REVOKED') return { result: { revoked: true, state: 'REVOKED' } };
+        if (head.state === 'LOCKED') return { result: { revoked: false, state: head.state } };
+        // Used: it stays with its order, marked so that a refund of that order revokes it (on the
+        // same ledger as the refund's restore, so the two cannot both miss each other).
+        if (head.state === 'USED') {
+          if (head.op === 'revoke-wanted') return { result: { revoked: false, state: 'USED' } };
+          return {
+            append: { state: 'USED', op: 'revoke-wanted', checkoutId: head.checkoutId, reason, at: now() },
+            result: { revoked: false, state: 'USED' },
+          };
+        }
+        return { append: { state: 'REVOKED', op: 'revoke', reason, at: now() }, result: { revoked: true, state: 'REVOKED' } };
+      }).catch((err: unknown) => {
+        if (err instanceof AppError && err.extensions.code === 'NOT_FOUND') return { revoked: false, state: 'NONE' as const };
         throw err;
       });
     },
   };
 }
+
+/** What a revoke found: REVOKED (now or before), LOCKED / USED (not taken), NONE (no such coupon). */
+export type RevokeState = 'REVOKED' | 'LOCKED' | 'USED' | 'NONE';
 
 export type CouponLedger = ReturnType<typeof createCouponLedger>;

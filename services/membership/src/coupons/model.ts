@@ -62,13 +62,14 @@ export interface CouponSlotDoc {
   at: Date;
 }
 
-export type CouponEntryState = 'ISSUED' | 'LOCKED' | 'AVAILABLE' | 'USED';
+export type CouponEntryState = 'ISSUED' | 'LOCKED' | 'AVAILABLE' | 'USED' | 'REVOKED';
 
 /**
  * One state of one coupon (`accountId` = coupon id). Seq 1 is ISSUED and carries what the coupon
  * is (owner, template, window); later entries are transitions decided against the head:
  * ISSUED|AVAILABLE → LOCKED(checkout) → USED(checkout) | AVAILABLE (release); USED → AVAILABLE
- * (restore on refund).
+ * (restore on refund); ISSUED|AVAILABLE → REVOKED (the granter took it back, final); USED →
+ * USED (revoke-wanted) → REVOKED when its order's refund would have restored it.
  */
 interface CouponEntryBase extends LedgerEntry {
   state: CouponEntryState;
@@ -91,15 +92,31 @@ export interface CouponIssueEntryDoc extends CouponEntryBase {
   quotaSlot?: number;
 }
 
-/** Seq 2 onwards: a move of the coupon for a checkout (lock, release, consume, restore). */
+/**
+ * Seq 2 onwards: a move of the coupon for a checkout (lock, release, consume, restore), or
+ * `revoke-wanted`: the granter asked for a USED coupon back; it stays USED for its order, and if
+ * that order's refund gives it back it becomes REVOKED (`reason`), not AVAILABLE.
+ */
 export interface CouponMoveEntryDoc extends CouponEntryBase {
   state: 'LOCKED' | 'AVAILABLE' | 'USED';
-  op: 'lock' | 'release' | 'consume' | 'restore';
+  op: 'lock' | 'release' | 'consume' | 'restore' | 'revoke-wanted';
   checkoutId: string;
+  /** On `revoke-wanted`: the granter's reason. */
+  reason?: string;
+}
+
+/**
+ * The grant taken back by its granter (`membership.coupon.revoke`): only from an unused state,
+ * decided against the head like a lock, so a coupon is never both used and revoked. Final.
+ */
+export interface CouponRevokeEntryDoc extends CouponEntryBase {
+  state: 'REVOKED';
+  op: 'revoke';
+  reason: string;
 }
 
 /** One entry of a coupon's ledger (`accountId` = coupon id), told apart by `op`. */
-export type CouponEntryDoc = CouponIssueEntryDoc | CouponMoveEntryDoc;
+export type CouponEntryDoc = CouponIssueEntryDoc | CouponMoveEntryDoc | CouponRevokeEntryDoc;
 
 /**
  * The member's list of coupon ids, appended once per issued coupon (`accountId` = member id):
@@ -116,7 +133,7 @@ export interface CouponDoc {
   memberId: string;
   templateId: string;
   name: string;
-  state: 'AVAILABLE' | 'LOCKED' | 'USED';
+  state: 'AVAILABLE' | 'LOCKED' | 'USED' | 'REVOKED';
   checkoutId: string | null;
   usedOrderId: string | null;
   validFrom: Date;

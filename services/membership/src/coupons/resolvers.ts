@@ -33,6 +33,7 @@ export function createCouponResolvers(service: CouponsService, campaigns: Return
       locked: async (w) => (await service.walletSummary(w)).locked,
       used: async (w) => (await service.walletSummary(w)).used,
       expired: async (w) => (await service.walletSummary(w)).expired,
+      revoked: async (w) => (await service.walletSummary(w)).revoked,
       coupons: (w, args) => service.walletCoupons(w, args),
     },
     CouponTemplate: {

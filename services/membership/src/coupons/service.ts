@@ -20,7 +20,7 @@ export function createCouponService(deps: ModuleDeps) {
   const ctx: CouponContext = { ...deps, m, couponQueue: createKeyQueue().run };
   const ledger = createCouponLedger(ctx);
   const templates = createTemplates(ctx);
-  const { grant, claim, grantByStaff } = createIssuing(ctx, ledger, templates);
+  const { grant, claim, grantByStaff, revokeGrant } = createIssuing(ctx, ledger, templates);
   const { offers, offer, ...wallet } = createWallet(ctx, ledger, templates);
   const { lock, release, consume, restore } = ledger;
 
@@ -38,6 +38,7 @@ export function createCouponService(deps: ModuleDeps) {
     stopTemplate: templates.stopTemplate,
     claim,
     grantByStaff,
+    revokeGrant,
   };
 }
 

@@ -15,7 +15,7 @@ import { discountOf, type PricedLine } from './rules';
 import type { Templates } from './templates';
 
 /** A coupon as a member sees it now (EXPIRED is the AVAILABLE coupon past its window). */
-export type CouponViewState = 'AVAILABLE' | 'LOCKED' | 'USED' | 'EXPIRED';
+export type CouponViewState = 'AVAILABLE' | 'LOCKED' | 'USED' | 'EXPIRED' | 'REVOKED';
 
 export interface CouponOfferView {
   couponId: string;
@@ -31,6 +31,7 @@ export interface WalletSummary {
   locked: number;
   used: number;
   expired: number;
+  revoked: number;
 }
 
 /** What `Member.coupons` resolves to: the member's wallet, loaded once however many fields ask. */
@@ -47,7 +48,7 @@ export function viewState(c: Pick<CouponDoc, 'state' | 'validUntil'>, at: Date):
 /** The member's wallet (its list, summary and pages) and the coupons in it that an order can use. */
 export function createWallet(ctx: CouponContext, ledger: CouponLedger, templates: Templates) {
   const { m, now } = ctx;
-  const { owned, windowRefusal, lockedElsewhere, alreadyUsed } = ledger;
+  const { owned, windowRefusal, lockedElsewhere, alreadyUsed, revokedRefusal } = ledger;
   const { template, requireTemplate } = templates;
 
   /** The member's coupons, newest first, by `_id` reads of the member's wallet list. */
@@ -66,12 +67,13 @@ export function createWallet(ctx: CouponContext, ledger: CouponLedger, templates
   }
 
   function summarize(list: { coupon: CouponDoc }[], at: Date): WalletSummary {
-    const out: WalletSummary = { available: 0, locked: 0, used: 0, expired: 0 };
+    const out: WalletSummary = { available: 0, locked: 0, used: 0, expired: 0, revoked: 0 };
     for (const { coupon } of list) {
       const s = viewState(coupon, at);
       if (s === 'AVAILABLE') out.available++;
       else if (s === 'LOCKED') out.locked++;
       else if (s === 'USED') out.used++;
+      else if (s === 'REVOKED') out.revoked++;
       else out.expired++;
     }
     return out;
@@ -110,6 +112,7 @@ export function createWallet(ctx: CouponContext, ledger: CouponLedger, templates
       const head = (await ledgerHead(m.CouponEntry, couponId))!;
       if (head.state === 'LOCKED') throw lockedElsewhere();
       if (head.state === 'USED') throw alreadyUsed();
+      if (head.state === 'REVOKED') throw revokedRefusal();
       const late = windowRefusal(first, at);
       if (late) throw late;
       const t = await requireTemplate(first.templateId);

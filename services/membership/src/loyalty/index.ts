@@ -1,6 +1,7 @@
 import type { CouponService } from '../coupons';
 import type { Models } from '../model';
 import type { MembershipModule, ModuleDeps } from '../modules';
+import { registerLoyaltyRepliers } from './events';
 import { createLoyaltyModels } from './model';
 import { loyaltyResolvers } from './resolvers';
 import { createLoyaltyService, type LoyaltyService } from './service';
@@ -37,6 +38,14 @@ export function createLoyaltyModule(
         // REVIEW evidence: a published showcase (晒单), once per post.
         await loyalty.postPublished(env.id, env.data);
       },
+      // A removed showcase's unused REVIEW evidence is dropped (tasks.ts postRemoved).
+      'community.post.removed': async (env) => {
+        await loyalty.postRemoved(env.data);
+      },
+      'referral.share.created': async (env) => {
+        // SHARE evidence: a share the member made, once per share.
+        await loyalty.shareCreated(env.id, env.data);
+      },
       'referral.reward.granted': async (env) => {
         if (env.data.kind !== 'POINTS' || !env.data.points) return;
         await loyalty.grantPoints(
@@ -48,5 +57,6 @@ export function createLoyaltyModule(
       },
     },
     sweep: (at) => loyalty.sweep(at),
+    init: async () => registerLoyaltyRepliers(deps.bus, loyalty),
   };
 }

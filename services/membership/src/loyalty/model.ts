@@ -85,15 +85,19 @@ export interface LoyaltyClaimDoc {
 
 /**
  * Evidence that a member did a task, from another service's event (REVIEW: a published showcase,
- * `community.post.published` with kind SHOWCASE). `_id = <task>:<postId>`, so a redelivered or
- * republished event records nothing new. Its use by a reward is a separate claim (`use:<_id>` in
- * loyalty_claims): one reward per piece of evidence.
+ * `community.post.published` with kind SHOWCASE; SHARE: a share, `referral.share.created`).
+ * `_id = <task>:<postId or shareId>`, so a redelivered or republished event records nothing new.
+ * Its use by a reward is a separate claim (`use:<_id>` in loyalty_claims): one reward per piece of
+ * evidence.
  */
 export interface TaskEvidenceDoc {
   _id: string;
   memberId: string;
   task: TaskName;
-  postId: string;
+  /** REVIEW: the showcase. */
+  postId?: string;
+  /** SHARE: the share (referral). */
+  shareId?: string;
   eventId: string;
   at: Date;
 }
@@ -153,7 +157,7 @@ export function createLoyaltyModels(db: Connection) {
   refund.index({ op: 1 }, { unique: true });
 
   const evidence = new Schema<TaskEvidenceDoc>(
-    { _id: String, memberId: String, task: String, postId: String, eventId: String, at: Date },
+    { _id: String, memberId: String, task: String, postId: String, shareId: String, eventId: String, at: Date },
     { versionKey: false },
   );
   evidence.index({ memberId: 1, task: 1, at: 1 });

@@ -38,8 +38,75 @@ export function createPointsFlows(ctx: LoyaltyContext, accounts: LotAccounts, ti
     return { before: entry.cumulative - entry.amount, after: entry.cumulative };
   }
 
+  /**
+   * The one claw-back: takes up to `n` from the newest lots, never below zero; what the member
+   * already spent is the entry's `shortfall` (refunds, and grants taken back by their granter).
+   */
+  const clawBack =
+    (n: number, reason: string, extra: { orderId?: string; refundId?: string } = {}) =>
+    (lots: Lot[]) => {
+      if (n <= 0) return null;
+      const res = takeNewest(lots, n, now());
+      return {
+        kind: 'CLAWBACK' as const,
+        delta: -(n - res.shortfall),
+        balance: total(res.lots),
+        lots: res.lots,
+        at: now(),
+        reason,
+        ...extra,
+        taken: res.taken,
+        shortfall: res.shortfall,
+      };
+    };
+
+  /** The record of a keyed grant (`membership.points.grant`): who got how many, what a revoke takes back. */
+  const grantRecord = (key: string) => `points:${key}`;
+
   return {
     refundShare,
+
+    /**
+     * Points granted by another service under its `key` (a showcase reward), once: the record
+     * (`points:<key>` in loyalty_claims) is the claim, the credit is applied under it as op, so a
+     * crash in between is finished by the repeat. A key reused for other points is CONFLICT.
+     */
+    async grantByKey(input: { key: string; memberId: string; points: number; reason: string }): Promise<{ points: number }> {
+      if (!Number.isSafeInteger(input.points) || input.points <= 0 || input.points > 1_000_000) {
+        throw badInput('Points must be 1 to 1,000,000', 'points');
+      }
+      const record = { _id: grantRecord(input.key), memberId: input.memberId, points: input.points, at: now() };
+      if (!(await claimOnce(models.LoyaltyClaim, record))) {
+        const first = await models.LoyaltyClaim.findById(record._id).lean();
+        if (!first || first.memberId !== input.memberId || first.points !== input.points) {
+          throw new AppError('CONFLICT', 'This key was already used for another grant', { reason: 'KEY_REUSED' });
+        }
+      }
+      await creditPoints(input.memberId, record._id, input.points, 'GRANT', input.reason.slice(0, 200));
+      return { points: input.points };
+    },
+
+    /**
+     * Takes back what `grantByKey` gave under `key`, once (op `revoke:points:<key>`): the refund
+     * claw-back, so points already spent are a shortfall, never a negative balance. A repeat
+     * answers from the entry written the first time. Unknown key: nothing taken.
+     */
+    async revokeByKey(key: string, reason: string): Promise<{ revoked: boolean; taken: number; shortfall: number }> {
+      const grant = await models.LoyaltyClaim.findById(grantRecord(key)).lean();
+      if (!grant?.points) return { revoked: false, taken: 0, shortfall: 0 };
+      const account = pointsAccount(grant.memberId);
+      const op = `revoke:${grant._id}`;
+      // A repeat answers from the first entry (a look-up by op, the rare path) without appending.
+      let entry = await models.LotEntry.findOne({ op: `${account}:${op}` }).lean<LotEntryDoc>();
+      if (!entry) {
+        // Finish a grant a crash interrupted, so the claw-back takes what was really given.
+        if (!(await models.LotEntry.exists({ op: `${account}:${grant._id}` }))) {
+          await creditPoints(grant.memberId, grant._id, grant.points, 'GRANT', 'Granted');
+        }
+        entry = (await append(account, op, clawBack(grant.points, reason.slice(0, 200))))?.entry ?? null;
+      }
+      return { revoked: true, taken: entry ? -entry.delta : 0, shortfall: entry?.shortfall ?? 0 };
+    },
 
     /**
      * Points and growth for a paid order at the member's tier rate (× member day); once per order.
@@ -85,22 +152,7 @@ export function createPointsFlows(ctx: LoyaltyContext, accounts: LotAccounts, ti
       const points = proRata(order.points, after, order.total) - proRata(order.points, before, order.total);
       const growth = proRata(order.growth, after, order.total) - proRata(order.growth, before, order.total);
       const reason = `Refund ${data.refundId} of order ${data.orderId}`;
-      const claw = (n: number) => (lots: Lot[]) => {
-        if (n <= 0) return null;
-        const res = takeNewest(lots, n, now());
-        return {
-          kind: 'CLAWBACK' as const,
-          delta: -(n - res.shortfall),
-          balance: total(res.lots),
-          lots: res.lots,
-          at: now(),
-          reason,
-          orderId: data.orderId,
-          refundId: data.refundId,
-          taken: res.taken,
-          shortfall: res.shortfall,
-        };
-      };
+      const claw = (n: number) => clawBack(n, reason, { orderId: data.orderId, refundId: data.refundId });
       await append(pointsAccount(data.memberId), `clawback:${data.refundId}`, claw(points));
       const g = await append(growthAccount(data.memberId), `clawback:${data.refundId}`, claw(growth));
       if (g?.fresh) await evaluateTier(data.memberId, now(), { refundOf: order.paidAt, growthHead: g.entry });

@@ -8,13 +8,18 @@ import type { Tiers } from './tiers';
 /**
  * Tasks rewarded only against evidence another service published, one reward per piece: REVIEW
  * needs a published showcase (晒单/评价, `community.post.published` with kind SHOWCASE; a plain
- * POST is no review). SHARE will need referral's share event once it exists; until then it is
- * rewarded on the client's word, like BROWSE.
+ * POST is no review); SHARE needs a share the member made (`referral.share.created`).
  */
-const EVIDENCE_TASKS: readonly TaskName[] = ['REVIEW'];
+const EVIDENCE_TASKS: readonly TaskName[] = ['REVIEW', 'SHARE'];
 
-const noEvidence = () =>
-  new AppError('CONFLICT', 'Publish a new showcase (晒单) first: each one earns one review reward', { reason: 'NO_EVIDENCE' });
+const noEvidence = (task: TaskName) =>
+  new AppError(
+    'CONFLICT',
+    task === 'SHARE'
+      ? 'Share something (分享) first: each share earns one share reward'
+      : 'Publish a new showcase (晒单) first: each one earns one review reward',
+    { reason: 'NO_EVIDENCE' },
+  );
 
 /** Rewards claimed once per period: daily sign-in and its streak, tasks, and birthday gifts. */
 export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, tiers: Tiers) {
@@ -84,7 +89,7 @@ export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, ti
     if (needsEvidence && !(await models.LoyaltyClaim.exists({ _id: id }))) {
       // Refused before anything is written when there is nothing to reward.
       const [evidenceId] = await unusedEvidence(memberId, task);
-      if (!evidenceId) throw noEvidence();
+      if (!evidenceId) throw noEvidence(task);
       claim.evidenceId = evidenceId;
     }
     const release = async (c: LoyaltyClaimDoc) => {
@@ -119,6 +124,35 @@ export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, ti
         postId: post.postId,
         eventId,
         at: new Date(post.publishedAt),
+      });
+    },
+
+    /**
+     * `community.post.removed`: a showcase removed by moderation before a REVIEW reward used it is
+     * no evidence any more. Its use is claimed for the removal (`use:REVIEW:<postId>`, the same
+     * claim a reward takes), so a reward racing the removal gets it or the removal does, never both.
+     * Evidence already used stays rewarded. Claimed whether or not the published event was handled
+     * yet (subjects are not ordered): evidence recorded later is then already used.
+     */
+    async postRemoved(post: EventData<'community.post.removed'>): Promise<boolean> {
+      const evidenceId = `REVIEW:${post.postId}`;
+      return claimOnce(models.LoyaltyClaim, {
+        _id: `use:${evidenceId}`,
+        memberId: post.memberId,
+        at: now(),
+        claimId: `removed:${post.postId}`,
+      });
+    },
+
+    /** Records a member's share (`referral.share.created`) as SHARE evidence, once per share. */
+    async shareCreated(eventId: string, share: EventData<'referral.share.created'>): Promise<boolean> {
+      return claimOnce(models.TaskEvidence, {
+        _id: `SHARE:${share.shareId}`,
+        memberId: share.memberId,
+        task: 'SHARE',
+        shareId: share.shareId,
+        eventId,
+        at: new Date(share.sharedAt),
       });
     },
 
@@ -161,7 +195,7 @@ export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, ti
         const res = await attemptTask(memberId, task, p, at);
         if (res !== 'retry') return res;
       }
-      throw noEvidence();
+      throw noEvidence(task);
     },
 
     /** Which tasks the member can still claim in their current period. */

@@ -19,6 +19,8 @@ export interface FinalsDeps {
   kick: () => void;
   now: () => Date;
   logger?: Pick<Logger, 'warn' | 'error'>;
+  /** Pays an order whose total is 0 at once (payments' settlement); idempotent. */
+  settleFree?: (order: OrderDoc) => Promise<unknown>;
 }
 
 /**
@@ -45,13 +47,24 @@ export function createCheckoutFinals(deps: FinalsDeps) {
     await deps.unpaid.release(memberId, checkoutId);
   }
 
-  /** The order of a PLACED decision exists afterwards, whoever inserts it. */
+  /**
+   * The order of a PLACED decision exists afterwards, whoever inserts it; a zero-total one is paid
+   * too. The checkout is settled only then, so a crash in between leaves it to the recovery sweeper.
+   */
   async function finish(order: OrderDoc): Promise<OrderDoc> {
     try {
       await models.Order.create(order);
       deps.kick();
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
+    }
+    if (order.total === 0 && deps.settleFree) {
+      try {
+        await deps.settleFree(order);
+      } catch (err) {
+        deps.logger?.warn({ err, orderId: order._id }, 'zero-total settlement failed; a replay or the recovery sweeper pays it');
+        return order;
+      }
     }
     await settle(order._id);
     return order;
@@ -60,7 +73,13 @@ export function createCheckoutFinals(deps: FinalsDeps) {
   /** What a decided checkout answers, to the request that decided it and to every replay. */
   async function answer(final: CheckoutFinalDoc, requestHash: string): Promise<OrderDoc> {
     if (final.requestHash !== requestHash) throw keyReused();
-    if (final.outcome === 'PLACED') return (await models.Order.findById(final.checkoutId).lean<OrderDoc>()) ?? finish(final.order!);
+    if (final.outcome === 'PLACED') {
+      const order = await models.Order.findById(final.checkoutId).lean<OrderDoc>();
+      if (!order) return finish(final.order!);
+      // A replay of a zero-total checkout finishes a settlement its first request may not have.
+      if (order.total === 0) await deps.settleFree?.(order);
+      return order;
+    }
     if (final.outcome === 'FAILED') throw new AppError(final.error!.code as never, final.error!.message);
     throw abandoned();
   }

@@ -1,7 +1,7 @@
 import type { CartService } from '../cart/service';
 import type { CatalogClient } from '../clients/catalog';
 import type { ModuleDeps } from '../service';
-import type { Models } from '../order/model';
+import type { Models, OrderDoc } from '../order/model';
 import type { Shipping } from '../shipping';
 import type { CheckoutModels } from './model';
 import type { QuoteAdjuster } from './pricing';
@@ -25,6 +25,8 @@ export function createCheckoutModule(
     cart: CartService;
     adjusters: readonly QuoteAdjuster[];
     hooks: CheckoutHooks;
+    /** Pays a zero-total order at once (payments' settlement, bound after the order module exists). */
+    settleFree?: (order: OrderDoc) => Promise<unknown>;
   },
 ) {
   const { config, now, logger } = deps;
@@ -53,6 +55,7 @@ export function createCheckoutModule(
     now,
     recoverySeconds,
     logger,
+    settleFree: deps.settleFree,
   });
   return { name: 'checkout', checkout, unpaid, resolvers: checkoutResolvers(checkout) };
 }

@@ -56,6 +56,8 @@ export interface CheckoutDeps {
   now: () => Date;
   recoverySeconds: number;
   logger?: Pick<Logger, 'warn' | 'error'>;
+  /** Pays a zero-total order at once (payments' settlement): no intent, no provider. */
+  settleFree?: (order: OrderDoc) => Promise<unknown>;
 }
 
 /**

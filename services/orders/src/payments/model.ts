@@ -37,8 +37,12 @@ export interface PaymentDoc {
   currency: string;
   verdict: PaymentVerdict;
   receivedAt: Date;
-  /** How orders learned of it first: the provider's callback, or reconciliation asking the provider. Absent on older payments (callbacks). */
-  via?: 'CALLBACK' | 'RECONCILIATION';
+  /**
+   * How orders learned of it first: the provider's callback, or reconciliation asking the provider;
+   * ZERO_TOTAL for the settlement of an order that costs nothing (provider `none`, amount 0, no
+   * intent, `_id = none:<orderId>`). Absent on older payments (callbacks).
+   */
+  via?: 'CALLBACK' | 'RECONCILIATION' | 'ZERO_TOTAL';
 }
 
 export type RefundReason = 'ORDER_CANCELLED' | 'ALREADY_PAID' | 'AMOUNT_MISMATCH' | 'INTENT_MISMATCH';

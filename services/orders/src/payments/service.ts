@@ -55,6 +55,9 @@ const RECONCILE_ASK = 200;
 
 export type PaymentSource = 'CALLBACK' | 'RECONCILIATION';
 
+/** The provider name of a zero-total order's settlement: no money moved, so nothing to ask or refund at a provider. */
+export const ZERO_PROVIDER = 'none';
+
 export function createPaymentService(deps: PaymentDeps) {
   const { models, provider, orders, now } = deps;
 
@@ -149,12 +152,48 @@ export function createPaymentService(deps: PaymentDeps) {
     return apply(payment, order);
   }
 
+  /**
+   * An order that costs nothing (coupons covered the goods and shipping was free) is paid at once,
+   * with no provider round-trip: one payment of 0 per order (`none:<orderId>`, a claim), then the
+   * same PENDING_PAYMENT → PAID move a callback makes, so every consumer of `orders.order.paid`
+   * sees a normal paid order. Safe to repeat (a retried checkout, the recovery sweeper): the
+   * payment is claimed once and the ledger moves once. True when the order is paid by it.
+   */
+  async function settleFree(order: OrderDoc): Promise<boolean> {
+    if (order.total !== 0) return false;
+    const paymentId = `${ZERO_PROVIDER}:${order._id}`;
+    await claimOnce(models.Payment, {
+      _id: paymentId,
+      orderId: order._id,
+      intentId: paymentId,
+      provider: ZERO_PROVIDER,
+      providerTxnId: order._id,
+      amount: 0,
+      currency: CURRENCY,
+      verdict: 'MATCHED',
+      receivedAt: now(),
+      via: 'ZERO_TOTAL',
+    });
+    if (await orders.markPaid(order, paymentId)) return true;
+    const paidBy = await orders.paidBy(order._id);
+    // Cancelled first (a crash left it unpaid past its window): no money moved, none goes back.
+    if (paidBy !== paymentId) deps.logger?.warn({ orderId: order._id, paidBy }, 'zero-total order not paid by its settlement');
+    return paidBy === paymentId;
+  }
+
   return {
+    settleFree,
+
     /** The member's one intent for an order: asking again returns the same intent. */
     async payOrder(viewer: Viewer | null, orderId: string): Promise<PaymentIntentDoc> {
       const memberId = requireRole(viewer, 'CUSTOMER').id;
       const order = await orders.find(orderId);
       if (!order || order.memberId !== memberId) throw notFound('Order');
+      if (order.total === 0) {
+        // Paid when placed; a crash before that is finished here rather than at a provider.
+        await settleFree(order);
+        throw new AppError('CONFLICT', 'Nothing to pay: an order with a zero total is paid when it is placed');
+      }
       const existing = await models.PaymentIntent.findOne({ orderId }).lean<PaymentIntentDoc>();
       if (existing) return existing;
       const status = await orders.status(orderId);

@@ -3,6 +3,8 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { InviteCodeDoc as InviteCodeDocModel } from '../model';
 import { MemberRef as MemberRefModel, Context } from '../service';
+import { ShareDoc as ShareDocModel } from '../shares/model';
+import { FunnelShape as FunnelShapeModel } from '../shares/service';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
@@ -13,8 +15,18 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
+  /** An ISO-8601 date-time in UTC. */
+  DateTime: { input: Date; output: Date | string; }
   link__Import: { input: unknown; output: unknown; }
   _FieldSet: { input: unknown; output: unknown; }
+};
+
+/** A share to record: its target and the channel it goes out on. */
+export type CreateShareLinkInput = {
+  channel: ShareChannel;
+  /** A replay with the same key returns the first share. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  target: ShareTargetInput;
 };
 
 /** A member's invite code (邀请码): 8 characters without look-alikes (no 0/O, 1/I/L). */
@@ -34,6 +46,36 @@ export type Member = {
   inviteCode: Maybe<InviteCode>;
   /** The member themselves and staff only; anyone else is FORBIDDEN. */
   invitedBy: Maybe<Member>;
+  /** The member themselves and staff only; anyone else is FORBIDDEN. */
+  shareStats: ShareStats;
+};
+
+/** Referral's mutations: share links and their clicks. */
+export type Mutation = {
+  __typename?: 'Mutation';
+  /**
+   * Signed-in customers: records a share and returns its link. At most 50 a day per member (then
+   * RATE_LIMITED with reason DAILY_SHARE_LIMIT); nothing is written on a refusal.
+   */
+  createShareLink: ShareLink;
+  /**
+   * Anyone: a visitor opened a shared link. visitorId is the frontend's anonymous id (8 to 64
+   * letters, digits, - or _). Counted once per visitor and share; NOT_FOUND for an unknown share.
+   */
+  recordShareClick: RecordShareClickPayload;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationCreateShareLinkArgs = {
+  input: CreateShareLinkInput;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationRecordShareClickArgs = {
+  shareId: Scalars['ID']['input'];
+  visitorId: Scalars['String']['input'];
 };
 
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
@@ -41,6 +83,8 @@ export type Query = {
   __typename?: 'Query';
   /** Case-insensitive; null for an unknown code. */
   inviteCode: Maybe<InviteCode>;
+  /** Staff only. */
+  shareFunnel: ShareFunnel;
 };
 
 
@@ -48,6 +92,82 @@ export type Query = {
 export type QueryInviteCodeArgs = {
   code: Scalars['ID']['input'];
 };
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryShareFunnelArgs = {
+  memberId: Scalars['ID']['input'];
+};
+
+/** Whether the click was counted. */
+export type RecordShareClickPayload = {
+  __typename?: 'RecordShareClickPayload';
+  /** False when this visitor was already counted for this share, or the signed-in sharer opened their own link. */
+  counted: Scalars['Boolean']['output'];
+  shareId: Scalars['ID']['output'];
+};
+
+/** Where the member shared it. */
+export type ShareChannel =
+  | 'COPY_LINK'
+  | 'OTHER'
+  | 'POSTER'
+  | 'WECHAT_FRIEND'
+  | 'WECHAT_MOMENTS';
+
+/** Staff: a member's share funnel so far (shares and clicks; registrations and first orders are not counted yet). */
+export type ShareFunnel = {
+  __typename?: 'ShareFunnel';
+  /** Visitors counted once per share. */
+  clicks: Scalars['Int']['output'];
+  member: Member;
+  shares: Scalars['Int']['output'];
+  /** Distinct visitors over all the member's shares. */
+  visitors: Scalars['Int']['output'];
+};
+
+/** A member's share: the link parameters a frontend appends to the target's own path. */
+export type ShareLink = {
+  __typename?: 'ShareLink';
+  channel: ShareChannel;
+  /** The sharer's invite code (邀请码), issued on their first share when they had none. */
+  code: Scalars['String']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  /** `?share=<id>&invite=<code>`: appended to the target's path (the frontend owns the host). */
+  query: Scalars['String']['output'];
+  target: ShareTarget;
+};
+
+/** A member's shares and the distinct visitors who opened them. */
+export type ShareStats = {
+  __typename?: 'ShareStats';
+  /** Visitors counted once per share. */
+  clicks: Scalars['Int']['output'];
+  shares: Scalars['Int']['output'];
+};
+
+/** What a share points at: the owning service's id (an ObjectId for products, articles and live rooms; a short token for groups and pages). */
+export type ShareTarget = {
+  __typename?: 'ShareTarget';
+  id: Scalars['ID']['output'];
+  kind: ShareTargetKind;
+};
+
+/** What to share: its kind and the owning service's id. */
+export type ShareTargetInput = {
+  /** At most 64 characters; BAD_USER_INPUT when it cannot be an id of that kind. */
+  id: Scalars['ID']['input'];
+  kind: ShareTargetKind;
+};
+
+/** What can be shared. */
+export type ShareTargetKind =
+  | 'ARTICLE'
+  | 'GROUP'
+  | 'LIVE_ROOM'
+  | 'PAGE'
+  | 'PRODUCT';
 
 export type Link__Purpose =
   | 'EXECUTION'
@@ -152,27 +272,47 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
+  CreateShareLinkInput: CreateShareLinkInput;
+  DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   InviteCode: ResolverTypeWrapper<InviteCodeDocModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Member: ResolverTypeWrapper<MemberRefModel>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  RecordShareClickPayload: ResolverTypeWrapper<RecordShareClickPayload>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  ShareChannel: ShareChannel;
+  ShareFunnel: ResolverTypeWrapper<FunnelShapeModel>;
+  ShareLink: ResolverTypeWrapper<ShareDocModel>;
+  ShareStats: ResolverTypeWrapper<ShareStats>;
+  ShareTarget: ResolverTypeWrapper<ShareTarget>;
+  ShareTargetInput: ShareTargetInput;
+  ShareTargetKind: ShareTargetKind;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
   link__Purpose: Link__Purpose;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
+  CreateShareLinkInput: CreateShareLinkInput;
+  DateTime: Scalars['DateTime']['output'];
   InviteCode: InviteCodeDocModel;
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   Member: MemberRefModel;
+  Mutation: Record<PropertyKey, never>;
   Query: Record<PropertyKey, never>;
+  RecordShareClickPayload: RecordShareClickPayload;
+  Boolean: Scalars['Boolean']['output'];
+  ShareFunnel: FunnelShapeModel;
+  ShareLink: ShareDocModel;
+  ShareStats: ShareStats;
+  ShareTarget: ShareTarget;
+  ShareTargetInput: ShareTargetInput;
   link__Import: Scalars['link__Import']['output'];
   String: Scalars['String']['output'];
-  Boolean: Scalars['Boolean']['output'];
 }>;
 
 export type InaccessibleDirectiveArgs = { };
@@ -204,6 +344,10 @@ export type TagDirectiveArgs = {
 
 export type TagDirectiveResolver<Result, Parent, ContextType = Context, Args = TagDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
+  name: 'DateTime';
+}
+
 export type InviteCodeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InviteCode'] = ResolversParentTypes['InviteCode'], FederationReferenceType extends FederationReferenceTypes['InviteCode'] = FederationReferenceTypes['InviteCode']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['InviteCode']> | FederationReferenceType, FederationReferenceType, ContextType>;
   code?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -216,10 +360,48 @@ export type MemberResolvers<ContextType = Context, ParentType extends ResolversP
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   inviteCode?: Resolver<Maybe<ResolversTypes['InviteCode']>, ParentType, ContextType>;
   invitedBy?: Resolver<Maybe<ResolversTypes['Member']>, ParentType, ContextType>;
+  shareStats?: Resolver<ResolversTypes['ShareStats'], ParentType, ContextType>;
+}>;
+
+export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  createShareLink?: Resolver<ResolversTypes['ShareLink'], ParentType, ContextType, RequireFields<MutationCreateShareLinkArgs, 'input'>>;
+  recordShareClick?: Resolver<ResolversTypes['RecordShareClickPayload'], ParentType, ContextType, RequireFields<MutationRecordShareClickArgs, 'shareId' | 'visitorId'>>;
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   inviteCode?: Resolver<Maybe<ResolversTypes['InviteCode']>, ParentType, ContextType, RequireFields<QueryInviteCodeArgs, 'code'>>;
+  shareFunnel?: Resolver<ResolversTypes['ShareFunnel'], ParentType, ContextType, RequireFields<QueryShareFunnelArgs, 'memberId'>>;
+}>;
+
+export type RecordShareClickPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RecordShareClickPayload'] = ResolversParentTypes['RecordShareClickPayload']> = ResolversObject<{
+  counted?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  shareId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
+export type ShareFunnelResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShareFunnel'] = ResolversParentTypes['ShareFunnel']> = ResolversObject<{
+  clicks?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  shares?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  visitors?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type ShareLinkResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShareLink'] = ResolversParentTypes['ShareLink']> = ResolversObject<{
+  channel?: Resolver<ResolversTypes['ShareChannel'], ParentType, ContextType>;
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  query?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  target?: Resolver<ResolversTypes['ShareTarget'], ParentType, ContextType>;
+}>;
+
+export type ShareStatsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShareStats'] = ResolversParentTypes['ShareStats']> = ResolversObject<{
+  clicks?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  shares?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type ShareTargetResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShareTarget'] = ResolversParentTypes['ShareTarget']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['ShareTargetKind'], ParentType, ContextType>;
 }>;
 
 export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['link__Import'], any> {
@@ -227,9 +409,16 @@ export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<Resolv
 }
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  DateTime?: GraphQLScalarType;
   InviteCode?: InviteCodeResolvers<ContextType>;
   Member?: MemberResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  RecordShareClickPayload?: RecordShareClickPayloadResolvers<ContextType>;
+  ShareFunnel?: ShareFunnelResolvers<ContextType>;
+  ShareLink?: ShareLinkResolvers<ContextType>;
+  ShareStats?: ShareStatsResolvers<ContextType>;
+  ShareTarget?: ShareTargetResolvers<ContextType>;
   link__Import?: GraphQLScalarType;
 }>;
 

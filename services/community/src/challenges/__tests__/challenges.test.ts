@@ -15,6 +15,8 @@ const templates = new Map<string, boolean>();
 const grants = new Map<string, string>();
 const asked = new Map<string, number>();
 let membership: 'UP' | 'DOWN' = 'UP';
+/** The loyalty program's time zone as membership answers it. */
+let programZone = 'Asia/Shanghai';
 const completed: EventEnvelope<'community.checkin.completed'>[] = [];
 
 beforeAll(async () => {
@@ -23,6 +25,10 @@ beforeAll(async () => {
   svc.bus.reply('membership.coupon.template', async ({ templateId }) => {
     if (!templates.has(templateId)) throw new AppError('NOT_FOUND', 'Coupon template not found');
     return { templateId, name: '打卡奖励券', active: templates.get(templateId)! };
+  });
+  svc.bus.reply('membership.program.describe', async () => {
+    if (membership === 'DOWN') throw new Error('membership is down');
+    return { timeZone: programZone };
   });
   svc.bus.reply('membership.coupon.grant', async (req) => {
     asked.set(req.key, (asked.get(req.key) ?? 0) + 1);
@@ -41,6 +47,7 @@ afterAll(async () => {
 });
 afterEach(() => {
   membership = 'UP';
+  programZone = 'Asia/Shanghai';
 });
 
 const DAY = 86_400_000;
@@ -156,6 +163,47 @@ describe('check-in challenges', () => {
       longestStreak: 2,
       completedAt: null,
     });
+  });
+
+  test("the days follow the loyalty program's zone as membership says it when the challenge is created", async () => {
+    at('2026-04-10T02:00:00Z'); // 04-10 10:00 in Shanghai, 04-09 22:00 in Los Angeles
+    programZone = 'America/Los_Angeles';
+    const res = await call(
+      CREATE,
+      {
+        input: {
+          title: '西海岸打卡',
+          startsAt: clock.toISOString(),
+          endsAt: new Date(clock.getTime() + 3 * DAY).toISOString(),
+          requiredDays: 2,
+          rewardTemplateId: template(),
+        },
+      },
+      asStaff(),
+    );
+    expect(res.data?.createChallenge.timeZone).toBe('America/Los_Angeles');
+    const id = res.data!.createChallenge.id as string;
+    programZone = 'Asia/Shanghai'; // a later change of the program does not move a running challenge
+    const memberId = await joined(id);
+    expect((await checkIn(id, memberId)).data?.checkInChallenge).toMatchObject({ lastCheckInDay: '2026-04-09' });
+    // Membership failing: an error, and nothing is created.
+    const before = await svc.db.collection('challenges').countDocuments();
+    membership = 'DOWN';
+    const down = await call(
+      CREATE,
+      {
+        input: {
+          title: '打卡',
+          startsAt: clock.toISOString(),
+          endsAt: new Date(clock.getTime() + 3 * DAY).toISOString(),
+          requiredDays: 1,
+          rewardTemplateId: template(),
+        },
+      },
+      asStaff(),
+    );
+    expect(down.errors).toBeDefined();
+    expect(await svc.db.collection('challenges').countDocuments()).toBe(before);
   });
 
   test('no answer from membership leaves the reward pending; the sweep grants it with the same key, once', async () => {

@@ -65,6 +65,32 @@ describe('capacity', () => {
     expect((await call(JOIN, { g }, customer(b))).errors).toBeUndefined();
     expect(await rows(g)).toBe(1);
   });
+
+  test('a join that crashed holding a seat gets it back from the sweep, only once stale; a decided join keeps its seat', async () => {
+    const g = await newGroup({ capacity: 2 });
+    const [crashed, member, next, last] = [newId(), newId(), newId(), newId()];
+    expect((await call(JOIN, { g }, customer(member))).errors).toBeUndefined();
+    // What a crash between taking seat 2 and the move append leaves behind: the hold and the held seat.
+    const ticket = randomUUID();
+    const at = new Date();
+    await A()
+      .db.collection('group_seat_holds')
+      .insertOne({ _id: ticket as never, groupId: g, memberId: crashed, at });
+    await A()
+      .db.collection('group_seats')
+      .insertOne({ _id: `${g}:seat:2:1` as never, accountId: `${g}:seat:2`, seq: 1, holder: crashed, ticket, at });
+    expect(reason(await call(JOIN, { g }, customer(next)))).toBe('FULL');
+    // Not stale yet: the sweep leaves a join that may still be running alone.
+    expect((await A().sweep(at)).groups).toMatchObject({ seatHoldsSwept: 0, seatsFreed: 0 });
+    const later = new Date(at.getTime() + 3 * 60_000);
+    expect((await replicas[1]!.sweep(later)).groups).toMatchObject({ seatHoldsSwept: 1, seatsFreed: 1 });
+    expect(await A().db.collection('group_seat_holds').countDocuments({ groupId: g })).toBe(0);
+    expect((await call(JOIN, { g }, customer(next))).errors).toBeUndefined();
+    expect(reason(await call(JOIN, { g }, customer(last)))).toBe('FULL');
+    // Joins that completed left no hold behind, and a second sweep frees nothing.
+    expect((await A().sweep(new Date(later.getTime() + 3 * 60_000))).groups).toMatchObject({ seatsFreed: 0 });
+    expect(await rows(g)).toBe(2);
+  });
 });
 
 describe('policies and input', () => {

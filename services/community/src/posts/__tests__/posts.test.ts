@@ -198,3 +198,56 @@ test('a good verified showcase earns the reward coupon once, keyed by the post; 
   expect(await svc.db.collection('community_showcase_rewards').findOne({ _id: latePost as never })).toMatchObject({ status: 'GRANTED' });
   expect(grants.filter((k) => k === `community:showcase:${latePost}`)).toHaveLength(1);
 }, 30_000);
+
+test('a reversal membership does not answer stays REVERSING and the sweep asks again under the same key; a LOCKED coupon waits', async () => {
+  const revokes: string[] = [];
+  let couponAnswer: 'REVOKED' | 'LOCKED' = 'LOCKED';
+  svc.bus.reply('membership.points.grant', async (req) => ({ points: req.points }));
+  svc.bus.reply('membership.coupon.revoke', async (req) => {
+    if (membershipDown) throw new Error('membership is down');
+    revokes.push(`coupon:${req.key}`);
+    return { revoked: couponAnswer === 'REVOKED', state: couponAnswer, couponId: `coupon-${req.key}` };
+  });
+  svc.bus.reply('membership.points.revoke', async (req) => {
+    if (membershipDown) throw new Error('membership is down');
+    revokes.push(`points:${req.key}`);
+    return { revoked: true, taken: 30, shortfall: 0 };
+  });
+  const version = (await call('{ showcaseReward { version } }', {}, asStaff())).data!.showcaseReward.version;
+  const set = await call(
+    'mutation($i: SetShowcaseRewardInput!) { setShowcaseReward(input: $i) { points } }',
+    { i: { couponTemplateId: 'tpl-2', points: 30, minRating: 4, expectedVersion: version } },
+    asStaff(),
+  );
+  expect(set.data!.setShowcaseReward.points).toBe(30);
+  const member = oid();
+  const postId = (await showcase(member, await paid(member, oid()), 5)).data!.postShowcase.id;
+  const REWARD = 'query($p: ID!) { post(id: $p) { reward { status points reversalTrigger couponState pointsTaken } } }';
+  expect((await call(REWARD, { p: postId }, as(member))).data!.post.reward).toMatchObject({ status: 'GRANTED', points: 30 });
+  expect((await call(REWARD, { p: postId }, as(oid()))).data!.post.reward).toBeNull();
+
+  membershipDown = true;
+  await call('mutation($p: ID!) { hidePost(postId: $p, reason: "spam") { id } }', { p: postId }, asStaff());
+  expect((await call(REWARD, { p: postId }, asStaff())).data!.post.reward).toMatchObject({
+    status: 'REVERSING',
+    reversalTrigger: 'HIDDEN',
+  });
+  membershipDown = false;
+  // The coupon is LOCKED by an unpaid order: the points are taken back, the coupon is asked again later.
+  await svc.sweep();
+  expect((await call(REWARD, { p: postId }, asStaff())).data!.post.reward).toMatchObject({ status: 'REVERSING', pointsTaken: 30 });
+  couponAnswer = 'REVOKED';
+  await svc.sweep();
+  expect((await call(REWARD, { p: postId }, asStaff())).data!.post.reward).toMatchObject({
+    status: 'REVERSED',
+    couponState: 'REVOKED',
+    pointsTaken: 30,
+  });
+  const key = `community:showcase:${postId}`;
+  expect(revokes).toEqual([`coupon:${key}`, `points:${key}`, `coupon:${key}`]);
+  // Restored: no grant again, and a later sweep asks nothing more.
+  await call('mutation($p: ID!) { restorePost(postId: $p, reason: "ok") { id } }', { p: postId }, asStaff());
+  await svc.sweep();
+  expect(grants.filter((k) => k === key)).toHaveLength(1);
+  expect(revokes).toHaveLength(3);
+}, 30_000);

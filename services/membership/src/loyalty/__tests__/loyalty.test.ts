@@ -281,6 +281,18 @@ describe('tasks, sign-in, birthday and expiry', () => {
       // 7 days × 5 points + the 7th day's bonus of 20.
       expect(await loyalty().pointsOf(memberId)).toBe(55);
 
+      // SHARE is rewarded against a share (referral.share.created): one for today, one for tomorrow.
+      const shared = () =>
+        loyalty().shareCreated(`share-${memberId}-${clock.getTime()}`, {
+          shareId: new Types.ObjectId().toHexString(),
+          memberId,
+          targetKind: 'PRODUCT',
+          targetId: new Types.ObjectId().toHexString(),
+          channel: 'COPY_LINK',
+          sharedAt: clock.toISOString(),
+        });
+      await shared();
+      await shared();
       const share = await call(CLAIM, { t: 'SHARE' }, as(memberId));
       expect(share.data!.claimTaskReward).toMatchObject({ points: 5, growth: 2 });
       const again = await call(CLAIM, { t: 'SHARE' }, as(memberId));

@@ -1,0 +1,31 @@
+import type { Connection, Model } from 'mongoose';
+import type { Bus, EventHandlers, Logger } from '@flywheel/service-kit';
+import type { Resolvers } from './__generated__/resolvers';
+import type { ReferralService } from './service';
+
+/** What every referral module (`src/<module>/`) is given. */
+export interface ModuleDeps {
+  db: Connection;
+  bus: Bus;
+  logger: Logger;
+  /** The core: invite codes and inviter bindings. */
+  invites: ReferralService;
+  /** Asks the outbox relay to publish now. */
+  kick: () => void;
+  now: () => Date;
+}
+
+/**
+ * What every referral module returns to the composition root: its resolvers (merged over the
+ * core's, type by type), the collections whose entries carry an `outbox` event, the events it
+ * consumes and its bootstrap.
+ */
+export interface ReferralModule {
+  name: string;
+  resolvers: Resolvers;
+  outboxSources?: Model<any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Handlers per event subject; each a no-op on a repeated event by its own claims. */
+  on?: EventHandlers;
+  /** Runs once indexes exist. */
+  init?: () => Promise<void>;
+}
