@@ -5,7 +5,16 @@
 // line makes the trial SHOWCASED, and the post carries the ambassador badge.
 import { randomUUID } from 'node:crypto';
 import { eventually, gql } from '@flywheel/testing';
-import { asStaff, newCustomer, signUp, startInProcessStack, type InProcessStack } from './in-process-stack';
+import {
+  asStaff,
+  createTestProduct,
+  errorCode,
+  errorReason,
+  newCustomer,
+  signUp,
+  startInProcessStack,
+  type InProcessStack,
+} from './in-process-stack';
 
 jest.setTimeout(180_000);
 
@@ -19,10 +28,9 @@ afterAll(async () => {
 
 const url = () => stack.gateway.url;
 const staff = asStaff();
-type Res = { errors?: readonly { extensions?: Record<string, unknown> }[] };
-const code = (res: Res) => res.errors?.[0]?.extensions?.code;
-const reason = (res: Res) => res.errors?.[0]?.extensions?.reason;
-const ok = <T extends Res>(res: T): T => {
+const code = errorCode;
+const reason = errorReason;
+const ok = <T extends { errors?: unknown }>(res: T): T => {
   expect(res.errors).toBeUndefined();
   return res;
 };
@@ -35,17 +43,7 @@ const PLACE =
   'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id status total { amount } payBy payments { id amount { amount } status } } }';
 const STOCK = 'query($id: ID!) { product(id: $id) { skus { id stock { available reserved sold } } } }';
 
-async function product(price: number) {
-  const created = ok(
-    await gql(
-      url(),
-      'mutation($i: CreateProductInput!) { createProduct(input: $i) { id skus { id } } }',
-      { i: { name: `体验装 ${randomUUID().slice(0, 6)}`, status: 'ON_SALE', skus: [{ name: '试用装', price, stock: 20 }] } },
-      staff,
-    ),
-  );
-  return { productId: created.data!.createProduct.id as string, skuId: created.data!.createProduct.skus[0].id as string };
-}
+const product = (price: number) => createTestProduct(url(), staff, { price, stock: 20 }, `体验装 ${randomUUID().slice(0, 6)}`);
 
 async function template(productId: string, amount: number) {
   const created = ok(

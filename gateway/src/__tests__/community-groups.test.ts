@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { eventually, gql, serviceEnv } from '@flywheel/testing';
 import * as community from '../../../services/community/src/main';
 import { loadServiceConfig as communityConfig } from '../../../services/community/src/config';
-import { asStaff, newCustomer, signUp, startInProcessStack, type InProcessStack } from './in-process-stack';
+import { asStaff, errorCode, errorReason, newCustomer, signUp, startInProcessStack, type InProcessStack } from './in-process-stack';
 
 jest.setTimeout(180_000);
 
@@ -23,9 +23,8 @@ afterAll(async () => {
 
 const url = () => stack.gateway.url;
 const staff = asStaff();
-type Res = { errors?: readonly { extensions?: Record<string, unknown> }[] };
-const code = (res: Res) => res.errors?.[0]?.extensions?.code;
-const reason = (res: Res) => res.errors?.[0]?.extensions?.reason;
+const code = errorCode;
+const reason = errorReason;
 
 test('reaching SILVER in membership moves the member into the BY_TIER group exactly once, with two community replicas consuming', async () => {
   const second = await community.start(communityConfig(serviceEnv('community', stack.nats.url, { MONGO_DB: stack.community.db.name })), {

@@ -4,7 +4,7 @@
 // all along, and a malformed group id is refused before anything is written.
 import { randomUUID } from 'node:crypto';
 import { gql } from '@flywheel/testing';
-import { asStaff, newCustomer, startInProcessStack, type InProcessStack } from './in-process-stack';
+import { asStaff, createTestProduct, errorCode, newCustomer, startInProcessStack, type InProcessStack } from './in-process-stack';
 
 jest.setTimeout(180_000);
 
@@ -18,7 +18,7 @@ afterAll(async () => {
 
 const url = () => stack.gateway.url;
 const staff = asStaff();
-const code = (res: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => res.errors?.[0]?.extensions?.code;
+const code = errorCode;
 const HOUR = 3_600_000;
 
 const CREATE_FLASH =
@@ -30,16 +30,8 @@ const PREVIEW =
   'query($i: CheckoutPreviewInput!) { checkoutPreview(input: $i) { subtotal { amount } lines { unitPrice { amount } priceKind } } }';
 const PLACE = 'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id total { amount } lines { unitPrice { amount } priceKind } } }';
 
-async function createSku(stock: number, price: number) {
-  const res = await gql(
-    url(),
-    'mutation($i: CreateProductInput!) { createProduct(input: $i) { id skus { id } } }',
-    { i: { name: `群专属秒杀 ${randomUUID().slice(0, 6)}`, status: 'ON_SALE', skus: [{ name: '标准', price, stock }] } },
-    staff,
-  );
-  expect(res.errors).toBeUndefined();
-  return { productId: res.data!.createProduct.id as string, skuId: res.data!.createProduct.skus[0].id as string };
-}
+const createSku = (stock: number, price: number) =>
+  createTestProduct(url(), staff, { price, stock }, `群专属秒杀 ${randomUUID().slice(0, 6)}`);
 
 async function createGroup(): Promise<string> {
   const res = await gql(url(), 'mutation { createGroup(input: { name: "秒杀福利群", description: "群友专享" }) { id } }', {}, staff);

@@ -143,3 +143,28 @@ export async function signUp(
   }
   return member;
 }
+
+type ErrorsOf = { errors?: readonly { extensions?: Record<string, unknown> }[] };
+/** The first error's `extensions.code` (undefined on success). */
+export const errorCode = (res: ErrorsOf) => res.errors?.[0]?.extensions?.code;
+/** The first error's `extensions.reason`. */
+export const errorReason = (res: ErrorsOf) => res.errors?.[0]?.extensions?.reason;
+
+/** A product on sale with one SKU, created by staff through the gateway: its id and the SKU's. */
+export async function createTestProduct(
+  url: string,
+  staff: Record<string, string>,
+  sku: { price: number; stock: number; weightGrams?: number },
+  name = `测试商品 ${new Types.ObjectId().toHexString().slice(-6)}`,
+): Promise<{ productId: string; skuId: string }> {
+  const res = await gql(
+    url,
+    'mutation($i: CreateProductInput!) { createProduct(input: $i) { id skus { id } } }',
+    {
+      i: { name, status: 'ON_SALE', skus: [{ name: '标准', ...sku }] },
+    },
+    staff,
+  );
+  if (res.errors) throw new Error(`createProduct failed: ${JSON.stringify(res.errors)}`);
+  return { productId: res.data!.createProduct.id as string, skuId: res.data!.createProduct.skus[0].id as string };
+}

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
 import { eventually, gql } from '@flywheel/testing';
-import { asStaff, newCustomer, signUp, startInProcessStack, type InProcessStack } from './in-process-stack';
+import { asStaff, errorCode, newCustomer, signUp, startInProcessStack, type InProcessStack } from './in-process-stack';
 
 jest.setTimeout(180_000);
 
@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 const url = () => stack.gateway.url;
-const code = (res: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => res.errors?.[0]?.extensions?.code;
+const code = errorCode;
 const newId = () => new Types.ObjectId().toHexString();
 
 const CREATE = 'mutation($i: CreateShareLinkInput!) { createShareLink(input: $i) { id code target { kind id } channel query } }';

@@ -6,7 +6,7 @@
 // order is refunded in turn).
 import { randomUUID } from 'node:crypto';
 import { eventually, gql } from '@flywheel/testing';
-import { asStaff, signUp, startInProcessStack, type InProcessStack } from './in-process-stack';
+import { asStaff, createTestProduct, signUp, startInProcessStack, type InProcessStack } from './in-process-stack';
 
 jest.setTimeout(240_000);
 
@@ -45,22 +45,8 @@ const REWARD = `query($id: ID!) { post(id: $id) { id verified reward { status co
 const WALLET = `{ me { points { balance } coupons { available revoked used coupons { edges { node { id state } } } } } }`;
 const RATING = `query($id: ID!) { product(id: $id) { rating { average count } } }`;
 
-async function newProduct(): Promise<{ productId: string; skuId: string }> {
-  const created = await gql(
-    url(),
-    'mutation($i: CreateProductInput!) { createProduct(input: $i) { id skus { id } } }',
-    {
-      i: {
-        name: `好评商品 ${randomUUID().slice(0, 6)}`,
-        status: 'ON_SALE',
-        skus: [{ name: '标准', price: 5900, stock: 50, weightGrams: 300 }],
-      },
-    },
-    staff,
-  );
-  expect(created.errors).toBeUndefined();
-  return { productId: created.data!.createProduct.id, skuId: created.data!.createProduct.skus[0].id };
-}
+const newProduct = () =>
+  createTestProduct(url(), staff, { price: 5900, stock: 50, weightGrams: 300 }, `好评商品 ${randomUUID().slice(0, 6)}`);
 
 /** Places and pays an order of one unit (with a coupon when named, else none). */
 async function buy(buyer: Buyer, skuId: string, couponId?: string): Promise<string> {

@@ -108,6 +108,16 @@ export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, ti
     return { task, points: reward.points, growth: reward.growth, period };
   }
 
+  /** One piece of evidence (`<task>:<ref>`), recorded once whatever the number of deliveries. */
+  const recordEvidence = (
+    task: TaskName,
+    ref: string,
+    what: { postId: string } | { shareId: string },
+    memberId: string,
+    eventId: string,
+    at: string,
+  ) => claimOnce(models.TaskEvidence, { _id: `${task}:${ref}`, memberId, task, ...what, eventId, at: new Date(at) });
+
   return {
     grantBirthday,
 
@@ -117,14 +127,7 @@ export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, ti
      */
     async postPublished(eventId: string, post: EventData<'community.post.published'>): Promise<boolean> {
       if (post.kind !== 'SHOWCASE') return false;
-      return claimOnce(models.TaskEvidence, {
-        _id: `REVIEW:${post.postId}`,
-        memberId: post.memberId,
-        task: 'REVIEW',
-        postId: post.postId,
-        eventId,
-        at: new Date(post.publishedAt),
-      });
+      return recordEvidence('REVIEW', post.postId, { postId: post.postId }, post.memberId, eventId, post.publishedAt);
     },
 
     /**
@@ -146,14 +149,7 @@ export function createTaskRewards(ctx: LoyaltyContext, accounts: LotAccounts, ti
 
     /** Records a member's share (`referral.share.created`) as SHARE evidence, once per share. */
     async shareCreated(eventId: string, share: EventData<'referral.share.created'>): Promise<boolean> {
-      return claimOnce(models.TaskEvidence, {
-        _id: `SHARE:${share.shareId}`,
-        memberId: share.memberId,
-        task: 'SHARE',
-        shareId: share.shareId,
-        eventId,
-        at: new Date(share.sharedAt),
-      });
+      return recordEvidence('SHARE', share.shareId, { shareId: share.shareId }, share.memberId, eventId, share.sharedAt);
     },
 
     /** Daily sign-in (签到): once per day; consecutive days make a streak with a bonus every n days. */

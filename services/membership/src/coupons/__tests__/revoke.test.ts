@@ -87,16 +87,23 @@ test('a revoke racing a checkout lock: the coupon ends locked or revoked, never 
     if (locked === 'OK') {
       expect(revoked).toEqual({ revoked: false, state: 'LOCKED', couponId });
       expect(entries).toEqual(['ISSUED', 'LOCKED']);
-      // Paid: USED, and still not taken back (the caller records the shortfall).
-      await coupons().consume(couponId, `order-${i}`);
-      expect(await revoke(key)).toEqual({ revoked: false, state: 'USED', couponId });
-      expect(await states(couponId)).toEqual(['ISSUED', 'LOCKED', 'USED']);
     } else {
       expect(locked).toBe('CONFLICT');
       expect(revoked).toEqual({ revoked: true, state: 'REVOKED', couponId });
       expect(entries).toEqual(['ISSUED', 'REVOKED']);
     }
   }
+  // Locked, then paid: USED, and still not taken back (the caller records the shortfall); marked
+  // once as wanted back (a second ask adds nothing), so a refund of that order revokes it.
+  const { couponId } = await grant('race:used', memberId, templateId);
+  await coupons().lock(couponId, memberId, 'order-used');
+  expect(await revoke('race:used')).toEqual({ revoked: false, state: 'LOCKED', couponId });
+  await coupons().consume(couponId, 'order-used');
+  expect(await revoke('race:used')).toEqual({ revoked: false, state: 'USED', couponId });
+  expect(await revoke('race:used')).toEqual({ revoked: false, state: 'USED', couponId });
+  expect(await states(couponId)).toEqual(['ISSUED', 'LOCKED', 'USED', 'USED']);
+  expect(await coupons().restore(couponId, 'order-used')).toBe(true);
+  expect(await states(couponId)).toEqual(['ISSUED', 'LOCKED', 'USED', 'USED', 'REVOKED']);
 });
 
 test('points granted once per key and revoked once, like a refund claw-back: what was spent is the shortfall', async () => {
