@@ -25,6 +25,7 @@ export interface InProcessStack {
   subgraphs: Record<string, RunningService>;
   orders: orders.RunningOrders;
   community: community.RunningCommunity;
+  referral: referral.RunningReferral;
   gateway: RunningGateway;
   /** Starts another gateway on the same subgraphs (e.g. production mode). */
   extraGateway(env?: Record<string, string>): Promise<RunningGateway>;
@@ -58,11 +59,11 @@ export function gatewayTestEnv(subgraphUrls: Record<string, string>, more: Recor
 
 /**
  * `extra`: more environment per service name. `clocks`: a service's clock, for tests that move time
- * (community's challenge days).
+ * (community's challenge days, referral's expiries).
  */
 export async function startInProcessStack(
   extra: Record<string, Record<string, string>> = {},
-  clocks: { community?: () => Date } = {},
+  clocks: { community?: () => Date; referral?: () => Date } = {},
 ): Promise<InProcessStack> {
   const nats = await privateNats();
   const env = (name: string) => serviceEnv(name, nats.url, extra[name] ?? {});
@@ -73,7 +74,7 @@ export async function startInProcessStack(
     live.start(liveConfig.loadServiceConfig(env('live'))),
     community.start(communityConfig.loadServiceConfig(env('community')), clocks.community ? { now: clocks.community } : {}),
     membership.start(membershipConfig.loadServiceConfig(env('membership'))),
-    referral.start(referralConfig.loadServiceConfig(env('referral'))),
+    referral.start(referralConfig.loadServiceConfig(env('referral')), clocks.referral ? { now: clocks.referral } : {}),
   ]);
   const subgraphs: Record<string, RunningService> = Object.fromEntries([...started, ordersSvc].map((s) => [s.name, s]));
   const urls = Object.fromEntries(Object.entries(subgraphs).map(([name, s]) => [name, s.url]));
@@ -88,6 +89,7 @@ export async function startInProcessStack(
     subgraphs,
     orders: ordersSvc,
     community: subgraphs.community as community.RunningCommunity,
+    referral: subgraphs.referral as referral.RunningReferral,
     gateway,
     async extraGateway(more = {}) {
       const g = await startGateway(loadGatewayConfig(gatewayEnv(more)));

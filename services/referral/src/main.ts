@@ -1,6 +1,6 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
-import { mergeResolvers, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { claimedSweeper, mergeResolvers, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
 import { coreHandlers, registerConsumers } from './events';
 import { createModels } from './model';
@@ -17,19 +17,33 @@ function createModules(deps: ModuleDeps) {
 }
 export type Modules = ReturnType<typeof createModules>;
 
+/** How often the sweeper runs (group-buy expiry, settlements, …); one replica takes each period (a claim). */
+export const SWEEP_INTERVAL_MS = 15_000;
+
 export interface StartOptions {
   handleSignals?: boolean;
+  /** Run the sweeper on its timer (default); tests drive `sweep` by hand instead. */
+  sweepers?: boolean;
   /** The clock of the service (tests move it). */
   now?: () => Date;
 }
 
-export async function start(
-  config: Config,
-  opts: StartOptions = {},
-): Promise<RunningService & { service: ReferralService; modules: Modules }> {
+export interface RunningReferral extends RunningService {
+  service: ReferralService;
+  modules: Modules;
+  /** One pass of every module's periodic work at `at`. */
+  sweep(at?: Date): Promise<Record<string, Record<string, number>>>;
+}
+
+export async function start(config: Config, opts: StartOptions = {}): Promise<RunningReferral> {
   let service!: ReferralService;
   let modules!: Modules;
   const now = opts.now ?? (() => new Date());
+  const sweep = async (at: Date = now()) => {
+    const out: Record<string, Record<string, number>> = {};
+    for (const m of Object.values(modules) as ReferralModule[]) if (m.sweep) out[m.name] = await m.sweep(at);
+    return out;
+  };
   const running = await runService<Context>({
     name: 'referral',
     config,
@@ -42,6 +56,7 @@ export async function start(
       service = createReferralService({ models, now });
       modules = createModules({ db, bus, logger, invites: service, kick, now });
       const list = Object.values(modules) as ReferralModule[];
+      const sweeper = claimedSweeper({ claims: models.Claim, periodMs: SWEEP_INTERVAL_MS, now, run: sweep, logger });
       return {
         resolvers: mergeResolvers([coreResolvers, ...list.map((m) => m.resolvers)]),
         context: (base) => ({ ...base, service, loaders: service.loaders() }),
@@ -50,11 +65,16 @@ export async function start(
         init: async () => {
           for (const m of list) await m.init?.();
           await registerConsumers({ bus, core: coreHandlers(service, logger), modules: list });
+          if (opts.sweepers ?? true) sweeper.start();
+        },
+        stop: async () => {
+          await sweeper.stop();
+          for (const m of list) await m.stop?.();
         },
       };
     },
   });
-  return { ...running, service, modules };
+  return { ...running, service, modules, sweep };
 }
 
 if (require.main === module) runMain('referral', () => start(loadServiceConfig(), { handleSignals: true }));

@@ -46,7 +46,11 @@ export function createModels(db: Connection) {
   bindingSchema.index({ code: 1 });
   bindingSchema.index({ inviterId: 1 });
 
+  const claimSchema = new Schema<{ _id: string; at: Date }>({ _id: String, at: Date }, { versionKey: false });
+
   return {
+    /** Claims of the sweeper: `sweep:<period>` gives each period's pass to one replica. */
+    Claim: db.model<{ _id: string; at: Date }>('Claim', claimSchema, 'claims'),
     InviteCode: db.model<InviteCodeDoc>('InviteCode', codeSchema, 'invite_codes'),
     InviteBinding: db.model<InviteBindingDoc>('InviteBinding', bindingSchema, 'invite_bindings'),
   };

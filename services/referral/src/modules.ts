@@ -18,7 +18,7 @@ export interface ModuleDeps {
 /**
  * What every referral module returns to the composition root: its resolvers (merged over the
  * core's, type by type), the collections whose entries carry an `outbox` event, the events it
- * consumes and its bootstrap.
+ * consumes, its bootstrap, periodic work and what to do before the service stops.
  */
 export interface ReferralModule {
   name: string;
@@ -28,4 +28,8 @@ export interface ReferralModule {
   on?: EventHandlers;
   /** Runs once indexes exist. */
   init?: () => Promise<void>;
+  /** Periodic work at `at` (the sweeper's timer, one replica per period; tests call it with a moved clock). */
+  sweep?: (at: Date) => Promise<Record<string, number>>;
+  /** Before the service stops. */
+  stop?: () => Promise<void>;
 }
