@@ -21,6 +21,21 @@ function request<Req extends z.ZodType, Res extends z.ZodType>(service: ServiceN
   return { service, request: req, reply: res };
 }
 
+/** The referral offer an order is placed under (拼团: open a group or join one; 砍价: the member's own bargain). */
+const referralOffer = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('GROUP_BUY'), offerId: id, groupId: id.optional() }),
+  z.object({ kind: z.literal('BARGAIN'), bargainId: id }),
+]);
+/** A referral price adjustment: money off one SKU's line (never positive). */
+const referralAdjustment = z.object({
+  kind: z.enum(['GROUP_BUY', 'BARGAIN']),
+  skuId: id,
+  amount: z.number().int().max(0).safe(),
+  label: z.string().max(100),
+  /** What the adjustment is for: `groupbuy:<groupId>` or `bargain:<bargainId>`. */
+  ref: z.string().max(200),
+});
+
 export const requests = {
   /**
    * Server-side prices. With `memberId` the quote applies member prices and any live flash sale
@@ -138,6 +153,39 @@ export const requests = {
   ),
   /** Gives back what a checkout locked (its failure or abandonment); idempotent, a no-op if nothing was. */
   'membership.benefits.release': request('membership', z.object({ checkoutId: id }), z.object({ checkoutId: id, released: z.boolean() })),
+  /**
+   * Referral's part of a checkout price (拼团 / 砍价), without side effects: the order names one
+   * referral offer — a group-buy offer (opening a group, or joining `groupId`) or the member's own
+   * bargain — and referral answers the GROUP_BUY / BARGAIN adjustments that bring its SKU's line
+   * to the offer's price. Refusals (unknown or ended offer, a full group, over the member's limit,
+   * a bargain of another member or already bought) are BAD_USER_INPUT / FORBIDDEN / CONFLICT /
+   * NOT_FOUND with extensions.reason.
+   */
+  'referral.price.quote': request(
+    'referral',
+    z.object({
+      checkoutId: id,
+      memberId: id,
+      offer: referralOffer,
+      lines: z
+        .array(z.object({ skuId: id, quantity: z.number().int().positive(), unitPrice: fen }))
+        .min(1)
+        .max(100),
+    }),
+    z.object({ adjustments: z.array(referralAdjustment) }),
+  ),
+  /**
+   * Takes what a quote's adjustments use, keyed by the checkout id (= order id): a group-buy slot
+   * claimed for the order, a bargain's one purchase. Idempotent for the same checkout; a slot or
+   * purchase taken meanwhile is CONFLICT, and nothing is taken.
+   */
+  'referral.price.lock': request(
+    'referral',
+    z.object({ checkoutId: id, memberId: id, offer: referralOffer, adjustments: z.array(referralAdjustment) }),
+    z.object({ checkoutId: id }),
+  ),
+  /** Gives back what a checkout locked (its failure or abandonment, an unpaid order cancelled); idempotent, a no-op if nothing was. */
+  'referral.price.release': request('referral', z.object({ checkoutId: id }), z.object({ checkoutId: id, released: z.boolean() })),
   /**
    * Grants a member a coupon of a template (live-room coupons, win-back campaigns); `key` makes
    * it idempotent per caller. The template's quota and per-member limit apply.

@@ -1,4 +1,4 @@
-import { consumeForModules, type Bus, type EventHandlers, type Logger } from '@flywheel/service-kit';
+import { badInput, consumeForModules, type Bus, type EventHandlers, type Logger } from '@flywheel/service-kit';
 import type { ReferralModule } from './modules';
 import type { ReferralService } from './service';
 
@@ -23,3 +23,26 @@ export function coreHandlers(service: ReferralService, logger: Logger): EventHan
 /** One durable consumer per subject, running the core's handler and every module's for it. */
 export const registerConsumers = ({ bus, core, modules }: { bus: Bus; core: EventHandlers; modules: ReferralModule[] }): Promise<void> =>
   consumeForModules(bus, [core, ...modules.map((m) => m.on)]);
+
+/**
+ * `referral.price.quote|lock|release` (orders' checkout): quote and lock go to the module that
+ * prices the offer's kind; release asks every pricing module (each a no-op when it held nothing).
+ */
+export function registerPricing(bus: Bus, modules: ReferralModule[]): void {
+  const pricers = modules.flatMap((m) => (m.pricing ? [m.pricing] : []));
+  const pricer = (kind: string) => {
+    const found = pricers.find((p) => p.kind === kind);
+    if (!found) throw badInput(`No referral offers of kind ${kind}`, 'offer');
+    return found;
+  };
+  bus.reply('referral.price.quote', (req) => pricer(req.offer.kind).quote(req));
+  bus.reply('referral.price.lock', async (req) => {
+    await pricer(req.offer.kind).lock(req);
+    return { checkoutId: req.checkoutId };
+  });
+  bus.reply('referral.price.release', async ({ checkoutId }) => {
+    let released = false;
+    for (const p of pricers) if (await p.release(checkoutId)) released = true;
+    return { checkoutId, released };
+  });
+}

@@ -2,7 +2,7 @@ import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
 import { claimedSweeper, mergeResolvers, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
 import { loadServiceConfig, type Config } from './config';
-import { coreHandlers, registerConsumers } from './events';
+import { coreHandlers, registerConsumers, registerPricing } from './events';
 import { createModels } from './model';
 import type { ModuleDeps, ReferralModule } from './modules';
 import { resolvers as coreResolvers } from './resolvers';
@@ -64,6 +64,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         // After the indexes exist: they are the claims that make a redelivery a no-op.
         init: async () => {
           for (const m of list) await m.init?.();
+          registerPricing(bus, list);
           await registerConsumers({ bus, core: coreHandlers(service, logger), modules: list });
           if (opts.sweepers ?? true) sweeper.start();
         },
