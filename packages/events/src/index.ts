@@ -25,7 +25,18 @@ export const events = {
   'membership.member.registered': event(
     'membership',
     1,
-    z.object({ memberId: id, registeredAt: dateTime, invitedByCode: z.string().max(16).optional() }),
+    z.object({
+      memberId: id,
+      registeredAt: dateTime,
+      invitedByCode: z.string().max(16).optional(),
+      /**
+       * HMAC-SHA256 (membership's lookup key) of a purpose label and the phone, base64url: equal
+       * phones give equal values, so referral can see one phone behind two accounts (a fraud rule)
+       * without ever holding the phone; not reversible without the key, and not the value
+       * membership indexes its members by.
+       */
+      phoneHash: z.string().max(64).optional(),
+    }),
   ),
   'membership.member.erased': event('membership', 1, z.object({ memberId: id })),
   'catalog.product.changed': event('catalog', 1, z.object({ productId: id, status: z.string() })),
@@ -190,6 +201,23 @@ export const events = {
       reason: z.string().max(200),
     }),
   ),
+  /**
+   * A referral reward taken back (its invitee's first paid order fully refunded within the
+   * after-sales window): membership revokes the coupon or claws the points back granted under the
+   * same `rewardId`; once per reward.
+   */
+  'referral.reward.reversed': event(
+    'referral',
+    1,
+    z.object({
+      rewardId: id,
+      memberId: id,
+      kind: z.enum(['COUPON', 'POINTS']),
+      couponTemplateId: id.optional(),
+      points: z.number().int().positive().optional(),
+      reason: z.string().max(200),
+    }),
+  ),
   /** A member shared something (分享: a product, article, live room, group or page) through a channel; once per share. */
   'referral.share.created': event(
     'referral',
@@ -202,6 +230,60 @@ export const events = {
       channel: z.enum(['WECHAT_FRIEND', 'WECHAT_MOMENTS', 'COPY_LINK', 'POSTER', 'OTHER']),
       sharedAt: dateTime,
     }),
+  ),
+  /** A distribution (分销) commission booked PENDING for a paid order: once per order and level (1: the buyer's distributor, 2: theirs). */
+  'referral.commission.booked': event(
+    'referral',
+    1,
+    z.object({
+      commissionId: id,
+      orderId: id,
+      distributorId: id,
+      buyerId: id,
+      level: z.union([z.literal(1), z.literal(2)]),
+      amount: fen,
+      bookedAt: dateTime,
+    }),
+  ),
+  /** A commission settled once its order completed (the after-sales window closed); `amount` is what was still pending. */
+  'referral.commission.settled': event(
+    'referral',
+    1,
+    z.object({
+      commissionId: id,
+      orderId: id,
+      distributorId: id,
+      level: z.union([z.literal(1), z.literal(2)]),
+      amount: fen,
+      settledAt: dateTime,
+    }),
+  ),
+  /** A commission reversed pro rata to a refund (once per refund and level), from the pending or, after settlement, the settled balance. */
+  'referral.commission.reversed': event(
+    'referral',
+    1,
+    z.object({
+      commissionId: id,
+      orderId: id,
+      distributorId: id,
+      level: z.union([z.literal(1), z.literal(2)]),
+      refundId: id,
+      amount: fen,
+      afterSettlement: z.boolean(),
+      reversedAt: dateTime,
+    }),
+  ),
+  /** A group buy (拼团) filled with its N paid members (or was completed virtually at expiry): orders releases every order named to fulfilment; once per group (a later payer of a virtually completed group comes in an event of its own). */
+  'referral.groupbuy.succeeded': event(
+    'referral',
+    1,
+    z.object({ groupId: id, offerId: id, orderIds: z.array(id).max(100), succeededAt: dateTime }),
+  ),
+  /** A group buy expired without N paid members: orders refunds every order named through the provider, once each (a payment landing after the failure comes in an event of its own). */
+  'referral.groupbuy.failed': event(
+    'referral',
+    1,
+    z.object({ groupId: id, offerId: id, orderIds: z.array(id).max(100), failedAt: dateTime }),
   ),
   /** A member reached a community check-in challenge's required days (打卡挑战完成); once per member and challenge. */
   'community.checkin.completed': event(

@@ -280,7 +280,8 @@ export type RequestData<S extends RequestSubject> = z.infer<(typeof requests)[S]
 export type ReplyData<S extends RequestSubject> = z.infer<(typeof requests)[S]['reply']>;
 
 /** Typed failure of a request; `code` uses the same set as GraphQL errors. */
-export const ReplyError = z.object({ code: z.string(), message: z.string() });
+/** `reason`: the refusal's machine-readable cause (e.g. GROUP_FULL), passed on as the GraphQL error's `extensions.reason`. */
+export const ReplyError = z.object({ code: z.string(), message: z.string(), reason: z.string().max(64).optional() });
 export const ReplyWire = z.union([
   z.object({ ok: z.literal(true), data: z.unknown() }),
   z.object({ ok: z.literal(false), error: ReplyError }),

@@ -62,6 +62,8 @@ export class BusRequestError extends Error {
   constructor(
     public readonly code: string,
     message: string,
+    /** The refusal's `extensions.reason`, when the replier gave one. */
+    public readonly reason?: string,
   ) {
     super(message);
   }
@@ -75,7 +77,7 @@ export class BusRequestError extends Error {
 export function fromBusError(err: unknown): never {
   if (err instanceof BusRequestError) {
     const code = (Object.values(ErrorCode) as string[]).includes(err.code) ? (err.code as ErrorCode) : ErrorCode.INTERNAL_SERVER_ERROR;
-    throw new AppError(code, err.message);
+    throw new AppError(code, err.message, err.reason ? { reason: err.reason } : {});
   }
   throw err;
 }
@@ -361,7 +363,7 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
         throw err;
       }
       const wire = ReplyWire.parse(JSON.parse(dec.decode(raw)));
-      if (!wire.ok) throw new BusRequestError(wire.error.code, wire.error.message);
+      if (!wire.ok) throw new BusRequestError(wire.error.code, wire.error.message, wire.error.reason);
       return def.reply.parse(wire.data) as ReplyData<typeof subject>;
     },
 
@@ -382,11 +384,15 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
                 body = { ok: true, data: def.reply.parse(await handler(parsed.data as RequestData<typeof subject>)) };
               }
             } catch (e) {
-              const code = (e as { extensions?: { code?: string } }).extensions?.code;
+              const { code, reason } = (e as { extensions?: { code?: string; reason?: unknown } }).extensions ?? {};
               if (!code) logger.error({ err: e, subject }, 'reply handler failed');
               body = {
                 ok: false,
-                error: { code: code ?? 'INTERNAL_SERVER_ERROR', message: code ? (e as Error).message : 'internal error' },
+                error: {
+                  code: code ?? 'INTERNAL_SERVER_ERROR',
+                  message: code ? (e as Error).message : 'internal error',
+                  ...(code && typeof reason === 'string' && reason.length <= 64 ? { reason } : {}),
+                },
               };
             }
             msg.respond(enc.encode(JSON.stringify(body)));

@@ -59,3 +59,25 @@ export function localClock(at: Date, timeZone: string): { date: string; time: st
     weekday: WEEKDAYS.indexOf(parts.weekday ?? '') + 1,
   };
 }
+
+/** The instant a local calendar day (YYYY-MM-DD) starts in a time zone (its 00:00 there). */
+export function localMidnight(date: string, timeZone: string): Date {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  const wall = Date.UTC(y, m - 1, d);
+  // The zone's offset at an instant: its local wall clock read as UTC, less the instant (whole minutes).
+  const offsetAt = (t: number) => {
+    const c = localClock(new Date(t), timeZone);
+    const [yy, mo, dd] = c.date.split('-').map(Number) as [number, number, number];
+    const [hh, mi] = c.time.split(':').map(Number) as [number, number];
+    return Date.UTC(yy, mo - 1, dd, hh, mi) - t;
+  };
+  let t = wall - offsetAt(wall);
+  t = wall - offsetAt(t);
+  return new Date(t);
+}
+
+/** Adds whole days to a calendar date (YYYY-MM-DD). */
+export function addDays(date: string, days: number): string {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d + days)).toISOString().slice(0, 10);
+}

@@ -213,7 +213,14 @@ export function createMembershipService(deps: MembershipDeps) {
       ...(invitedByCode ? { invitedByCode } : {}),
       outbox: outboxRecord(
         'membership.member.registered',
-        { memberId: _id.toHexString(), registeredAt: registeredAt.toISOString(), ...(invitedByCode ? { invitedByCode } : {}) },
+        {
+          memberId: _id.toHexString(),
+          registeredAt: registeredAt.toISOString(),
+          ...(invitedByCode ? { invitedByCode } : {}),
+          // Referral's same-phone fraud rule: a keyed hash under its own label, never the phone
+          // and never `phoneHash` (the members' index), so the two cannot be joined without the key.
+          phoneHash: lookupHash(pii, `referral-fraud\0${phone}`),
+        },
         randomUUID(),
         registeredAt,
       ),

@@ -4,6 +4,7 @@ import { claimedSweeper, readSchema, runService, type RunningService, runMain } 
 import type { CheckoutHooks } from './checkout';
 import type { QuoteAdjuster } from './checkout/pricing';
 import { createAddressBook, createMembershipAdjuster, type AddressBook } from './clients/membership';
+import { createReferralAdjuster } from './clients/referral';
 import { loadServiceConfig, type Config } from './config';
 import { registerConsumers } from './events';
 import { createModules, sweepers, type OrderService } from './modules';
@@ -72,7 +73,11 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         logger,
         now: () => new Date(),
         provider,
-        adjusters: opts.adjusters ?? [createMembershipAdjuster(bus, config.MEMBERSHIP_TIMEOUT_MS)],
+        // Referral's offer price first: coupon thresholds and points caps see the group-buy or bargain price.
+        adjusters: opts.adjusters ?? [
+          createReferralAdjuster(bus, config.MEMBERSHIP_TIMEOUT_MS),
+          createMembershipAdjuster(bus, config.MEMBERSHIP_TIMEOUT_MS),
+        ],
         addresses: opts.addresses === undefined ? createAddressBook(bus, config.MEMBERSHIP_TIMEOUT_MS) : opts.addresses,
         hooks: opts.hooks ?? {},
       });
@@ -108,7 +113,7 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<Ru
         ],
         // After the indexes exist: they are the claims that make a redelivery a no-op.
         init: async () => {
-          await registerConsumers({ bus, handlers: [modules.shipping.on] });
+          await registerConsumers({ bus, handlers: [modules.shipping.on, modules.groupbuy.on] });
           if (config.PAYMENT_CALLBACK_PORT !== undefined) {
             listener.callback = await startCallbackListener({
               routes: [callbackRoute],

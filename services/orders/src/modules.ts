@@ -7,6 +7,7 @@ import type { QuoteAdjuster } from './checkout/pricing';
 import { createCatalogClient } from './clients/catalog';
 import type { AddressBook } from './clients/membership';
 import { createFulfilmentModule } from './fulfilment';
+import { createGroupBuyHoldModels, createGroupBuyModule } from './groupbuy';
 import { createOrderModule } from './order';
 import { createModels, type OrderDoc } from './order/model';
 import { createPaymentsModule } from './payments';
@@ -51,10 +52,16 @@ export function createModules(
     settleFree,
   });
   const order = createOrderModule({ ...deps, models, unpaid: checkout.unpaid });
-  const fulfilment = createFulfilmentModule({ ...deps, order });
+  // A group-buy order ships only once its group succeeded (the holds exist after after-sales, bound late).
+  const fulfilment = createFulfilmentModule({ ...deps, order, requireReleased: (o) => groupbuy.holds.requireReleased(o) });
   const payments = createPaymentsModule({ ...deps, order });
   const aftersales = createAfterSalesModule({ ...deps, order, fulfilment: fulfilment.fulfilment, paymentModels: payments.models });
-  const modules = { order, cart, checkout, payments, fulfilment, aftersales, shipping };
+  const groupbuy = createGroupBuyModule({
+    ...deps,
+    models: { ...models, ...createGroupBuyHoldModels(deps.db) },
+    afterSales: aftersales.afterSales,
+  });
+  const modules = { order, cart, checkout, payments, fulfilment, aftersales, shipping, groupbuy };
   return modules satisfies Record<string, OrdersModule>;
 }
 export type Modules = ReturnType<typeof createModules>;

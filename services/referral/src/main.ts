@@ -1,19 +1,32 @@
 import '@flywheel/service-kit/telemetry';
 import { join } from 'node:path';
 import { claimedSweeper, mergeResolvers, readSchema, runService, type RunningService, runMain } from '@flywheel/service-kit';
+import { createBargainModule } from './bargain';
+import { createCampaignsModule } from './campaigns';
 import { loadServiceConfig, type Config } from './config';
+import { createDistributionModule } from './distribution';
 import { coreHandlers, registerConsumers, registerPricing } from './events';
+import { createGroupBuyModule } from './groupbuy';
 import { createModels } from './model';
 import type { ModuleDeps, ReferralModule } from './modules';
 import { resolvers as coreResolvers } from './resolvers';
 import { createReferralService, type Context, type ReferralService } from './service';
+import { createLeaderboardsModule } from './leaderboards';
 import { createSharesModule } from './shares';
 
 /** The core SDL plus each module's `src/<module>/schema.graphql`. */
 export const typeDefs = readSchema(join(__dirname, '../src/schema.graphql'));
 
 function createModules(deps: ModuleDeps) {
-  return { shares: createSharesModule(deps) };
+  return {
+    shares: createSharesModule(deps),
+    campaigns: createCampaignsModule(deps),
+    bargain: createBargainModule(deps),
+    groupbuy: createGroupBuyModule(deps),
+    distribution: createDistributionModule(deps),
+    // Last: it reads the models the modules above compiled.
+    leaderboards: createLeaderboardsModule(deps),
+  };
 }
 export type Modules = ReturnType<typeof createModules>;
 

@@ -126,8 +126,11 @@ describe('login by phone code', () => {
       })();
       expect(found?.env).toMatchObject({ type: 'membership.member.registered', source: 'membership', version: 1 });
       // Ids and facts only: no phone, and no nickname (which used to carry its last four digits).
-      expect(Object.keys(found!.env.data).sort()).toEqual(['memberId', 'registeredAt']);
+      // The phone only as referral's keyed fraud hash, never the members' own index value.
+      expect(Object.keys(found!.env.data).sort()).toEqual(['memberId', 'phoneHash', 'registeredAt']);
       expect(JSON.stringify(found!.env)).not.toContain(phone);
+      const stored = await svc.db.collection('members').findOne({ _id: new Types.ObjectId(session.member.id) });
+      expect(found!.env.data.phoneHash).not.toBe(stored?.phoneHash);
       // A relay pass re-run publishes no registration again (sent markers; Nats-Msg-Id dedupe
       // behind them). Other events (the RFM placements of registrations) may still be on their way,
       // so only this subject is counted.

@@ -96,6 +96,11 @@ export function createCouponsModule(deps: ModuleDeps): MembershipModule & { coup
           deps.logger.warn({ err, eventId: env.id, rewardId: d.rewardId, code }, 'referral coupon reward refused');
         }
       },
+      // Under the grant's key: an unused coupon is REVOKED, a used one marked revoke-wanted; once.
+      'referral.reward.reversed': async (env) => {
+        if (env.data.kind !== 'COUPON') return;
+        await service.revokeGrant(`referral:${env.data.rewardId}`, env.data.reason || 'Referral reward reversed');
+      },
     },
   };
 }

@@ -46,14 +46,20 @@ export function createLoyaltyModule(
         // SHARE evidence: a share the member made, once per share.
         await loyalty.shareCreated(env.id, env.data);
       },
+      // Keyed grants (`referral:<rewardId>`), so `referral.reward.reversed` takes back exactly them.
       'referral.reward.granted': async (env) => {
-        if (env.data.kind !== 'POINTS' || !env.data.points) return;
-        await loyalty.grantPoints(
-          env.data.memberId,
-          `referral:${env.data.rewardId}`,
-          env.data.points,
-          env.data.reason || 'Referral reward',
-        );
+        const d = env.data;
+        if (d.kind !== 'POINTS' || !d.points) return;
+        await loyalty.grantByKey({
+          key: `referral:${d.rewardId}`,
+          memberId: d.memberId,
+          points: d.points,
+          reason: d.reason || 'Referral reward',
+        });
+      },
+      'referral.reward.reversed': async (env) => {
+        if (env.data.kind !== 'POINTS') return;
+        await loyalty.revokeByKey(`referral:${env.data.rewardId}`, env.data.reason || 'Referral reward reversed');
       },
     },
     sweep: (at) => loyalty.sweep(at),

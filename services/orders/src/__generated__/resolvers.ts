@@ -187,6 +187,8 @@ export type CheckoutPreviewInput = {
   lines?: InputMaybe<Array<OrderLineInput>>;
   noCoupon?: InputMaybe<Scalars['Boolean']['input']>;
   points?: InputMaybe<Scalars['Int']['input']>;
+  /** As placeOrder: the group-buy or bargain price to quote. */
+  referralOffer?: InputMaybe<ReferralOfferInput>;
   source?: InputMaybe<OrderSourceInput>;
 };
 
@@ -198,6 +200,14 @@ export type CompleteOrderInput = {
 /** The shipped order whose parcels arrived. */
 export type ConfirmDeliveryInput = {
   orderId: Scalars['ID']['input'];
+};
+
+/** A group buy to open or join (拼团). */
+export type GroupBuyOfferInput = {
+  /** The open group to join; omitted, the order opens a new group with its member as leader. */
+  groupId?: InputMaybe<Scalars['ID']['input']>;
+  /** The offer (referral's GroupBuyOffer). */
+  offerId: Scalars['ID']['input'];
 };
 
 /** The shipped order staff marks delivered. */
@@ -374,6 +384,8 @@ export type Order = {
   /** Oldest first. */
   afterSales: Array<AfterSale>;
   createdAt: Scalars['DateTime']['output'];
+  /** Null unless the order was placed under a group buy. */
+  groupBuy: Maybe<OrderGroupBuy>;
   /** Oldest first, starting with the placement. */
   history: Array<OrderTransition>;
   id: Scalars['ID']['output'];
@@ -431,6 +443,23 @@ export type OrderEdge = {
   cursor: Scalars['String']['output'];
   node: Order;
 };
+
+/** The group a group-buy order joined. */
+export type OrderGroupBuy = {
+  __typename?: 'OrderGroupBuy';
+  /** Referral's GroupBuy id. */
+  groupId: Scalars['ID']['output'];
+  state: OrderGroupBuyState;
+};
+
+/** Where a group-buy order stands. */
+export type OrderGroupBuyState =
+  /** The group expired without filling: the order is refunded in full. */
+  | 'FAILED'
+  /** Paid (or awaiting payment) and waiting for the group to fill: not shipped yet. */
+  | 'GROUPING'
+  /** The group filled (or was completed at expiry): released to fulfilment. */
+  | 'SUCCEEDED';
 
 /** One SKU of an order, priced by the catalog when the order was placed. */
 export type OrderLine = {
@@ -597,6 +626,12 @@ export type PlaceOrderInput = {
   noCoupon?: InputMaybe<Scalars['Boolean']['input']>;
   /** Points to spend (积分抵扣); membership caps them at a share of the order. */
   points?: InputMaybe<Scalars['Int']['input']>;
+  /**
+   * A group buy to open or join, or a bargain to buy at its price. A group-buy order, once paid,
+   * waits in its group (Order.groupBuy) and ships only when the group succeeds; a full group is
+   * CONFLICT (extensions.reason GROUP_FULL) with nothing held.
+   */
+  referralOffer?: InputMaybe<ReferralOfferInput>;
   /** DIRECT when omitted. */
   source?: InputMaybe<OrderSourceInput>;
 };
@@ -688,6 +723,16 @@ export type QueryOrdersArgs = {
 /** The approved return-and-refund whose goods staff received. */
 export type ReceiveReturnInput = {
   afterSaleId: Scalars['ID']['input'];
+};
+
+/**
+ * The referral offer an order is placed under: exactly one of groupBuy or bargainId (both or neither
+ * is BAD_USER_INPUT). Referral prices the offer's SKU line; other lines keep the catalog's price.
+ */
+export type ReferralOfferInput = {
+  /** The member's own bargain (砍价). */
+  bargainId?: InputMaybe<Scalars['ID']['input']>;
+  groupBuy?: InputMaybe<GroupBuyOfferInput>;
 };
 
 /** Why a payment was refunded automatically instead of paying its order (after-sale refunds are on AfterSale). */
@@ -1004,6 +1049,7 @@ export type ResolversTypes = ResolversObject<{
   CompleteOrderInput: CompleteOrderInput;
   ConfirmDeliveryInput: ConfirmDeliveryInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  GroupBuyOfferInput: GroupBuyOfferInput;
   Long: ResolverTypeWrapper<Scalars['Long']['output']>;
   MarkOrderDeliveredInput: MarkOrderDeliveredInput;
   Member: ResolverTypeWrapper<MemberRefModel>;
@@ -1014,6 +1060,8 @@ export type ResolversTypes = ResolversObject<{
   OrderAddressRegion: ResolverTypeWrapper<OrderAddressRegion>;
   OrderConnection: ResolverTypeWrapper<Omit<OrderConnection, 'edges'> & { edges: Array<ResolversTypes['OrderEdge']> }>;
   OrderEdge: ResolverTypeWrapper<Omit<OrderEdge, 'node'> & { node: ResolversTypes['Order'] }>;
+  OrderGroupBuy: ResolverTypeWrapper<OrderGroupBuy>;
+  OrderGroupBuyState: OrderGroupBuyState;
   OrderLine: ResolverTypeWrapper<OrderLineDocModel>;
   OrderLineInput: OrderLineInput;
   OrderShippingAddress: ResolverTypeWrapper<OrderShippingAddress>;
@@ -1034,6 +1082,7 @@ export type ResolversTypes = ResolversObject<{
   Product: ResolverTypeWrapper<Product>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ReceiveReturnInput: ReceiveReturnInput;
+  ReferralOfferInput: ReferralOfferInput;
   RefundReason: RefundReason;
   RejectAfterSaleInput: RejectAfterSaleInput;
   RemoveCartLineInput: RemoveCartLineInput;
@@ -1078,6 +1127,7 @@ export type ResolversParentTypes = ResolversObject<{
   CompleteOrderInput: CompleteOrderInput;
   ConfirmDeliveryInput: ConfirmDeliveryInput;
   DateTime: Scalars['DateTime']['output'];
+  GroupBuyOfferInput: GroupBuyOfferInput;
   Long: Scalars['Long']['output'];
   MarkOrderDeliveredInput: MarkOrderDeliveredInput;
   Member: MemberRefModel;
@@ -1087,6 +1137,7 @@ export type ResolversParentTypes = ResolversObject<{
   OrderAddressRegion: OrderAddressRegion;
   OrderConnection: Omit<OrderConnection, 'edges'> & { edges: Array<ResolversParentTypes['OrderEdge']> };
   OrderEdge: Omit<OrderEdge, 'node'> & { node: ResolversParentTypes['Order'] };
+  OrderGroupBuy: OrderGroupBuy;
   OrderLine: OrderLineDocModel;
   OrderLineInput: OrderLineInput;
   OrderShippingAddress: OrderShippingAddress;
@@ -1102,6 +1153,7 @@ export type ResolversParentTypes = ResolversObject<{
   Product: Product;
   Query: Record<PropertyKey, never>;
   ReceiveReturnInput: ReceiveReturnInput;
+  ReferralOfferInput: ReferralOfferInput;
   RejectAfterSaleInput: RejectAfterSaleInput;
   RemoveCartLineInput: RemoveCartLineInput;
   RequestAfterSaleInput: RequestAfterSaleInput;
@@ -1251,6 +1303,7 @@ export type OrderResolvers<ContextType = Context, ParentType extends ResolversPa
   adjustments?: Resolver<Array<ResolversTypes['PriceAdjustment']>, ParentType, ContextType>;
   afterSales?: Resolver<Array<ResolversTypes['AfterSale']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  groupBuy?: Resolver<Maybe<ResolversTypes['OrderGroupBuy']>, ParentType, ContextType>;
   history?: Resolver<Array<ResolversTypes['OrderTransition']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lines?: Resolver<Array<ResolversTypes['OrderLine']>, ParentType, ContextType>;
@@ -1281,6 +1334,11 @@ export type OrderConnectionResolvers<ContextType = Context, ParentType extends R
 export type OrderEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderEdge'] = ResolversParentTypes['OrderEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Order'], ParentType, ContextType>;
+}>;
+
+export type OrderGroupBuyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderGroupBuy'] = ResolversParentTypes['OrderGroupBuy']> = ResolversObject<{
+  groupId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  state?: Resolver<ResolversTypes['OrderGroupBuyState'], ParentType, ContextType>;
 }>;
 
 export type OrderLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderLine'] = ResolversParentTypes['OrderLine']> = ResolversObject<{
@@ -1436,6 +1494,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   OrderAddressRegion?: OrderAddressRegionResolvers<ContextType>;
   OrderConnection?: OrderConnectionResolvers<ContextType>;
   OrderEdge?: OrderEdgeResolvers<ContextType>;
+  OrderGroupBuy?: OrderGroupBuyResolvers<ContextType>;
   OrderLine?: OrderLineResolvers<ContextType>;
   OrderShippingAddress?: OrderShippingAddressResolvers<ContextType>;
   OrderSource?: OrderSourceResolvers<ContextType>;

@@ -294,6 +294,40 @@ export function createAfterSales(deps: AfterSaleDeps) {
       return replayed(written);
     },
 
+    /**
+     * The system returns everything paid for an order (a group buy that failed): one REFUND_ONLY
+     * after-sale of every line, approved in the same ledger entry, then the refund. `cause` names it
+     * (the after-sale's id derives from it), so a redelivery lands on the same after-sale and the
+     * provider refunds once; an order never paid, or already refunded, is left alone (false).
+     */
+    async refundWhole(order: OrderDoc, cause: string, reason: string): Promise<boolean> {
+      const afterSaleId = afterSaleIdFor(order.memberId, order._id, `system:${cause}`);
+      const lines = mergeLines(order.lines.map(({ skuId, quantity }) => ({ skuId, quantity })));
+      await ledger.append(order, ({ status, facts }): Draft | null => {
+        if (holdsOf(facts, afterSaleId).length || !PAID_STATUSES.includes(status)) return null;
+        const holds = planHold(order, facts, afterSaleId, 'REFUND_ONLY', lines).map((h) => ({ ...h, status: 'APPROVED' as const }));
+        return {
+          op: 'AFTER_SALE_REQUEST',
+          by: 'SYSTEM',
+          actorId: null,
+          afterSaleId,
+          request: {
+            memberId: order.memberId,
+            kind: 'REFUND_ONLY',
+            reason,
+            requestHash: sha256(JSON.stringify({ cause })),
+            lines: holds.map(({ skuId, quantity, unshipped, amount }) => ({ skuId, quantity, unshipped, amount })),
+            amount: holds.reduce((sum, h) => sum + h.amount, 0),
+          },
+          facts: { ...facts, holds: [...facts.holds, ...holds] },
+        };
+      });
+      const req = await requestEntry(order._id, afterSaleId);
+      if (!req) return false;
+      await materialize(order, req);
+      return refund(order, afterSaleId);
+    },
+
     approve: (viewer: Viewer | null, input: { afterSaleId: string; note?: string | null }) =>
       decide(viewer, input.afterSaleId, 'APPROVE', input.note == null ? null : text(input.note, 'note', 500)),
     reject: (viewer: Viewer | null, input: { afterSaleId: string; note: string }) =>

@@ -1,4 +1,5 @@
 import type { Adjustment, AppliedAdjustment, CatalogQuote, OrderSourceDoc } from '../types';
+import type { ReferralOffer } from './request';
 
 export type { Adjustment, AppliedAdjustment, CatalogQuote } from '../types';
 
@@ -18,6 +19,8 @@ export interface PricingContext {
   quote: CatalogQuote;
   /** What the member asked for at checkout: a coupon (or none) and points to spend. */
   benefits?: BenefitChoice;
+  /** The group buy or bargain the order is placed under, if any (referral's adjuster prices it). */
+  referralOffer?: ReferralOffer | null;
   /** What adjusters earlier in the list already took off (a coupon threshold sees points, …). */
   applied: readonly AppliedAdjustment[];
   /** Integer fen: the catalog total less `applied`. */
@@ -40,7 +43,12 @@ export interface QuoteAdjuster {
   /** The adjustments, or with them the perks that are not money off (a tier's free shipping). */
   quote(ctx: PricingContext): Promise<Adjustment[] | { adjustments: Adjustment[]; freeShipping?: boolean }>;
   /** Takes what the adjustments use, keyed by checkout id; idempotent. A refusal fails the checkout. */
-  lock(checkoutId: string, memberId: string, adjustments: readonly Adjustment[]): Promise<void>;
+  lock(
+    checkoutId: string,
+    memberId: string,
+    adjustments: readonly Adjustment[],
+    choice?: Pick<PricingContext, 'referralOffer'>,
+  ): Promise<void>;
   /** Gives back what `lock` took for this checkout, if anything; idempotent. */
   release(checkoutId: string): Promise<void>;
 }

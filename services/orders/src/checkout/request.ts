@@ -1,3 +1,4 @@
+import type { RequestData } from '@flywheel/events';
 import { badInput, requireObjectId } from '@flywheel/service-kit';
 import { mergeLines } from '../order/lines';
 import type { OrderSourceDoc, OrderSourceKind, StockLine } from '../types';
@@ -20,7 +21,12 @@ export interface PlaceOrderInput {
   points?: number | null;
   /** An address of the member's book; the default when omitted. */
   addressId?: string | null;
+  /** A group buy to open or join, or a bargain: exactly one. */
+  referralOffer?: { groupBuy?: { offerId: string; groupId?: string | null } | null; bargainId?: string | null } | null;
 }
+
+/** The offer as referral's pricing contract names it. */
+export type ReferralOffer = RequestData<'referral.price.quote'>['offer'];
 
 export interface ParsedRequest {
   key: string;
@@ -30,6 +36,8 @@ export interface ParsedRequest {
   benefits: BenefitChoice;
   /** Null: the member's default address. */
   addressId: string | null;
+  /** Null: no referral offer (the referral adjuster then asks nothing). */
+  referralOffer: ReferralOffer | null;
 }
 
 function parseBenefits(input: PlaceOrderInput): BenefitChoice {
@@ -47,11 +55,24 @@ export function parseRequest(input: PlaceOrderInput): ParsedRequest {
   const source = parseSource(input.source);
   const benefits = parseBenefits(input);
   const addressId = input.addressId == null ? null : requireObjectId(input.addressId, 'addressId');
+  const referralOffer = parseReferralOffer(input.referralOffer);
   if (input.fromCart) {
     if (input.lines?.length) throw badInput('A checkout from the cart takes its lines from the cart', 'lines');
-    return { key, lines: null, source, benefits, addressId };
+    return { key, lines: null, source, benefits, addressId, referralOffer };
   }
-  return { key, lines: mergeLines(input.lines ?? []), source, benefits, addressId };
+  return { key, lines: mergeLines(input.lines ?? []), source, benefits, addressId, referralOffer };
+}
+
+/** Exactly one of a group buy and a bargain; ids are ObjectIds (a group's id is 24 hex digits too). */
+function parseReferralOffer(raw: PlaceOrderInput['referralOffer']): ReferralOffer | null {
+  if (!raw) return null;
+  const { groupBuy, bargainId } = raw;
+  if (Boolean(groupBuy) === Boolean(bargainId))
+    throw badInput('A referral offer is exactly one of groupBuy and bargainId', 'referralOffer');
+  if (bargainId) return { kind: 'BARGAIN', bargainId: requireObjectId(bargainId, 'referralOffer.bargainId') };
+  const offerId = requireObjectId(groupBuy!.offerId, 'referralOffer.groupBuy.offerId');
+  const groupId = groupBuy!.groupId == null ? null : requireObjectId(groupBuy!.groupId, 'referralOffer.groupBuy.groupId');
+  return { kind: 'GROUP_BUY', offerId, ...(groupId ? { groupId } : {}) };
 }
 
 function parseSource(raw: PlaceOrderInput['source']): OrderSourceDoc {

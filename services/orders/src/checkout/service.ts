@@ -110,6 +110,7 @@ export function createCheckout(deps: CheckoutDeps) {
       total: priced.total + fee.fee,
       shipping: fee,
       ...(address ? { shippingAddress: shipping.seal(address) } : {}),
+      ...(priced.adjustments.some((a) => a.kind === 'GROUP_BUY') ? { grouping: true } : {}),
       currency: CURRENCY,
       source,
       requestHash,
@@ -134,6 +135,7 @@ export function createCheckout(deps: CheckoutDeps) {
         source: req.source,
         quote,
         benefits: req.benefits,
+        referralOffer: req.referralOffer,
       });
       const fee = await feeOf(address, quote, priced);
       return {
@@ -162,6 +164,7 @@ export function createCheckout(deps: CheckoutDeps) {
           // Only when asked for: the hash of a plain checkout stays what it was before benefits.
           ...(req.benefits.couponId || req.benefits.noCoupon || req.benefits.points ? { benefits: req.benefits } : {}),
           ...(req.addressId ? { addressId: req.addressId } : {}),
+          ...(req.referralOffer ? { referralOffer: req.referralOffer } : {}),
         }),
       );
 
@@ -198,7 +201,14 @@ export function createCheckout(deps: CheckoutDeps) {
       try {
         const short = quote.lines.find((l) => l.available !== undefined && l.available < l.quantity);
         if (short) throw new AppError('OUT_OF_STOCK', `SKU ${short.skuId} is out of stock`, { skuId: short.skuId });
-        priced = await priceCheckout(adjusters, { checkoutId, memberId, source: req.source, quote, benefits: req.benefits });
+        priced = await priceCheckout(adjusters, {
+          checkoutId,
+          memberId,
+          source: req.source,
+          quote,
+          benefits: req.benefits,
+          referralOffer: req.referralOffer,
+        });
         // An undeliverable province is refused here, before anything is held.
         fee = await feeOf(address, quote, priced);
         // The member's unpaid allowance, before anything is held for them: over a cap the checkout
@@ -249,6 +259,7 @@ export function createCheckout(deps: CheckoutDeps) {
             checkoutId,
             memberId,
             priced.adjustments.filter((x) => x.adjuster === a.name),
+            { referralOffer: req.referralOffer },
           );
         }
         order = buildOrder(checkoutId, memberId, requestHash, req.source, quote, priced, fee, address);

@@ -39,6 +39,8 @@ export interface FulfilmentDeps {
   autoConfirmDays: number;
   /** After-sales stay open this long after delivery; then the order completes. */
   afterSaleWindowDays: number;
+  /** Refuses a parcel for an order still waiting in its group buy (CONFLICT, reason GROUPING). */
+  requireReleased?: (order: OrderDoc) => Promise<void>;
   logger?: Pick<Logger, 'warn'>;
 }
 
@@ -58,6 +60,7 @@ export function createFulfilment(deps: FulfilmentDeps) {
     const trackingNumber = text(input.trackingNumber, 'trackingNumber', 64);
     const asked = input.lines == null ? null : mergeLines(input.lines);
     if (asked) requireInOrder(order, asked);
+    await deps.requireReleased?.(order);
     const shipmentId = shipmentIdFor(order._id, carrier, trackingNumber);
     const r = await ledger.append(order, ({ status, facts, at }) => {
       // The same parcel again (a retry, or a racing duplicate that lost): already recorded.

@@ -41,6 +41,8 @@ export interface OrderDoc {
   shipping?: OrderShippingDoc;
   /** Where it ships, encrypted (shipping/model.ts); absent without an address and once erased. */
   shippingAddress?: OrderAddressDoc;
+  /** Projection: a paid group-buy order still waiting for its group (left out of the PAID list); the hold claim decides. */
+  grouping?: boolean;
   /** When `membership.member.erased` removed the address snapshot. */
   addressErasedAt?: Date;
   currency: 'CNY';
@@ -204,6 +206,7 @@ export function createModels(db: Connection) {
       shipping: { type: Schema.Types.Mixed },
       shippingAddress: { type: Schema.Types.Mixed },
       addressErasedAt: { type: Date },
+      grouping: { type: Boolean },
       currency: { type: String, required: true },
       source: {
         type: new Schema<OrderSourceDoc>({ kind: String, refId: { type: String, default: null } }, { _id: false }),

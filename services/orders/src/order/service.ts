@@ -117,6 +117,8 @@ export function createOrders(deps: OrdersDeps) {
       if (args.status) {
         if (!ORDER_STATUSES.includes(args.status)) throw badInput(`Unknown status ${args.status}`, 'status');
         filter.status = args.status;
+        // Paid group-buy orders still waiting for their group are not awaiting shipment.
+        if (args.status === 'PAID') filter.grouping = { $ne: true };
       }
       if (args.memberId) filter.memberId = args.memberId;
       if (args.from || args.to) {

@@ -3,10 +3,22 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { InviteCodeDoc as InviteCodeDocModel } from '../model';
 import { MemberRef as MemberRefModel, Context } from '../service';
+import { BargainOfferDoc as BargainOfferDocModel } from '../bargain/model';
+import { BargainView as BargainViewModel, CutShape as CutShapeModel, HelpResult as HelpResultModel } from '../bargain/service';
+import { CampaignShape as CampaignShapeModel, RewardView as RewardViewModel, RewardPage as RewardPageModel } from '../campaigns/service';
+import { RewardSpec as RewardSpecModel } from '../campaigns/model';
+import { SettingsView as SettingsViewModel, BindOutcome as BindOutcomeModel } from '../distribution/service';
+import { DistributorStatusShape as DistributorStatusShapeModel, CommissionsShape as CommissionsShapeModel, TotalsShape as TotalsShapeModel, OrderLevelShape as OrderLevelShapeModel, OrderCommissionsShape as OrderCommissionsShapeModel } from '../distribution/resolvers';
+import { CommissionEntryDoc as CommissionEntryDocModel } from '../distribution/model';
+import { WithdrawalView as WithdrawalViewModel } from '../distribution/withdrawals';
+import { GroupBuyOfferDoc as GroupBuyOfferDocModel } from '../groupbuy/model';
+import { GroupBuyView as GroupBuyViewModel } from '../groupbuy/service';
+import { LeaderboardShape as LeaderboardShapeModel, Standing as StandingModel } from '../leaderboards/service';
 import { ShareDoc as ShareDocModel } from '../shares/model';
-import { FunnelShape as FunnelShapeModel } from '../shares/service';
+import { FunnelShape as FunnelShapeModel, StatsShape as StatsShapeModel } from '../shares/service';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -17,8 +29,211 @@ export type Scalars = {
   Float: { input: number; output: number; }
   /** An ISO-8601 date-time in UTC. */
   DateTime: { input: Date; output: Date | string; }
+  /** Integer up to 2^53 - 1 (GraphQL Int is 32-bit): fen, which may be negative on a clawback. */
+  Long: { input: number; output: number; }
   link__Import: { input: unknown; output: unknown; }
   _FieldSet: { input: unknown; output: unknown; }
+};
+
+/** Which link a buyer is bound by: the first within its window (FIRST_TOUCH), or the latest (LAST_TOUCH, restarting the window). */
+export type Attribution =
+  | 'FIRST_TOUCH'
+  | 'LAST_TOUCH';
+
+/** A member's bargain on an offer. */
+export type Bargain = {
+  __typename?: 'Bargain';
+  createdAt: Scalars['DateTime']['output'];
+  /** Fen: the start price less every cut so far; never below the floor. */
+  currentPrice: Scalars['Int']['output'];
+  cuts: Array<BargainCut>;
+  expiresAt: Scalars['DateTime']['output'];
+  /** Helpers who have cut. */
+  helpers: Scalars['Int']['output'];
+  id: Scalars['ID']['output'];
+  offer: BargainOffer;
+  starter: Member;
+  status: BargainStatus;
+};
+
+/** One helper's cut. */
+export type BargainCut = {
+  __typename?: 'BargainCut';
+  /** Fen off the price, at least 1. */
+  amount: Scalars['Int']['output'];
+  at: Scalars['DateTime']['output'];
+  /** The helper: the starter and staff only, null for anyone else. */
+  helper: Maybe<Member>;
+  /** 1 for the first helper, and so on. */
+  number: Scalars['Int']['output'];
+};
+
+/** Staff: a bargain offer. Prices are integer fen. */
+export type BargainOffer = {
+  __typename?: 'BargainOffer';
+  createdAt: Scalars['DateTime']['output'];
+  /** Helps from one device per offer and clock hour, at most. */
+  deviceHelpsPerHour: Scalars['Int']['output'];
+  /** How long a started bargain lasts (never past the offer's end). */
+  durationHours: Scalars['Int']['output'];
+  endsAt: Scalars['DateTime']['output'];
+  floorPrice: Scalars['Int']['output'];
+  /** Helpers whose cuts bring the start price to the floor. */
+  helpersNeeded: Scalars['Int']['output'];
+  id: Scalars['ID']['output'];
+  /** The product and SKU name when the offer was created. */
+  name: Scalars['String']['output'];
+  productId: Scalars['ID']['output'];
+  /** The catalog SKU sold at the bargain price. */
+  skuId: Scalars['ID']['output'];
+  startPrice: Scalars['Int']['output'];
+  startsAt: Scalars['DateTime']['output'];
+  /** Purchases at the bargain price, at most; null when unlimited. */
+  stock: Maybe<Scalars['Int']['output']>;
+};
+
+/** Where a bargain stands. */
+export type BargainStatus =
+  /** The starter's order at the bargain price was paid. */
+  | 'BOUGHT'
+  /** Past its expiry without a purchase. */
+  | 'EXPIRED'
+  /** Every required helper has cut: the price is the floor. */
+  | 'FLOOR_REACHED'
+  /** Helpers are still cutting. */
+  | 'OPEN';
+
+/** What a link did to the buyer's binding. */
+export type BindingOutcome =
+  /** The buyer is now bound to this distributor. */
+  | 'BOUND'
+  /** FIRST_TOUCH: the buyer stays bound to the distributor of their earlier link, within its window. */
+  | 'KEPT';
+
+/** One entry of a distributor's commission ledger, with the balances after it. */
+export type CommissionEntry = {
+  __typename?: 'CommissionEntry';
+  /** Fen. */
+  amount: Scalars['Long']['output'];
+  at: Scalars['DateTime']['output'];
+  kind: CommissionEntryKind;
+  level: Maybe<Scalars['Int']['output']>;
+  orderId: Maybe<Scalars['ID']['output']>;
+  pending: Scalars['Long']['output'];
+  settled: Scalars['Long']['output'];
+  /** Fen of a reversal the settled balance could not cover (the distributor owes it back); 0 otherwise. */
+  shortfall: Scalars['Long']['output'];
+  withdrawalId: Maybe<Scalars['ID']['output']>;
+  withdrawn: Scalars['Long']['output'];
+};
+
+/** A page of a distributor's commission ledger. */
+export type CommissionEntryConnection = {
+  __typename?: 'CommissionEntryConnection';
+  edges: Array<CommissionEntryEdge>;
+  pageInfo: CommissionEntryPageInfo;
+};
+
+/** A commission entry and its cursor. */
+export type CommissionEntryEdge = {
+  __typename?: 'CommissionEntryEdge';
+  cursor: Scalars['String']['output'];
+  node: CommissionEntry;
+};
+
+/** What moved a distributor's balances. */
+export type CommissionEntryKind =
+  /** A paid order's commission, pending. */
+  | 'BOOK'
+  /** Held for a withdrawal request (settled → withdrawn). */
+  | 'HOLD'
+  /** A rejected withdrawal's hold returned (withdrawn → settled). */
+  | 'RELEASE'
+  /** Taken back pro rata to a refund (from the settled balance after settlement). */
+  | 'REVERSE'
+  /** Pending → settled when the order completed. */
+  | 'SETTLE';
+
+/** Whether more entries follow. */
+export type CommissionEntryPageInfo = {
+  __typename?: 'CommissionEntryPageInfo';
+  endCursor: Maybe<Scalars['String']['output']>;
+  hasNextPage: Scalars['Boolean']['output'];
+};
+
+/** Why a paid order booked no commission. */
+export type CommissionRefusal =
+  /** The buyer's distributor was not (or no longer) a distributor. */
+  | 'NOT_A_DISTRIBUTOR'
+  /** The buyer was bound to no distributor when they paid. */
+  | 'NOT_REFERRED'
+  /** The order came through the buyer's own link: no commission to the buyer themself. */
+  | 'SELF_REFERRAL'
+  /** The rates gave nothing. */
+  | 'ZERO_COMMISSION';
+
+/**
+ * A distributor's commissions (佣金), in fen: pending until orders complete; settled may be
+ * negative after a clawback; withdrawn counts requested withdrawals not rejected (paid or to be paid).
+ */
+export type Commissions = {
+  __typename?: 'Commissions';
+  /** Newest first; first is 1 to 100 (20 by default). */
+  entries: CommissionEntryConnection;
+  pending: Scalars['Long']['output'];
+  settled: Scalars['Long']['output'];
+  withdrawn: Scalars['Long']['output'];
+};
+
+
+/**
+ * A distributor's commissions (佣金), in fen: pending until orders complete; settled may be
+ * negative after a clawback; withdrawn counts requested withdrawals not rejected (paid or to be paid).
+ */
+export type CommissionsEntriesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** A bargain offer to create (staff). Prices are integer fen. */
+export type CreateBargainOfferInput = {
+  /** Helps from one device per offer and clock hour, 1 to 100 (default 3); more are RATE_LIMITED (reason HELPER_VELOCITY). */
+  deviceHelpsPerHour?: InputMaybe<Scalars['Int']['input']>;
+  /** 1 to 720. */
+  durationHours: Scalars['Int']['input'];
+  endsAt: Scalars['DateTime']['input'];
+  /** At least 1 and below the start price; the gap must be at least helpersNeeded (each cut is at least 1 fen). */
+  floorPrice: Scalars['Int']['input'];
+  /** 1 to 100. */
+  helpersNeeded: Scalars['Int']['input'];
+  /** A replay with the same key returns the first offer. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  skuId: Scalars['ID']['input'];
+  /** Defaults to the SKU's list price (asked of catalog, which also proves the SKU exists). */
+  startPrice?: InputMaybe<Scalars['Int']['input']>;
+  startsAt: Scalars['DateTime']['input'];
+  /** Purchases at the bargain price, 1 to 1,000,000; unlimited when absent. */
+  stock?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** A group-buy offer to create. */
+export type CreateGroupBuyOfferInput = {
+  /** A group's time limit, 5 minutes to 7 days (10080). */
+  durationMinutes: Scalars['Int']['input'];
+  endsAt: Scalars['DateTime']['input'];
+  /** Integer fen, above 0 and below the SKU's price. */
+  groupPrice: Scalars['Int']['input'];
+  /** 2 to 20. */
+  groupSize: Scalars['Int']['input'];
+  /** A replay with the same key returns the first offer (1 to 100 characters). */
+  idempotencyKey: Scalars['String']['input'];
+  /** 1 to 99. */
+  perMemberLimit: Scalars['Int']['input'];
+  skuId: Scalars['ID']['input'];
+  startsAt: Scalars['DateTime']['input'];
+  /** Units, at least groupSize, at most 1000000. */
+  stockCap: Scalars['Int']['input'];
+  virtualCompletion: Scalars['Boolean']['input'];
 };
 
 /** A share to record: its target and the channel it goes out on. */
@@ -27,6 +242,182 @@ export type CreateShareLinkInput = {
   /** A replay with the same key returns the first share. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   target: ShareTargetInput;
+};
+
+/** Staff: commissions over a period [from, to). */
+export type DistributionReport = {
+  __typename?: 'DistributionReport';
+  booked: Scalars['Long']['output'];
+  /** Distributors with any commission in the period. */
+  distributors: Scalars['Int']['output'];
+  from: Scalars['DateTime']['output'];
+  reversed: Scalars['Long']['output'];
+  settled: Scalars['Long']['output'];
+  to: Scalars['DateTime']['output'];
+  /** By booked, largest first. */
+  top: Array<DistributorCommissionTotals>;
+};
+
+/**
+ * Staff's distribution settings, a versioned ledger. Rates are in basis points (0 to 5000), per
+ * product where set, else the defaults; category rates are not supported (a paid order's lines carry
+ * no category). Rounding: each line's commission is floor(base × bps / 10000), where the base is the
+ * line's amount scaled down pro rata when the order total is smaller (coupons, points); the order's
+ * commission is the sum of its lines'. A refund reverses floor(booked × refunded so far / order total)
+ * minus what was reversed before, so refunds never reverse more than was booked.
+ */
+export type DistributionSettings = {
+  __typename?: 'DistributionSettings';
+  attribution: Attribution;
+  /** How long a binding holds (1 to 365). */
+  bindingDays: Scalars['Int']['output'];
+  level1Bps: Scalars['Int']['output'];
+  level2Bps: Scalars['Int']['output'];
+  /** The smallest withdrawal, in fen. */
+  minWithdrawal: Scalars['Long']['output'];
+  mode: DistributorMode;
+  productRates: Array<ProductRate>;
+  updatedAt: Maybe<Scalars['DateTime']['output']>;
+  /** 0 until staff first save; pass it as expectedVersion. */
+  version: Scalars['Int']['output'];
+};
+
+/** Who a buyer is bound to, and until when. */
+export type DistributorBinding = {
+  __typename?: 'DistributorBinding';
+  boundAt: Scalars['DateTime']['output'];
+  distributor: Member;
+  expiresAt: Scalars['DateTime']['output'];
+  outcome: BindingOutcome;
+};
+
+/** One distributor's commissions over a report's period. */
+export type DistributorCommissionTotals = {
+  __typename?: 'DistributorCommissionTotals';
+  booked: Scalars['Long']['output'];
+  member: Member;
+  /** Orders they booked commission on. */
+  orders: Scalars['Int']['output'];
+  reversed: Scalars['Long']['output'];
+  settled: Scalars['Long']['output'];
+};
+
+/** Who is a distributor: EVERYONE (every member not revoked) or APPROVED (members staff approved). */
+export type DistributorMode =
+  | 'APPROVED'
+  | 'EVERYONE';
+
+/** A member as a distributor. */
+export type DistributorStatus = {
+  __typename?: 'DistributorStatus';
+  /** Whether their link earns now (APPROVED, or not REVOKED when the mode is EVERYONE). */
+  active: Scalars['Boolean']['output'];
+  member: Member;
+  reason: Maybe<Scalars['String']['output']>;
+  since: Maybe<Scalars['DateTime']['output']>;
+  /** Null: never applied, approved nor revoked. */
+  status: Maybe<DistributorStatusKind>;
+};
+
+/** Where a member stands as a distributor. */
+export type DistributorStatusKind =
+  | 'APPLIED'
+  | 'APPROVED'
+  | 'REVOKED';
+
+/** A distributor's team: buyers bound to them (level 1) and to the members they invited (level 2), and the net sales they earned on. */
+export type DistributorTeam = {
+  __typename?: 'DistributorTeam';
+  level1Count: Scalars['Int']['output'];
+  level1Sales: Scalars['Long']['output'];
+  level2Count: Scalars['Int']['output'];
+  level2Sales: Scalars['Long']['output'];
+};
+
+/** A fraud rule with an on/off switch. */
+export type FraudSwitch = {
+  __typename?: 'FraudSwitch';
+  enabled: Scalars['Boolean']['output'];
+};
+
+/** On or off. */
+export type FraudSwitchInput = {
+  enabled: Scalars['Boolean']['input'];
+};
+
+/** A group (团): its leader opened it; members join by ordering under it and paying. */
+export type GroupBuy = {
+  __typename?: 'GroupBuy';
+  createdAt: Scalars['DateTime']['output'];
+  expiresAt: Scalars['DateTime']['output'];
+  groupSize: Scalars['Int']['output'];
+  id: Scalars['ID']['output'];
+  leader: Member;
+  /** Members whose order paid. */
+  memberCount: Scalars['Int']['output'];
+  offer: GroupBuyOffer;
+  /** Slots held: paid, or an unpaid order within its payment time. */
+  slotsTaken: Scalars['Int']['output'];
+  status: GroupBuyStatus;
+};
+
+/** A group-buy offer on one SKU (拼团活动). Prices are integer fen. */
+export type GroupBuyOffer = {
+  __typename?: 'GroupBuyOffer';
+  /** On now (between startsAt and endsAt). */
+  active: Scalars['Boolean']['output'];
+  /** A group's time limit from its opening. */
+  durationMinutes: Scalars['Int']['output'];
+  endsAt: Scalars['DateTime']['output'];
+  groupPrice: Scalars['Int']['output'];
+  groupSize: Scalars['Int']['output'];
+  id: Scalars['ID']['output'];
+  /** The SKU's price when the offer was made. */
+  listPrice: Scalars['Int']['output'];
+  /** Group-buy purchases (one unit each) per member over the offer. */
+  perMemberLimit: Scalars['Int']['output'];
+  productId: Scalars['ID']['output'];
+  skuId: Scalars['ID']['output'];
+  startsAt: Scalars['DateTime']['output'];
+  /** Units the offer may sell: at most stockCap / groupSize groups open. */
+  stockCap: Scalars['Int']['output'];
+  /** At expiry a group that did not fill succeeds with the members it has. */
+  virtualCompletion: Scalars['Boolean']['output'];
+};
+
+/** A group's outcome so far. */
+export type GroupBuyStatus =
+  /** Expired without filling: every paid member is refunded. */
+  | 'FAILED'
+  /** Taking members until it fills or expires. */
+  | 'OPEN'
+  /** Filled with its paid members (or completed at expiry): every order ships. */
+  | 'SUCCEEDED';
+
+/** A help and the cut it made. */
+export type HelpBargainPayload = {
+  __typename?: 'HelpBargainPayload';
+  /** Fen cut by this helper. */
+  amount: Scalars['Int']['output'];
+  bargain: Bargain;
+  /** This helper's place: 1 to the offer's helpersNeeded. */
+  number: Scalars['Int']['output'];
+};
+
+/** The invite campaign (邀请有礼); version 0 until staff first set it (inactive). */
+export type InviteCampaign = {
+  __typename?: 'InviteCampaign';
+  active: Scalars['Boolean']['output'];
+  /** A full refund of the first order within this many days of its payment reverses both rewards. */
+  afterSalesWindowDays: Scalars['Int']['output'];
+  /** Rewards (granted or held) an inviter can earn per local day (Asia/Shanghai), 1 to 10,000; the next first order is REFUSED with rule DAILY_CAP. */
+  capPerInviterPerDay: Scalars['Int']['output'];
+  /** Rewards (granted or held) an inviter can earn per local month, 1 to 100,000; then REFUSED with rule MONTHLY_CAP. */
+  capPerInviterPerMonth: Scalars['Int']['output'];
+  fraud: InviteFraudRules;
+  inviteeReward: Maybe<InviteRewardSpec>;
+  inviterReward: Maybe<InviteRewardSpec>;
+  version: Scalars['Int']['output'];
 };
 
 /** A member's invite code (邀请码): 8 characters without look-alikes (no 0/O, 1/I/L). */
@@ -38,9 +429,109 @@ export type InviteCode = {
   owner: Member;
 };
 
+/** The invite campaign's fraud rules (self-invites are always refused at registration). */
+export type InviteFraudRules = {
+  __typename?: 'InviteFraudRules';
+  /** CYCLE: the inviter's own chain of inviters leads back to the invitee (A invites B invites A). */
+  cycle: FraudSwitch;
+  /** SAME_PHONE: the invitee's phone is on another account. */
+  samePhone: FraudSwitch;
+  velocity: VelocityRule;
+};
+
+/** Rules left out keep their defaults (all on; velocity 10 an hour). */
+export type InviteFraudRulesInput = {
+  cycle?: InputMaybe<FraudSwitchInput>;
+  samePhone?: InputMaybe<FraudSwitchInput>;
+  velocity?: InputMaybe<VelocityRuleInput>;
+};
+
+/** The reward pair of one invitee's first paid order, decided once. */
+export type InviteReward = {
+  __typename?: 'InviteReward';
+  campaignVersion: Scalars['Int']['output'];
+  decidedAt: Scalars['DateTime']['output'];
+  /** The invitee's member id. */
+  id: Scalars['ID']['output'];
+  invitee: Member;
+  inviteeReward: InviteRewardSpec;
+  inviter: Member;
+  inviterReward: InviteRewardSpec;
+  orderId: Scalars['ID']['output'];
+  /** Why it was held or refused, in words. */
+  reason: Maybe<Scalars['String']['output']>;
+  reversedAt: Maybe<Scalars['DateTime']['output']>;
+  reviewedAt: Maybe<Scalars['DateTime']['output']>;
+  /** The rule that held or refused it: CYCLE, VELOCITY, SAME_PHONE, DAILY_CAP, MONTHLY_CAP. */
+  rule: Maybe<Scalars['String']['output']>;
+  status: InviteRewardStatus;
+};
+
+/** Held rewards awaiting review. */
+export type InviteRewardConnection = {
+  __typename?: 'InviteRewardConnection';
+  edges: Array<InviteRewardEdge>;
+  pageInfo: InviteRewardPageInfo;
+};
+
+/** An edge of held rewards. */
+export type InviteRewardEdge = {
+  __typename?: 'InviteRewardEdge';
+  cursor: Scalars['String']['output'];
+  node: InviteReward;
+};
+
+/** A coupon template or points: exactly one. */
+export type InviteRewardInput = {
+  couponTemplateId?: InputMaybe<Scalars['ID']['input']>;
+  /** 1 to 100,000. */
+  points?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** A coupon or points. */
+export type InviteRewardKind =
+  | 'COUPON'
+  | 'POINTS';
+
+/** Whether more follow. */
+export type InviteRewardPageInfo = {
+  __typename?: 'InviteRewardPageInfo';
+  endCursor: Maybe<Scalars['String']['output']>;
+  hasNextPage: Scalars['Boolean']['output'];
+};
+
+/** What one side of an invite gets: a coupon of a template, or points. */
+export type InviteRewardSpec = {
+  __typename?: 'InviteRewardSpec';
+  couponTemplateId: Maybe<Scalars['ID']['output']>;
+  kind: InviteRewardKind;
+  points: Maybe<Scalars['Int']['output']>;
+};
+
+/** Where an invite reward stands. */
+export type InviteRewardStatus =
+  /** Both sides granted (referral.reward.granted). */
+  | 'GRANTED'
+  /** A fraud rule held it for staff review (see rule and reason). */
+  | 'HELD'
+  /** A cap refused it (see rule and reason). */
+  | 'REFUSED'
+  /** Staff rejected a held reward. */
+  | 'REJECTED'
+  /** Granted, then taken back: the first order was fully refunded within the after-sales window. */
+  | 'REVERSED';
+
 /** A registered customer of the brand (会员). */
 export type Member = {
   __typename?: 'Member';
+  /** The member themselves and staff only; anyone else is FORBIDDEN. */
+  commissions: Commissions;
+  /** The member themselves and staff only; anyone else is FORBIDDEN. */
+  distributor: DistributorStatus;
+  /** The member themselves and staff only; anyone else is FORBIDDEN. */
+  distributorTeam: DistributorTeam;
+  /** The groups the member opened or joined, newest first. The member themselves and staff only; anyone else is FORBIDDEN. */
+  groupBuys: Array<GroupBuy>;
   id: Scalars['ID']['output'];
   /** The member themselves and staff only; anyone else is FORBIDDEN. */
   inviteCode: Maybe<InviteCode>;
@@ -53,16 +544,104 @@ export type Member = {
 /** Referral's mutations: share links and their clicks. */
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Signed-in customers: asks to become a distributor (APPROVED mode). A repeat answers the same; CONFLICT once approved or revoked. */
+  applyForDistributor: DistributorStatus;
+  /** Staff only. */
+  approveDistributor: DistributorStatus;
+  /** Staff only: grants a HELD reward to both sides. CONFLICT when it was not held, already rejected, or its order refunded. */
+  approveReferralReward: InviteReward;
+  /** Staff only: approves and pays once; a replay pays nothing more. A rejected one is CONFLICT. */
+  approveWithdrawal: Withdrawal;
+  /**
+   * Signed-in customers arriving through a distributor's link (their invite code): binds them by the
+   * attribution rule. The member's own code is BAD_USER_INPUT (reason SELF_REFERRAL); an unknown code
+   * NOT_FOUND; a code of a member who is not a distributor CONFLICT (reason NOT_A_DISTRIBUTOR).
+   */
+  bindDistributor: DistributorBinding;
+  /** Staff only. BAD_USER_INPUT for bad prices or counts; NOT_FOUND for an unknown SKU. */
+  createBargainOffer: BargainOffer;
+  /**
+   * Staff only. The SKU and its price come from catalog (NOT_FOUND for an unknown SKU); a group
+   * price not below it is BAD_USER_INPUT (extensions.reason GROUP_PRICE_NOT_BELOW_PRICE). Nothing
+   * is written on a refusal.
+   */
+  createGroupBuyOffer: GroupBuyOffer;
   /**
    * Signed-in customers: records a share and returns its link. At most 50 a day per member (then
    * RATE_LIMITED with reason DAILY_SHARE_LIMIT); nothing is written on a refusal.
    */
   createShareLink: ShareLink;
   /**
+   * Signed-in customers other than the starter (FORBIDDEN, reason SELF_HELP): one cut each per
+   * bargain (CONFLICT ALREADY_HELPED). Once the floor is reached further helpers are refused
+   * (CONFLICT FLOOR_REACHED); also BARGAIN_EXPIRED, BARGAIN_BOUGHT. deviceId is the frontend's device
+   * id (8 to 64 letters, digits, - or _); more helps from one device per offer and hour than the
+   * offer allows are RATE_LIMITED (reason HELPER_VELOCITY). Nothing is written on a refusal.
+   */
+  helpBargain: HelpBargainPayload;
+  /**
    * Anyone: a visitor opened a shared link. visitorId is the frontend's anonymous id (8 to 64
    * letters, digits, - or _). Counted once per visitor and share; NOT_FOUND for an unknown share.
    */
   recordShareClick: RecordShareClickPayload;
+  /** Staff only: a HELD reward is never granted. CONFLICT when it was not held or already approved. */
+  rejectReferralReward: InviteReward;
+  /** Staff only: the held amount returns to the settled balance. An approved one is CONFLICT. */
+  rejectWithdrawal: Withdrawal;
+  /**
+   * Signed-in distributors: holds the amount of the settled balance for a payout. Below the minimum
+   * is BAD_USER_INPUT (reason BELOW_MINIMUM); above the settled balance CONFLICT (reason INSUFFICIENT_BALANCE).
+   */
+  requestWithdrawal: Withdrawal;
+  /** Staff only: the member's link earns nothing from now on (commissions booked stay). */
+  revokeDistributor: DistributorStatus;
+  /** Staff only. Nothing is written on a refusal. */
+  setDistributionSettings: DistributionSettings;
+  /** Staff only. CONFLICT (reason STALE_VERSION) when the campaign changed since expectedVersion; NOT_FOUND for an unknown coupon template. */
+  setInviteCampaign: InviteCampaign;
+  /**
+   * Signed-in customers: starts a bargain on a running offer (CONFLICT with reason OFFER_NOT_STARTED
+   * or OFFER_ENDED otherwise). A member has one open bargain per offer: while it is open, this
+   * returns it. A replay of the key returns the bargain it started.
+   */
+  startBargain: Bargain;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationApproveDistributorArgs = {
+  memberId: Scalars['ID']['input'];
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationApproveReferralRewardArgs = {
+  inviteeId: Scalars['ID']['input'];
+  note?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationApproveWithdrawalArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationBindDistributorArgs = {
+  code: Scalars['String']['input'];
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationCreateBargainOfferArgs = {
+  input: CreateBargainOfferInput;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationCreateGroupBuyOfferArgs = {
+  input: CreateGroupBuyOfferInput;
 };
 
 
@@ -73,18 +652,172 @@ export type MutationCreateShareLinkArgs = {
 
 
 /** Referral's mutations: share links and their clicks. */
+export type MutationHelpBargainArgs = {
+  bargainId: Scalars['ID']['input'];
+  deviceId: Scalars['String']['input'];
+};
+
+
+/** Referral's mutations: share links and their clicks. */
 export type MutationRecordShareClickArgs = {
   shareId: Scalars['ID']['input'];
   visitorId: Scalars['String']['input'];
 };
 
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationRejectReferralRewardArgs = {
+  inviteeId: Scalars['ID']['input'];
+  note?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationRejectWithdrawalArgs = {
+  id: Scalars['ID']['input'];
+  reason?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationRequestWithdrawalArgs = {
+  input: RequestWithdrawalInput;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationRevokeDistributorArgs = {
+  memberId: Scalars['ID']['input'];
+  reason?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationSetDistributionSettingsArgs = {
+  input: SetDistributionSettingsInput;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationSetInviteCampaignArgs = {
+  expectedVersion: Scalars['Int']['input'];
+  input: SetInviteCampaignInput;
+};
+
+
+/** Referral's mutations: share links and their clicks. */
+export type MutationStartBargainArgs = {
+  idempotencyKey: Scalars['String']['input'];
+  offerId: Scalars['ID']['input'];
+};
+
+/** One level of an order's commission. */
+export type OrderCommissionLevel = {
+  __typename?: 'OrderCommissionLevel';
+  booked: Scalars['Long']['output'];
+  level: Scalars['Int']['output'];
+  member: Member;
+  reversed: Scalars['Long']['output'];
+  settled: Scalars['Boolean']['output'];
+};
+
+/** What a paid order earned, or why it earned nothing. */
+export type OrderCommissions = {
+  __typename?: 'OrderCommissions';
+  buyer: Member;
+  levels: Array<OrderCommissionLevel>;
+  orderId: Scalars['ID']['output'];
+  refusal: Maybe<CommissionRefusal>;
+};
+
+/** A product's own rates, in basis points (1/100 of a percent). */
+export type ProductRate = {
+  __typename?: 'ProductRate';
+  level1Bps: Scalars['Int']['output'];
+  level2Bps: Scalars['Int']['output'];
+  productId: Scalars['ID']['output'];
+};
+
+/** A product's own rates in basis points (0 to 5000). */
+export type ProductRateInput = {
+  level1Bps: Scalars['Int']['input'];
+  level2Bps: Scalars['Int']['input'];
+  productId: Scalars['ID']['input'];
+};
+
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type Query = {
   __typename?: 'Query';
+  /** Signed-in callers (friends open it from the starter's link); null for an unknown id. */
+  bargain: Maybe<Bargain>;
+  bargainOffer: Maybe<BargainOffer>;
+  /** Staff see every offer (newest 100); anyone else the offers running now. */
+  bargainOffers: Array<BargainOffer>;
+  /** Staff only: top is 1 to 100 (20 by default). */
+  distributionReport: DistributionReport;
+  /** Staff only. */
+  distributionSettings: DistributionSettings;
+  /** Null for an unknown id. */
+  groupBuy: Maybe<GroupBuy>;
+  /** Null for an unknown id. */
+  groupBuyOffer: Maybe<GroupBuyOffer>;
+  /** Newest first, at most 100. */
+  groupBuyOffers: Array<GroupBuyOffer>;
+  /** Staff only. */
+  inviteCampaign: InviteCampaign;
   /** Case-insensitive; null for an unknown code. */
   inviteCode: Maybe<InviteCode>;
+  /** Staff, the invitee and their inviter; null for anyone else or when nothing was decided. */
+  inviteReward: Maybe<InviteReward>;
+  /** Signed-in customers: their own bargains, newest first (at most 100). */
+  myBargains: Array<Bargain>;
+  /** Groups of the offer still taking members (not full, not expired), oldest first, at most 50. */
+  openGroupBuys: Array<GroupBuy>;
+  /** Staff only; null until the order's payment reached referral. */
+  orderCommissions: Maybe<OrderCommissions>;
+  /**
+   * Signed-in viewers. The period holding `at` (default now); first is 1 to 50. Members see ranks and
+   * member ids only (resolve names through Member).
+   */
+  referralLeaderboard: ReferralLeaderboard;
+  /** Staff only: HELD rewards awaiting review (first: 1 to 100). */
+  referralRewardsForReview: InviteRewardConnection;
   /** Staff only. */
   shareFunnel: ShareFunnel;
+  /** The requesting member and staff only. */
+  withdrawal: Withdrawal;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryBargainArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryBargainOfferArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryDistributionReportArgs = {
+  from: Scalars['DateTime']['input'];
+  to: Scalars['DateTime']['input'];
+  top?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryGroupBuyArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryGroupBuyOfferArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -95,8 +828,48 @@ export type QueryInviteCodeArgs = {
 
 
 /** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryInviteRewardArgs = {
+  inviteeId: Scalars['ID']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryOpenGroupBuysArgs = {
+  offerId: Scalars['ID']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryOrderCommissionsArgs = {
+  orderId: Scalars['ID']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryReferralLeaderboardArgs = {
+  at?: InputMaybe<Scalars['DateTime']['input']>;
+  board: ReferralBoard;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  period: ReferralBoardPeriod;
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryReferralRewardsForReviewArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: Scalars['Int']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
 export type QueryShareFunnelArgs = {
   memberId: Scalars['ID']['input'];
+};
+
+
+/** Read entry points. A field marked Staff only answers FORBIDDEN to anyone else (UNAUTHENTICATED when signed out). */
+export type QueryWithdrawalArgs = {
+  id: Scalars['ID']['input'];
 };
 
 /** Whether the click was counted. */
@@ -107,6 +880,78 @@ export type RecordShareClickPayload = {
   shareId: Scalars['ID']['output'];
 };
 
+/** What a referral leaderboard ranks. */
+export type ReferralBoard =
+  /** Paid orders' totals (fen) booked to the member as level-1 distributor in the period (分销业绩), before refunds. */
+  | 'DISTRIBUTION_SALES'
+  /** Group buys opened by the member that succeeded in the period (拼团成团), virtual completions excluded. */
+  | 'GROUP_BUYS'
+  /** Invitees whose first paid order came in the period, per inviter (邀请转化). */
+  | 'INVITES';
+
+/** The leaderboard's period: the calendar week (Monday first) or month, in Asia/Shanghai. */
+export type ReferralBoardPeriod =
+  | 'MONTH'
+  | 'WEEK';
+
+/** A referral leaderboard for one period. */
+export type ReferralLeaderboard = {
+  __typename?: 'ReferralLeaderboard';
+  board: ReferralBoard;
+  /** When the figures were counted (a board is recounted at most every 30 seconds). */
+  countedAt: Scalars['DateTime']['output'];
+  /** The period's first instant (ISO-8601). */
+  from: Scalars['DateTime']['output'];
+  period: ReferralBoardPeriod;
+  standings: Array<ReferralStanding>;
+  /** The next period's first instant (exclusive). */
+  to: Scalars['DateTime']['output'];
+};
+
+/** One member's place on a referral leaderboard. */
+export type ReferralStanding = {
+  __typename?: 'ReferralStanding';
+  member: Member;
+  /** 1 for the top; members with equal scores share nothing: ties go to the earlier achiever. */
+  rank: Scalars['Int']['output'];
+  /** Invites converted, group buys completed, or sales in fen, by board. */
+  score: Scalars['Int']['output'];
+};
+
+/** How much to withdraw, and the key that makes a replay return the first request. */
+export type RequestWithdrawalInput = {
+  /** Fen: at least the minimum withdrawal, at most the settled balance. */
+  amount: Scalars['Long']['input'];
+  /** A replay with the same key returns the first request. */
+  idempotencyKey: Scalars['String']['input'];
+};
+
+/** The whole settings (replacing the previous ones) and the version they were edited from. */
+export type SetDistributionSettingsInput = {
+  attribution: Attribution;
+  bindingDays: Scalars['Int']['input'];
+  /** CONFLICT (reason STALE_VERSION) when another save came in between. */
+  expectedVersion: Scalars['Int']['input'];
+  level1Bps: Scalars['Int']['input'];
+  level2Bps: Scalars['Int']['input'];
+  minWithdrawal: Scalars['Long']['input'];
+  mode: DistributorMode;
+  /** At most 200, each product once. */
+  productRates?: InputMaybe<Array<ProductRateInput>>;
+};
+
+/** The whole campaign, as the next version. */
+export type SetInviteCampaignInput = {
+  active: Scalars['Boolean']['input'];
+  afterSalesWindowDays: Scalars['Int']['input'];
+  capPerInviterPerDay: Scalars['Int']['input'];
+  /** Rewards (granted or held) an inviter can earn per local month, 1 to 100,000; then REFUSED with rule MONTHLY_CAP. */
+  capPerInviterPerMonth: Scalars['Int']['input'];
+  fraud?: InputMaybe<InviteFraudRulesInput>;
+  inviteeReward: InviteRewardInput;
+  inviterReward: InviteRewardInput;
+};
+
 /** Where the member shared it. */
 export type ShareChannel =
   | 'COPY_LINK'
@@ -115,12 +960,16 @@ export type ShareChannel =
   | 'WECHAT_FRIEND'
   | 'WECHAT_MOMENTS';
 
-/** Staff: a member's share funnel so far (shares and clicks; registrations and first orders are not counted yet). */
+/** Staff: a member's share funnel: shares, clicks, then registrations and first paid orders (invite campaigns). */
 export type ShareFunnel = {
   __typename?: 'ShareFunnel';
   /** Visitors counted once per share. */
   clicks: Scalars['Int']['output'];
+  /** Of those, the ones who paid a first order. */
+  firstPaidOrders: Scalars['Int']['output'];
   member: Member;
+  /** Members who registered with the member's invite code. */
+  registrations: Scalars['Int']['output'];
   shares: Scalars['Int']['output'];
   /** Distinct visitors over all the member's shares. */
   visitors: Scalars['Int']['output'];
@@ -144,6 +993,10 @@ export type ShareStats = {
   __typename?: 'ShareStats';
   /** Visitors counted once per share. */
   clicks: Scalars['Int']['output'];
+  /** Of those, the ones who paid a first order. */
+  firstPaidOrders: Scalars['Int']['output'];
+  /** Members who registered with the member's invite code. */
+  registrations: Scalars['Int']['output'];
   shares: Scalars['Int']['output'];
 };
 
@@ -168,6 +1021,43 @@ export type ShareTargetKind =
   | 'LIVE_ROOM'
   | 'PAGE'
   | 'PRODUCT';
+
+/** VELOCITY: more than maxPerHour registrations with one inviter's code within an hour hold the reward. */
+export type VelocityRule = {
+  __typename?: 'VelocityRule';
+  enabled: Scalars['Boolean']['output'];
+  maxPerHour: Scalars['Int']['output'];
+};
+
+/** On or off, and its threshold (1 to 10,000). */
+export type VelocityRuleInput = {
+  enabled: Scalars['Boolean']['input'];
+  maxPerHour: Scalars['Int']['input'];
+};
+
+/** A request to pay out settled commission (提现). */
+export type Withdrawal = {
+  __typename?: 'Withdrawal';
+  amount: Scalars['Long']['output'];
+  decidedAt: Maybe<Scalars['DateTime']['output']>;
+  id: Scalars['ID']['output'];
+  /** The last payout failure while APPROVED; the sweep retries. */
+  lastError: Maybe<Scalars['String']['output']>;
+  member: Member;
+  paidAt: Maybe<Scalars['DateTime']['output']>;
+  providerPayoutId: Maybe<Scalars['String']['output']>;
+  /** Of a rejection. */
+  reason: Maybe<Scalars['String']['output']>;
+  requestedAt: Scalars['DateTime']['output'];
+  status: WithdrawalStatus;
+};
+
+/** REQUESTED (held) → APPROVED → PAID, or REJECTED (released). */
+export type WithdrawalStatus =
+  | 'APPROVED'
+  | 'PAID'
+  | 'REJECTED'
+  | 'REQUESTED';
 
 export type Link__Purpose =
   | 'EXECUTION'
@@ -272,23 +1162,79 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
+  Attribution: Attribution;
+  Bargain: ResolverTypeWrapper<BargainViewModel>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  BargainCut: ResolverTypeWrapper<CutShapeModel>;
+  BargainOffer: ResolverTypeWrapper<BargainOfferDocModel>;
+  BargainStatus: BargainStatus;
+  BindingOutcome: BindingOutcome;
+  CommissionEntry: ResolverTypeWrapper<CommissionEntryDocModel>;
+  CommissionEntryConnection: ResolverTypeWrapper<Omit<CommissionEntryConnection, 'edges'> & { edges: Array<ResolversTypes['CommissionEntryEdge']> }>;
+  CommissionEntryEdge: ResolverTypeWrapper<Omit<CommissionEntryEdge, 'node'> & { node: ResolversTypes['CommissionEntry'] }>;
+  CommissionEntryKind: CommissionEntryKind;
+  CommissionEntryPageInfo: ResolverTypeWrapper<CommissionEntryPageInfo>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  CommissionRefusal: CommissionRefusal;
+  Commissions: ResolverTypeWrapper<CommissionsShapeModel>;
+  CreateBargainOfferInput: CreateBargainOfferInput;
+  CreateGroupBuyOfferInput: CreateGroupBuyOfferInput;
   CreateShareLinkInput: CreateShareLinkInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  DistributionReport: ResolverTypeWrapper<Omit<DistributionReport, 'top'> & { top: Array<ResolversTypes['DistributorCommissionTotals']> }>;
+  DistributionSettings: ResolverTypeWrapper<SettingsViewModel>;
+  DistributorBinding: ResolverTypeWrapper<BindOutcomeModel>;
+  DistributorCommissionTotals: ResolverTypeWrapper<TotalsShapeModel>;
+  DistributorMode: DistributorMode;
+  DistributorStatus: ResolverTypeWrapper<DistributorStatusShapeModel>;
+  DistributorStatusKind: DistributorStatusKind;
+  DistributorTeam: ResolverTypeWrapper<DistributorTeam>;
+  FraudSwitch: ResolverTypeWrapper<FraudSwitch>;
+  FraudSwitchInput: FraudSwitchInput;
+  GroupBuy: ResolverTypeWrapper<GroupBuyViewModel>;
+  GroupBuyOffer: ResolverTypeWrapper<GroupBuyOfferDocModel>;
+  GroupBuyStatus: GroupBuyStatus;
+  HelpBargainPayload: ResolverTypeWrapper<HelpResultModel>;
+  InviteCampaign: ResolverTypeWrapper<CampaignShapeModel>;
   InviteCode: ResolverTypeWrapper<InviteCodeDocModel>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  InviteFraudRules: ResolverTypeWrapper<InviteFraudRules>;
+  InviteFraudRulesInput: InviteFraudRulesInput;
+  InviteReward: ResolverTypeWrapper<RewardViewModel>;
+  InviteRewardConnection: ResolverTypeWrapper<RewardPageModel>;
+  InviteRewardEdge: ResolverTypeWrapper<Omit<InviteRewardEdge, 'node'> & { node: ResolversTypes['InviteReward'] }>;
+  InviteRewardInput: InviteRewardInput;
+  InviteRewardKind: InviteRewardKind;
+  InviteRewardPageInfo: ResolverTypeWrapper<InviteRewardPageInfo>;
+  InviteRewardSpec: ResolverTypeWrapper<RewardSpecModel>;
+  InviteRewardStatus: InviteRewardStatus;
+  Long: ResolverTypeWrapper<Scalars['Long']['output']>;
   Member: ResolverTypeWrapper<MemberRefModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  OrderCommissionLevel: ResolverTypeWrapper<OrderLevelShapeModel>;
+  OrderCommissions: ResolverTypeWrapper<OrderCommissionsShapeModel>;
+  ProductRate: ResolverTypeWrapper<ProductRate>;
+  ProductRateInput: ProductRateInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RecordShareClickPayload: ResolverTypeWrapper<RecordShareClickPayload>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  ReferralBoard: ReferralBoard;
+  ReferralBoardPeriod: ReferralBoardPeriod;
+  ReferralLeaderboard: ResolverTypeWrapper<LeaderboardShapeModel>;
+  ReferralStanding: ResolverTypeWrapper<StandingModel>;
+  RequestWithdrawalInput: RequestWithdrawalInput;
+  SetDistributionSettingsInput: SetDistributionSettingsInput;
+  SetInviteCampaignInput: SetInviteCampaignInput;
   ShareChannel: ShareChannel;
   ShareFunnel: ResolverTypeWrapper<FunnelShapeModel>;
   ShareLink: ResolverTypeWrapper<ShareDocModel>;
-  ShareStats: ResolverTypeWrapper<ShareStats>;
+  ShareStats: ResolverTypeWrapper<StatsShapeModel>;
   ShareTarget: ResolverTypeWrapper<ShareTarget>;
   ShareTargetInput: ShareTargetInput;
   ShareTargetKind: ShareTargetKind;
+  VelocityRule: ResolverTypeWrapper<VelocityRule>;
+  VelocityRuleInput: VelocityRuleInput;
+  Withdrawal: ResolverTypeWrapper<WithdrawalViewModel>;
+  WithdrawalStatus: WithdrawalStatus;
   link__Import: ResolverTypeWrapper<Scalars['link__Import']['output']>;
   link__Purpose: Link__Purpose;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -296,21 +1242,64 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
+  Bargain: BargainViewModel;
+  Int: Scalars['Int']['output'];
+  ID: Scalars['ID']['output'];
+  BargainCut: CutShapeModel;
+  BargainOffer: BargainOfferDocModel;
+  CommissionEntry: CommissionEntryDocModel;
+  CommissionEntryConnection: Omit<CommissionEntryConnection, 'edges'> & { edges: Array<ResolversParentTypes['CommissionEntryEdge']> };
+  CommissionEntryEdge: Omit<CommissionEntryEdge, 'node'> & { node: ResolversParentTypes['CommissionEntry'] };
+  CommissionEntryPageInfo: CommissionEntryPageInfo;
+  Boolean: Scalars['Boolean']['output'];
+  Commissions: CommissionsShapeModel;
+  CreateBargainOfferInput: CreateBargainOfferInput;
+  CreateGroupBuyOfferInput: CreateGroupBuyOfferInput;
   CreateShareLinkInput: CreateShareLinkInput;
   DateTime: Scalars['DateTime']['output'];
+  DistributionReport: Omit<DistributionReport, 'top'> & { top: Array<ResolversParentTypes['DistributorCommissionTotals']> };
+  DistributionSettings: SettingsViewModel;
+  DistributorBinding: BindOutcomeModel;
+  DistributorCommissionTotals: TotalsShapeModel;
+  DistributorStatus: DistributorStatusShapeModel;
+  DistributorTeam: DistributorTeam;
+  FraudSwitch: FraudSwitch;
+  FraudSwitchInput: FraudSwitchInput;
+  GroupBuy: GroupBuyViewModel;
+  GroupBuyOffer: GroupBuyOfferDocModel;
+  HelpBargainPayload: HelpResultModel;
+  InviteCampaign: CampaignShapeModel;
   InviteCode: InviteCodeDocModel;
-  ID: Scalars['ID']['output'];
-  Int: Scalars['Int']['output'];
+  InviteFraudRules: InviteFraudRules;
+  InviteFraudRulesInput: InviteFraudRulesInput;
+  InviteReward: RewardViewModel;
+  InviteRewardConnection: RewardPageModel;
+  InviteRewardEdge: Omit<InviteRewardEdge, 'node'> & { node: ResolversParentTypes['InviteReward'] };
+  InviteRewardInput: InviteRewardInput;
+  InviteRewardPageInfo: InviteRewardPageInfo;
+  InviteRewardSpec: RewardSpecModel;
+  Long: Scalars['Long']['output'];
   Member: MemberRefModel;
   Mutation: Record<PropertyKey, never>;
+  OrderCommissionLevel: OrderLevelShapeModel;
+  OrderCommissions: OrderCommissionsShapeModel;
+  ProductRate: ProductRate;
+  ProductRateInput: ProductRateInput;
   Query: Record<PropertyKey, never>;
   RecordShareClickPayload: RecordShareClickPayload;
-  Boolean: Scalars['Boolean']['output'];
+  ReferralLeaderboard: LeaderboardShapeModel;
+  ReferralStanding: StandingModel;
+  RequestWithdrawalInput: RequestWithdrawalInput;
+  SetDistributionSettingsInput: SetDistributionSettingsInput;
+  SetInviteCampaignInput: SetInviteCampaignInput;
   ShareFunnel: FunnelShapeModel;
   ShareLink: ShareDocModel;
-  ShareStats: ShareStats;
+  ShareStats: StatsShapeModel;
   ShareTarget: ShareTarget;
   ShareTargetInput: ShareTargetInput;
+  VelocityRule: VelocityRule;
+  VelocityRuleInput: VelocityRuleInput;
+  Withdrawal: WithdrawalViewModel;
   link__Import: Scalars['link__Import']['output'];
   String: Scalars['String']['output'];
 }>;
@@ -344,9 +1333,180 @@ export type TagDirectiveArgs = {
 
 export type TagDirectiveResolver<Result, Parent, ContextType = Context, Args = TagDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export type BargainResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Bargain'] = ResolversParentTypes['Bargain']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  currentPrice?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  cuts?: Resolver<Array<ResolversTypes['BargainCut']>, ParentType, ContextType>;
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  helpers?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  offer?: Resolver<ResolversTypes['BargainOffer'], ParentType, ContextType>;
+  starter?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['BargainStatus'], ParentType, ContextType>;
+}>;
+
+export type BargainCutResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BargainCut'] = ResolversParentTypes['BargainCut']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  helper?: Resolver<Maybe<ResolversTypes['Member']>, ParentType, ContextType>;
+  number?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type BargainOfferResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BargainOffer'] = ResolversParentTypes['BargainOffer']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deviceHelpsPerHour?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  durationHours?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  endsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  floorPrice?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  helpersNeeded?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  productId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  skuId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  startPrice?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  startsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  stock?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
+export type CommissionEntryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CommissionEntry'] = ResolversParentTypes['CommissionEntry']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['CommissionEntryKind'], ParentType, ContextType>;
+  level?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  orderId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  pending?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  settled?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  shortfall?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  withdrawalId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  withdrawn?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+}>;
+
+export type CommissionEntryConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CommissionEntryConnection'] = ResolversParentTypes['CommissionEntryConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['CommissionEntryEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['CommissionEntryPageInfo'], ParentType, ContextType>;
+}>;
+
+export type CommissionEntryEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CommissionEntryEdge'] = ResolversParentTypes['CommissionEntryEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['CommissionEntry'], ParentType, ContextType>;
+}>;
+
+export type CommissionEntryPageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CommissionEntryPageInfo'] = ResolversParentTypes['CommissionEntryPageInfo']> = ResolversObject<{
+  endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type CommissionsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Commissions'] = ResolversParentTypes['Commissions']> = ResolversObject<{
+  entries?: Resolver<ResolversTypes['CommissionEntryConnection'], ParentType, ContextType, Partial<CommissionsEntriesArgs>>;
+  pending?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  settled?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  withdrawn?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+}>;
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
+
+export type DistributionReportResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DistributionReport'] = ResolversParentTypes['DistributionReport']> = ResolversObject<{
+  booked?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  distributors?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  from?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  reversed?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  settled?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  to?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  top?: Resolver<Array<ResolversTypes['DistributorCommissionTotals']>, ParentType, ContextType>;
+}>;
+
+export type DistributionSettingsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DistributionSettings'] = ResolversParentTypes['DistributionSettings']> = ResolversObject<{
+  attribution?: Resolver<ResolversTypes['Attribution'], ParentType, ContextType>;
+  bindingDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  level1Bps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  level2Bps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  minWithdrawal?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  mode?: Resolver<ResolversTypes['DistributorMode'], ParentType, ContextType>;
+  productRates?: Resolver<Array<ResolversTypes['ProductRate']>, ParentType, ContextType>;
+  updatedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type DistributorBindingResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DistributorBinding'] = ResolversParentTypes['DistributorBinding']> = ResolversObject<{
+  boundAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  distributor?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  outcome?: Resolver<ResolversTypes['BindingOutcome'], ParentType, ContextType>;
+}>;
+
+export type DistributorCommissionTotalsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DistributorCommissionTotals'] = ResolversParentTypes['DistributorCommissionTotals']> = ResolversObject<{
+  booked?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  orders?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  reversed?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  settled?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+}>;
+
+export type DistributorStatusResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DistributorStatus'] = ResolversParentTypes['DistributorStatus']> = ResolversObject<{
+  active?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  since?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  status?: Resolver<Maybe<ResolversTypes['DistributorStatusKind']>, ParentType, ContextType>;
+}>;
+
+export type DistributorTeamResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DistributorTeam'] = ResolversParentTypes['DistributorTeam']> = ResolversObject<{
+  level1Count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  level1Sales?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  level2Count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  level2Sales?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+}>;
+
+export type FraudSwitchResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FraudSwitch'] = ResolversParentTypes['FraudSwitch']> = ResolversObject<{
+  enabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type GroupBuyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupBuy'] = ResolversParentTypes['GroupBuy']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  groupSize?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  leader?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  memberCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  offer?: Resolver<ResolversTypes['GroupBuyOffer'], ParentType, ContextType>;
+  slotsTaken?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['GroupBuyStatus'], ParentType, ContextType>;
+}>;
+
+export type GroupBuyOfferResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupBuyOffer'] = ResolversParentTypes['GroupBuyOffer']> = ResolversObject<{
+  active?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  durationMinutes?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  endsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  groupPrice?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  groupSize?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  listPrice?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  perMemberLimit?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  productId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  skuId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  startsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  stockCap?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  virtualCompletion?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type HelpBargainPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['HelpBargainPayload'] = ResolversParentTypes['HelpBargainPayload']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  bargain?: Resolver<ResolversTypes['Bargain'], ParentType, ContextType>;
+  number?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type InviteCampaignResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InviteCampaign'] = ResolversParentTypes['InviteCampaign']> = ResolversObject<{
+  active?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  afterSalesWindowDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  capPerInviterPerDay?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  capPerInviterPerMonth?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  fraud?: Resolver<ResolversTypes['InviteFraudRules'], ParentType, ContextType>;
+  inviteeReward?: Resolver<Maybe<ResolversTypes['InviteRewardSpec']>, ParentType, ContextType>;
+  inviterReward?: Resolver<Maybe<ResolversTypes['InviteRewardSpec']>, ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
 
 export type InviteCodeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InviteCode'] = ResolversParentTypes['InviteCode'], FederationReferenceType extends FederationReferenceTypes['InviteCode'] = FederationReferenceTypes['InviteCode']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['InviteCode']> | FederationReferenceType, FederationReferenceType, ContextType>;
@@ -355,8 +1515,59 @@ export type InviteCodeResolvers<ContextType = Context, ParentType extends Resolv
   owner?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
 }>;
 
+export type InviteFraudRulesResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InviteFraudRules'] = ResolversParentTypes['InviteFraudRules']> = ResolversObject<{
+  cycle?: Resolver<ResolversTypes['FraudSwitch'], ParentType, ContextType>;
+  samePhone?: Resolver<ResolversTypes['FraudSwitch'], ParentType, ContextType>;
+  velocity?: Resolver<ResolversTypes['VelocityRule'], ParentType, ContextType>;
+}>;
+
+export type InviteRewardResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InviteReward'] = ResolversParentTypes['InviteReward']> = ResolversObject<{
+  campaignVersion?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  decidedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  invitee?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  inviteeReward?: Resolver<ResolversTypes['InviteRewardSpec'], ParentType, ContextType>;
+  inviter?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  inviterReward?: Resolver<ResolversTypes['InviteRewardSpec'], ParentType, ContextType>;
+  orderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  reversedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  reviewedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  rule?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['InviteRewardStatus'], ParentType, ContextType>;
+}>;
+
+export type InviteRewardConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InviteRewardConnection'] = ResolversParentTypes['InviteRewardConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['InviteRewardEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['InviteRewardPageInfo'], ParentType, ContextType>;
+}>;
+
+export type InviteRewardEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InviteRewardEdge'] = ResolversParentTypes['InviteRewardEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['InviteReward'], ParentType, ContextType>;
+}>;
+
+export type InviteRewardPageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InviteRewardPageInfo'] = ResolversParentTypes['InviteRewardPageInfo']> = ResolversObject<{
+  endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type InviteRewardSpecResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InviteRewardSpec'] = ResolversParentTypes['InviteRewardSpec']> = ResolversObject<{
+  couponTemplateId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['InviteRewardKind'], ParentType, ContextType>;
+  points?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+}>;
+
+export interface LongScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Long'], any> {
+  name: 'Long';
+}
+
 export type MemberResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Member'] = ResolversParentTypes['Member'], FederationReferenceType extends FederationReferenceTypes['Member'] = FederationReferenceTypes['Member']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Member']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  commissions?: Resolver<ResolversTypes['Commissions'], ParentType, ContextType>;
+  distributor?: Resolver<ResolversTypes['DistributorStatus'], ParentType, ContextType>;
+  distributorTeam?: Resolver<ResolversTypes['DistributorTeam'], ParentType, ContextType>;
+  groupBuys?: Resolver<Array<ResolversTypes['GroupBuy']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   inviteCode?: Resolver<Maybe<ResolversTypes['InviteCode']>, ParentType, ContextType>;
   invitedBy?: Resolver<Maybe<ResolversTypes['Member']>, ParentType, ContextType>;
@@ -364,13 +1575,65 @@ export type MemberResolvers<ContextType = Context, ParentType extends ResolversP
 }>;
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  applyForDistributor?: Resolver<ResolversTypes['DistributorStatus'], ParentType, ContextType>;
+  approveDistributor?: Resolver<ResolversTypes['DistributorStatus'], ParentType, ContextType, RequireFields<MutationApproveDistributorArgs, 'memberId'>>;
+  approveReferralReward?: Resolver<ResolversTypes['InviteReward'], ParentType, ContextType, RequireFields<MutationApproveReferralRewardArgs, 'inviteeId'>>;
+  approveWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationApproveWithdrawalArgs, 'id'>>;
+  bindDistributor?: Resolver<ResolversTypes['DistributorBinding'], ParentType, ContextType, RequireFields<MutationBindDistributorArgs, 'code'>>;
+  createBargainOffer?: Resolver<ResolversTypes['BargainOffer'], ParentType, ContextType, RequireFields<MutationCreateBargainOfferArgs, 'input'>>;
+  createGroupBuyOffer?: Resolver<ResolversTypes['GroupBuyOffer'], ParentType, ContextType, RequireFields<MutationCreateGroupBuyOfferArgs, 'input'>>;
   createShareLink?: Resolver<ResolversTypes['ShareLink'], ParentType, ContextType, RequireFields<MutationCreateShareLinkArgs, 'input'>>;
+  helpBargain?: Resolver<ResolversTypes['HelpBargainPayload'], ParentType, ContextType, RequireFields<MutationHelpBargainArgs, 'bargainId' | 'deviceId'>>;
   recordShareClick?: Resolver<ResolversTypes['RecordShareClickPayload'], ParentType, ContextType, RequireFields<MutationRecordShareClickArgs, 'shareId' | 'visitorId'>>;
+  rejectReferralReward?: Resolver<ResolversTypes['InviteReward'], ParentType, ContextType, RequireFields<MutationRejectReferralRewardArgs, 'inviteeId'>>;
+  rejectWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationRejectWithdrawalArgs, 'id'>>;
+  requestWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationRequestWithdrawalArgs, 'input'>>;
+  revokeDistributor?: Resolver<ResolversTypes['DistributorStatus'], ParentType, ContextType, RequireFields<MutationRevokeDistributorArgs, 'memberId'>>;
+  setDistributionSettings?: Resolver<ResolversTypes['DistributionSettings'], ParentType, ContextType, RequireFields<MutationSetDistributionSettingsArgs, 'input'>>;
+  setInviteCampaign?: Resolver<ResolversTypes['InviteCampaign'], ParentType, ContextType, RequireFields<MutationSetInviteCampaignArgs, 'expectedVersion' | 'input'>>;
+  startBargain?: Resolver<ResolversTypes['Bargain'], ParentType, ContextType, RequireFields<MutationStartBargainArgs, 'idempotencyKey' | 'offerId'>>;
+}>;
+
+export type OrderCommissionLevelResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderCommissionLevel'] = ResolversParentTypes['OrderCommissionLevel']> = ResolversObject<{
+  booked?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  level?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  reversed?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  settled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type OrderCommissionsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['OrderCommissions'] = ResolversParentTypes['OrderCommissions']> = ResolversObject<{
+  buyer?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  levels?: Resolver<Array<ResolversTypes['OrderCommissionLevel']>, ParentType, ContextType>;
+  orderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  refusal?: Resolver<Maybe<ResolversTypes['CommissionRefusal']>, ParentType, ContextType>;
+}>;
+
+export type ProductRateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ProductRate'] = ResolversParentTypes['ProductRate']> = ResolversObject<{
+  level1Bps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  level2Bps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  productId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  bargain?: Resolver<Maybe<ResolversTypes['Bargain']>, ParentType, ContextType, RequireFields<QueryBargainArgs, 'id'>>;
+  bargainOffer?: Resolver<Maybe<ResolversTypes['BargainOffer']>, ParentType, ContextType, RequireFields<QueryBargainOfferArgs, 'id'>>;
+  bargainOffers?: Resolver<Array<ResolversTypes['BargainOffer']>, ParentType, ContextType>;
+  distributionReport?: Resolver<ResolversTypes['DistributionReport'], ParentType, ContextType, RequireFields<QueryDistributionReportArgs, 'from' | 'to'>>;
+  distributionSettings?: Resolver<ResolversTypes['DistributionSettings'], ParentType, ContextType>;
+  groupBuy?: Resolver<Maybe<ResolversTypes['GroupBuy']>, ParentType, ContextType, RequireFields<QueryGroupBuyArgs, 'id'>>;
+  groupBuyOffer?: Resolver<Maybe<ResolversTypes['GroupBuyOffer']>, ParentType, ContextType, RequireFields<QueryGroupBuyOfferArgs, 'id'>>;
+  groupBuyOffers?: Resolver<Array<ResolversTypes['GroupBuyOffer']>, ParentType, ContextType>;
+  inviteCampaign?: Resolver<ResolversTypes['InviteCampaign'], ParentType, ContextType>;
   inviteCode?: Resolver<Maybe<ResolversTypes['InviteCode']>, ParentType, ContextType, RequireFields<QueryInviteCodeArgs, 'code'>>;
+  inviteReward?: Resolver<Maybe<ResolversTypes['InviteReward']>, ParentType, ContextType, RequireFields<QueryInviteRewardArgs, 'inviteeId'>>;
+  myBargains?: Resolver<Array<ResolversTypes['Bargain']>, ParentType, ContextType>;
+  openGroupBuys?: Resolver<Array<ResolversTypes['GroupBuy']>, ParentType, ContextType, RequireFields<QueryOpenGroupBuysArgs, 'offerId'>>;
+  orderCommissions?: Resolver<Maybe<ResolversTypes['OrderCommissions']>, ParentType, ContextType, RequireFields<QueryOrderCommissionsArgs, 'orderId'>>;
+  referralLeaderboard?: Resolver<ResolversTypes['ReferralLeaderboard'], ParentType, ContextType, RequireFields<QueryReferralLeaderboardArgs, 'board' | 'first' | 'period'>>;
+  referralRewardsForReview?: Resolver<ResolversTypes['InviteRewardConnection'], ParentType, ContextType, RequireFields<QueryReferralRewardsForReviewArgs, 'first'>>;
   shareFunnel?: Resolver<ResolversTypes['ShareFunnel'], ParentType, ContextType, RequireFields<QueryShareFunnelArgs, 'memberId'>>;
+  withdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<QueryWithdrawalArgs, 'id'>>;
 }>;
 
 export type RecordShareClickPayloadResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RecordShareClickPayload'] = ResolversParentTypes['RecordShareClickPayload']> = ResolversObject<{
@@ -378,9 +1641,26 @@ export type RecordShareClickPayloadResolvers<ContextType = Context, ParentType e
   shareId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
+export type ReferralLeaderboardResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ReferralLeaderboard'] = ResolversParentTypes['ReferralLeaderboard']> = ResolversObject<{
+  board?: Resolver<ResolversTypes['ReferralBoard'], ParentType, ContextType>;
+  countedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  from?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  period?: Resolver<ResolversTypes['ReferralBoardPeriod'], ParentType, ContextType>;
+  standings?: Resolver<Array<ResolversTypes['ReferralStanding']>, ParentType, ContextType>;
+  to?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
+export type ReferralStandingResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ReferralStanding'] = ResolversParentTypes['ReferralStanding']> = ResolversObject<{
+  member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  rank?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  score?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type ShareFunnelResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShareFunnel'] = ResolversParentTypes['ShareFunnel']> = ResolversObject<{
   clicks?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  firstPaidOrders?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  registrations?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   shares?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   visitors?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
@@ -396,6 +1676,8 @@ export type ShareLinkResolvers<ContextType = Context, ParentType extends Resolve
 
 export type ShareStatsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ShareStats'] = ResolversParentTypes['ShareStats']> = ResolversObject<{
   clicks?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  firstPaidOrders?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  registrations?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   shares?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
@@ -404,21 +1686,72 @@ export type ShareTargetResolvers<ContextType = Context, ParentType extends Resol
   kind?: Resolver<ResolversTypes['ShareTargetKind'], ParentType, ContextType>;
 }>;
 
+export type VelocityRuleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['VelocityRule'] = ResolversParentTypes['VelocityRule']> = ResolversObject<{
+  enabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  maxPerHour?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type WithdrawalResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Withdrawal'] = ResolversParentTypes['Withdrawal']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  decidedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  member?: Resolver<ResolversTypes['Member'], ParentType, ContextType>;
+  paidAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  providerPayoutId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  requestedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['WithdrawalStatus'], ParentType, ContextType>;
+}>;
+
 export interface Link__ImportScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['link__Import'], any> {
   name: 'link__Import';
 }
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  Bargain?: BargainResolvers<ContextType>;
+  BargainCut?: BargainCutResolvers<ContextType>;
+  BargainOffer?: BargainOfferResolvers<ContextType>;
+  CommissionEntry?: CommissionEntryResolvers<ContextType>;
+  CommissionEntryConnection?: CommissionEntryConnectionResolvers<ContextType>;
+  CommissionEntryEdge?: CommissionEntryEdgeResolvers<ContextType>;
+  CommissionEntryPageInfo?: CommissionEntryPageInfoResolvers<ContextType>;
+  Commissions?: CommissionsResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  DistributionReport?: DistributionReportResolvers<ContextType>;
+  DistributionSettings?: DistributionSettingsResolvers<ContextType>;
+  DistributorBinding?: DistributorBindingResolvers<ContextType>;
+  DistributorCommissionTotals?: DistributorCommissionTotalsResolvers<ContextType>;
+  DistributorStatus?: DistributorStatusResolvers<ContextType>;
+  DistributorTeam?: DistributorTeamResolvers<ContextType>;
+  FraudSwitch?: FraudSwitchResolvers<ContextType>;
+  GroupBuy?: GroupBuyResolvers<ContextType>;
+  GroupBuyOffer?: GroupBuyOfferResolvers<ContextType>;
+  HelpBargainPayload?: HelpBargainPayloadResolvers<ContextType>;
+  InviteCampaign?: InviteCampaignResolvers<ContextType>;
   InviteCode?: InviteCodeResolvers<ContextType>;
+  InviteFraudRules?: InviteFraudRulesResolvers<ContextType>;
+  InviteReward?: InviteRewardResolvers<ContextType>;
+  InviteRewardConnection?: InviteRewardConnectionResolvers<ContextType>;
+  InviteRewardEdge?: InviteRewardEdgeResolvers<ContextType>;
+  InviteRewardPageInfo?: InviteRewardPageInfoResolvers<ContextType>;
+  InviteRewardSpec?: InviteRewardSpecResolvers<ContextType>;
+  Long?: GraphQLScalarType;
   Member?: MemberResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  OrderCommissionLevel?: OrderCommissionLevelResolvers<ContextType>;
+  OrderCommissions?: OrderCommissionsResolvers<ContextType>;
+  ProductRate?: ProductRateResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   RecordShareClickPayload?: RecordShareClickPayloadResolvers<ContextType>;
+  ReferralLeaderboard?: ReferralLeaderboardResolvers<ContextType>;
+  ReferralStanding?: ReferralStandingResolvers<ContextType>;
   ShareFunnel?: ShareFunnelResolvers<ContextType>;
   ShareLink?: ShareLinkResolvers<ContextType>;
   ShareStats?: ShareStatsResolvers<ContextType>;
   ShareTarget?: ShareTargetResolvers<ContextType>;
+  VelocityRule?: VelocityRuleResolvers<ContextType>;
+  Withdrawal?: WithdrawalResolvers<ContextType>;
   link__Import?: GraphQLScalarType;
 }>;
 

@@ -38,6 +38,13 @@ export interface CreateShareLinkInput {
   idempotencyKey?: string | null;
 }
 
+/** What `ShareStats` resolves from: the figures and the member's id (the campaigns module adds its stages by it). */
+export interface StatsShape {
+  memberId: string;
+  shares: number;
+  clicks: number;
+}
+
 /** What `ShareFunnel` resolves from: the figures and the member's id (membership owns the Member). */
 export interface FunnelShape {
   memberId: string;
@@ -160,19 +167,19 @@ export function createShareService(deps: ShareDeps) {
     },
 
     /** The member's shares and the distinct visitors' clicks on them (self or staff). */
-    async statsOf(viewer: Viewer | null, memberId: string) {
+    async statsOf(viewer: Viewer | null, memberId: string): Promise<StatsShape> {
       requireSelfOrStaff(viewer, memberId);
       const [shares, clicks] = await Promise.all([
         models.Share.countDocuments({ memberId }),
         models.ShareClick.countDocuments({ sharerId: memberId }),
       ]);
-      return { shares, clicks };
+      return { memberId, shares, clicks };
     },
 
     /**
-     * Staff: a member's share funnel, counted from the share and click rows. The later stages of
-     * issue 15 (visitors who registered with the sharer's code, then paid a first order) will hang
-     * here, read from referral's invite bindings and order events keyed by the share id.
+     * Staff: a member's share funnel, counted from the share and click rows. The later stages
+     * (registrations with the sharer's code, those invitees' first paid orders) are the campaigns
+     * module's fields on `ShareFunnel` and `ShareStats`.
      */
     async funnel(viewer: Viewer | null, rawMemberId: string): Promise<FunnelShape> {
       requireRole(viewer, 'STAFF');
