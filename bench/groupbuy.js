@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Group buy (拼团): GROUPS leaders (default 100) each open a group of SIZE (default 5) and pay; then
-// MEMBERS members (default 1000) all try to join at the same moment, spread evenly over the groups,
-// through the gateway (placeOrder under the offer). Every accepted join is paid; the groups fill.
+// MEMBERS members (default 1000) try to join, CONCURRENCY (default 100) in flight at any moment,
+// spread evenly over the groups, through the gateway (placeOrder under the offer). Every accepted join is paid; the groups fill.
 // Prints one JSON line: {"groupsFilled","overfilled","joinsPerSec","p50Ms","p99Ms",…}, with a
 // baseline of the same number of plain checkouts at once. Asserts nothing.
 const { performance } = require('node:perf_hooks');
@@ -10,6 +10,8 @@ const { benchStack, token, objectId, gql, must, percentile, round } = require('.
 const GROUPS = Number(process.env.GROUPS ?? 100);
 const SIZE = Number(process.env.SIZE ?? 5);
 const MEMBERS = Number(process.env.MEMBERS ?? 1000);
+/** Requests in flight at once during a rush (all of them with CONCURRENCY=MEMBERS). */
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 100);
 const PRICE = 9900;
 const GROUP_PRICE = 5900;
 const PLACE = 'mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { id groupBuy { groupId } } }';
@@ -26,13 +28,15 @@ async function pool(items, width, fn) {
   );
 }
 
-/** Sends every request at once; latencies (ms) and outcomes (ORDER or the error code, with the reason). */
+/** Sends the requests CONCURRENCY at a time; latencies (ms) and outcomes (ORDER or the error code, with the reason). */
 async function rush(url, requests) {
   const latencies = [];
   const outcomes = {};
   const t0 = performance.now();
-  const results = await Promise.all(
-    requests.map(async ({ headers, input }) => {
+  const results = new Array(requests.length).fill(null);
+  const indexed = requests.map((r, i) => ({ ...r, i }));
+  await pool(indexed, Math.min(CONCURRENCY, requests.length), async ({ headers, input, i }) => {
+    results[i] = await (async () => {
       const s = performance.now();
       let r;
       try {
@@ -45,8 +49,8 @@ async function rush(url, requests) {
       const outcome = r.data?.placeOrder ? 'ORDER' : [e?.code ?? 'UNKNOWN', e?.reason].filter(Boolean).join(':');
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
       return r.data?.placeOrder ?? null;
-    }),
-  );
+    })();
+  });
   latencies.sort((a, b) => a - b);
   return { results, latencies, outcomes, wallMs: performance.now() - t0 };
 }
@@ -180,6 +184,7 @@ async function main() {
         groups: GROUPS,
         groupSize: SIZE,
         members: MEMBERS,
+        concurrency: CONCURRENCY,
         joined: accepted.length,
         outcomes: joins.outcomes,
         groupsWithAllSlots: views.filter((g) => g.slotsTaken === SIZE).length,

@@ -10,7 +10,7 @@ export const DEMO_PHONE = '13800138000';
 export async function seedDemoMember(
   gatewayUrl: string,
   opts: { productIds: string[]; liveRoomId: string; paymentsUrl?: string },
-): Promise<void> {
+): Promise<{ id: string; token: string } | undefined> {
   // The demo member registers through the real login flow (development code provider).
   const { requestLoginCode } = await call<{ requestLoginCode: { devCode: string | null } }>(
     gatewayUrl,
@@ -67,7 +67,10 @@ export async function seedDemoMember(
     );
     await call(gatewayUrl, 'mutation($r: ID!) { likeLiveRoom(roomId: $r, count: 10) { total } }', { r: opts.liveRoomId }, member);
     if (opts.paymentsUrl) await seedVerifiedShowcase(gatewayUrl, opts.paymentsUrl, opts.productIds[0]!, member);
+    const { me } = await call<{ me: { id: string } }>(gatewayUrl, '{ me { id } }', {}, member);
+    return { id: me.id, token: member };
   }
+  return undefined;
 }
 
 /**

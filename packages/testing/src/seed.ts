@@ -2,9 +2,11 @@
 // a staff session, the brand story, categories, a dozen products with SKUs, an article, a
 // scheduled live room, a room live now (a pinned product, a comment, likes), a weekly live series,
 // community groups of each type and a running check-in challenge, and a demo member with a post and
-// a paid order's verified showcase (seed-member.ts). A second run finds it and stops.
+// a paid order's verified showcase (seed-member.ts), and the growth layer: an invite campaign, a
+// group-buy and a bargain offer, a distributor (seed-growth.ts). A second run finds it and stops.
 
 import { call } from './seed-gql';
+import { seedGrowth } from './seed-growth';
 import { DEMO_PHONE, seedDemoMember } from './seed-member';
 
 export { DEMO_PHONE };
@@ -419,6 +421,8 @@ export async function seedDemo(
 
   // The demo member: signs up, an address, favourites, a post, a paid order with its verified
   // showcase (晒单), and a comment and likes in the room that is live (seed-member.ts).
-  await seedDemoMember(gatewayUrl, { productIds, liveRoomId: liveNow.id, paymentsUrl: opts.paymentsUrl });
+  const member = await seedDemoMember(gatewayUrl, { productIds, liveRoomId: liveNow.id, paymentsUrl: opts.paymentsUrl });
+  // Growth (裂变): an invite campaign, a group-buy and a bargain offer, the demo member as a distributor (seed-growth.ts).
+  await seedGrowth(gatewayUrl, staff, { productIds, welcomeTemplateId: welcome.id, member });
   return { created: true, demoPhone: DEMO_PHONE };
 }

@@ -65,6 +65,23 @@ export interface GroupBuyReleaseDoc {
   at: Date;
 }
 
+/**
+ * What a checkout locked under an offer (`_id` = checkoutId = order id), written before its first
+ * place is claimed: the pools it may hold places in. Everything that starts from an order (its
+ * payment, cancellation, release) reads this by `_id` — the one lookup the local database serves
+ * without a scan — and then the pools' places by `_id`.
+ */
+export interface GroupBuyCheckoutDoc {
+  _id: string;
+  offerId: string;
+  groupId: string;
+  memberId: string;
+  /** The offer's per-member limit and group size: how many numbered places each pool has. */
+  memberPlaces: number;
+  groupPlaces: number;
+  at: Date;
+}
+
 /** A slot's order paid (`_id` = checkoutId = order id): paid slots are never released. */
 export interface GroupBuyPaidDoc {
   _id: string;
@@ -175,7 +192,21 @@ export function createGroupBuyModels(db: Connection) {
   );
   outcome.index({ groupId: 1 });
 
+  const checkout = new Schema<GroupBuyCheckoutDoc>(
+    {
+      _id: String,
+      offerId: { type: String, required: true },
+      groupId: { type: String, required: true },
+      memberId: { type: String, required: true },
+      memberPlaces: { type: Number, required: true },
+      groupPlaces: { type: Number, required: true },
+      at: Date,
+    },
+    { versionKey: false },
+  );
+
   return {
+    GroupBuyCheckout: db.model<GroupBuyCheckoutDoc>('GroupBuyCheckout', checkout, 'group_buy_checkouts'),
     GroupBuyOffer: db.model<GroupBuyOfferDoc>('GroupBuyOffer', offer, 'group_buy_offers'),
     GroupBuy: db.model<GroupBuyDoc>('GroupBuy', group, 'group_buys'),
     GroupBuySlot: db.model<GroupBuySlotDoc>('GroupBuySlot', slot, 'group_buy_slots'),

@@ -4,6 +4,7 @@ import {
   AppError,
   badInput,
   claimOnce,
+  findByIds,
   fromBusError,
   isDuplicateKey,
   isObjectId,
@@ -19,7 +20,15 @@ import {
   type Logger,
   type Viewer,
 } from '@flywheel/service-kit';
-import type { GroupBuyDoc, GroupBuyModels, GroupBuyOfferDoc, GroupBuyOutcomeDoc, GroupBuySlotDoc } from './model';
+import type {
+  GroupBuyCheckoutDoc,
+  GroupBuyDoc,
+  GroupBuyModels,
+  GroupBuyOfferDoc,
+  GroupBuyOutcomeDoc,
+  GroupBuyPaidDoc,
+  GroupBuySlotDoc,
+} from './model';
 
 export const GROUP_BUY_LIMITS = {
   groupSize: { min: 2, max: 20 },
@@ -82,22 +91,49 @@ const conflict = (reason: string, message: string) => new AppError('CONFLICT', m
 export function createGroupBuyService(deps: GroupBuyDeps) {
   const { models, now, kick } = deps;
   const { GroupBuyOffer: Offer, GroupBuy: Group, GroupBuySlot: Slot, GroupBuyRelease: Release, GroupBuyPaid: Paid } = models;
-  const { GroupBuyOutcome: Outcome } = models;
+  const { GroupBuyOutcome: Outcome, GroupBuyCheckout: Checkout } = models;
 
-  /** The places of a pool: the latest generation of each number, and those still held. */
-  async function poolState(pool: string) {
-    const [slots, releases] = await Promise.all([Slot.find({ pool }).lean<GroupBuySlotDoc[]>(), Release.find({ pool }, { _id: 1 }).lean()]);
-    const released = new Set(releases.map((r) => String(r._id)));
+  /**
+   * The places of a pool of `places` numbers: the latest generation of each, those still held, and
+   * every generation seen (`all`). Read by `_id` only, a generation at a time: place n has a
+   * generation g + 1 only once generation g was released, so the walk stops at the first held or
+   * missing one (usually one or two reads).
+   */
+  async function poolState(pool: string, places: number) {
     const latest = new Map<number, GroupBuySlotDoc>();
-    for (const s of slots) if ((latest.get(s.n)?.gen ?? 0) < s.gen) latest.set(s.n, s);
+    const released = new Set<string>();
+    const all: GroupBuySlotDoc[] = [];
+    let numbers = Array.from({ length: places }, (_, i) => i + 1);
+    for (let gen = 1; numbers.length; gen++) {
+      const ids = numbers.map((n) => `${pool}:${n}:${gen}`);
+      const [slots, releases] = await Promise.all([
+        findByIds<GroupBuySlotDoc>(Slot, ids),
+        findByIds<{ _id: string }>(Release, ids, { _id: 1 }),
+      ]);
+      for (const r of releases) released.add(String(r._id));
+      for (const s of slots) {
+        latest.set(s.n, s);
+        all.push(s);
+      }
+      numbers = slots.filter((s) => released.has(s._id)).map((s) => s.n);
+    }
     const held = [...latest.values()].filter((s) => !released.has(s._id));
-    return { latest, held, released };
+    return { latest, held, released, all };
+  }
+
+  const memberPool = (offerId: string, memberId: string) => `${offerId}:m:${memberId}`;
+
+  /** The paid orders among the checkouts that ever held a place in the group (paid places are never released). */
+  async function paidOf(group: GroupBuyDoc): Promise<GroupBuyPaidDoc[]> {
+    const { all } = await poolState(group._id, group.groupSize);
+    const paid = await findByIds<GroupBuyPaidDoc>(Paid, [...new Set(all.map((s) => s.checkoutId))]);
+    return paid.filter((p) => p.groupId === group._id).sort((a, b) => a.at.getTime() - b.at.getTime());
   }
 
   /** The first free place of the pool, claimed for the checkout (its own when it holds one already); null when full. */
   async function claimPlace(pool: string, capacity: number, base: Omit<GroupBuySlotDoc, '_id' | 'pool' | 'n' | 'gen' | 'at'>) {
     for (let attempt = 0; attempt < capacity * 3 + 3; attempt++) {
-      const { latest, held, released } = await poolState(pool);
+      const { latest, held, released } = await poolState(pool, capacity);
       const mine = held.find((s) => s.checkoutId === base.checkoutId);
       if (mine) return mine;
       let n = 1;
@@ -117,12 +153,12 @@ export function createGroupBuyService(deps: GroupBuyDeps) {
   }
 
   async function view(group: GroupBuyDoc): Promise<GroupBuyView> {
-    const [{ held }, memberCount, outcome] = await Promise.all([
-      poolState(group._id),
-      Paid.countDocuments({ groupId: group._id }),
+    const [{ held }, paid, outcome] = await Promise.all([
+      poolState(group._id, group.groupSize),
+      paidOf(group),
       Outcome.findById(group._id).lean<GroupBuyOutcomeDoc>(),
     ]);
-    return { ...group, memberCount, slotsTaken: held.length, status: outcome?.outcome ?? 'OPEN' };
+    return { ...group, memberCount: paid.length, slotsTaken: held.length, status: outcome?.outcome ?? 'OPEN' };
   }
 
   /** A group still taking members at `at`: not decided, not expired. */
@@ -145,7 +181,7 @@ export function createGroupBuyService(deps: GroupBuyDeps) {
       const group = isObjectId(joining) ? await Group.findById(joining).lean<GroupBuyDoc>() : null;
       if (!group || group.offerId !== offer._id) throw notFound('Group buy');
       await requireJoinable(group, at);
-      const { held } = await poolState(group._id);
+      const { held } = await poolState(group._id, group.groupSize);
       const others = held.filter((s) => s.checkoutId !== req.checkoutId);
       if (others.length >= offer.groupSize) throw conflict('GROUP_FULL', 'This group is full; open a new group or join another');
       if (others.some((s) => s.memberId === req.memberId)) throw conflict('ALREADY_IN_GROUP', 'You are in this group already');
@@ -184,8 +220,10 @@ export function createGroupBuyService(deps: GroupBuyDeps) {
 
   /** Gives back every place the checkout holds, unless its order paid (a paid slot stays; a failed group refunds it). */
   async function release(checkoutId: string): Promise<boolean> {
-    const slots = await Slot.find({ checkoutId }).lean<GroupBuySlotDoc[]>();
-    if (!slots.length || (await Paid.exists({ _id: checkoutId }))) return false;
+    const c = await Checkout.findById(checkoutId).lean<GroupBuyCheckoutDoc>();
+    if (!c || (await Paid.exists({ _id: checkoutId }))) return false;
+    const pools = await Promise.all([poolState(memberPool(c.offerId, c.memberId), c.memberPlaces), poolState(c.groupId, c.groupPlaces)]);
+    const slots = pools.flatMap((p) => p.held.filter((s) => s.checkoutId === checkoutId));
     let released = false;
     for (const s of slots) if (await claimOnce(Release, { _id: s._id, pool: s.pool, checkoutId, at: now() })) released = true;
     return released;
@@ -196,7 +234,7 @@ export function createGroupBuyService(deps: GroupBuyDeps) {
     const offer = await offerOf(group.offerId);
     let outcome = await Outcome.findById(group._id).lean<GroupBuyOutcomeDoc>();
     if (!outcome) {
-      const paid = await Paid.find({ groupId: group._id }).sort({ at: 1 }).lean();
+      const paid = await paidOf(group);
       const full = paid.length >= group.groupSize;
       if (!full && !expired) return null;
       const kind = full || offer.virtualCompletion ? 'SUCCEEDED' : 'FAILED';
@@ -217,7 +255,7 @@ export function createGroupBuyService(deps: GroupBuyDeps) {
     }
     if (!outcome) return null;
     // A payment that landed after (or while) the outcome was claimed: its own record, same outcome.
-    for (const p of await Paid.find({ groupId: group._id }).lean()) {
+    for (const p of await paidOf(group)) {
       if (outcome.orderIds.includes(p._id)) continue;
       const late = await claimOnce(Outcome, {
         _id: `${group._id}:late:${p._id}`,
@@ -331,7 +369,7 @@ export function createGroupBuyService(deps: GroupBuyDeps) {
         if (req.offer.kind !== 'GROUP_BUY') throw badInput('Not a group-buy offer', 'offer');
         const p = await priced({ ...req, offer: req.offer });
         const limit = p.offer.perMemberLimit;
-        const joins = (await poolState(`${p.offer._id}:m:${req.memberId}`)).held.filter((s) => s.checkoutId !== req.checkoutId);
+        const joins = (await poolState(memberPool(p.offer._id, req.memberId), limit)).held.filter((s) => s.checkoutId !== req.checkoutId);
         if (joins.length >= limit) throw conflict('GROUP_BUY_LIMIT', `At most ${limit} group-buy purchase(s) of this offer per member`);
         const label = `拼团价 (${p.offer.groupSize}人团)`;
         return { adjustments: [{ kind: 'GROUP_BUY', skuId: p.offer.skuId, amount: p.amount, label, ref: `groupbuy:${p.groupId}` }] };
@@ -343,12 +381,22 @@ export function createGroupBuyService(deps: GroupBuyDeps) {
         const groupId = req.offer.groupId ?? groupIdFor(checkoutId);
         const adj = req.adjustments.find((a) => a.kind === 'GROUP_BUY');
         if (!adj || adj.ref !== `groupbuy:${groupId}`) throw conflict('PRICE_CHANGED', 'The group-buy price changed; check out again');
-        const mine = await Slot.find({ checkoutId, kind: 'GROUP' }).lean<GroupBuySlotDoc[]>();
-        if (mine.length && !(await Release.exists({ _id: { $in: mine.map((s) => s._id) } }))) return;
         const offer = await offerOf(req.offer.offerId);
+        const known = await Checkout.findById(checkoutId).lean<GroupBuyCheckoutDoc>();
+        if (known && (await poolState(known.groupId, known.groupPlaces)).held.some((s) => s.checkoutId === checkoutId)) return;
+        // Before any place: what the order's payment, cancellation or release will look up by id.
+        const record = {
+          _id: checkoutId,
+          offerId: offer._id,
+          groupId,
+          memberId,
+          memberPlaces: offer.perMemberLimit,
+          groupPlaces: offer.groupSize,
+        };
+        if (!known) await claimOnce(Checkout, { ...record, at: now() });
         const base = { checkoutId, memberId, offerId: offer._id, groupId };
         try {
-          if (!(await claimPlace(`${offer._id}:m:${memberId}`, offer.perMemberLimit, { ...base, kind: 'MEMBER' }))) {
+          if (!(await claimPlace(memberPool(offer._id, memberId), offer.perMemberLimit, { ...base, kind: 'MEMBER' }))) {
             throw conflict('GROUP_BUY_LIMIT', `At most ${offer.perMemberLimit} group-buy purchase(s) of this offer per member`);
           }
           if (!req.offer.groupId) await openGroup(offer, groupId, checkoutId, memberId);
@@ -356,7 +404,7 @@ export function createGroupBuyService(deps: GroupBuyDeps) {
             const group = await Group.findById(groupId).lean<GroupBuyDoc>();
             if (!group || group.offerId !== offer._id) throw notFound('Group buy');
             await requireJoinable(group, now());
-            if ((await poolState(groupId)).held.some((s) => s.memberId === memberId && s.checkoutId !== checkoutId)) {
+            if ((await poolState(groupId, offer.groupSize)).held.some((s) => s.memberId === memberId && s.checkoutId !== checkoutId)) {
               throw conflict('ALREADY_IN_GROUP', 'You are in this group already');
             }
           }
@@ -374,11 +422,13 @@ export function createGroupBuyService(deps: GroupBuyDeps) {
 
     /** `orders.order.paid`: the slot of a group-buy order is paid; the group may succeed now. */
     async orderPaid(data: EventData<'orders.order.paid'>): Promise<void> {
-      const slots = await Slot.find({ checkoutId: data.orderId, kind: 'GROUP' }).lean<GroupBuySlotDoc[]>();
-      const slot = slots.sort((a, b) => b.at.getTime() - a.at.getTime())[0];
-      if (!slot) return;
-      await claimOnce(Paid, { _id: data.orderId, groupId: slot.groupId, offerId: slot.offerId, memberId: slot.memberId, at: now() });
-      const group = await Group.findById(slot.groupId).lean<GroupBuyDoc>();
+      // Most paid orders are not group buys: one lookup by id says so.
+      const c = await Checkout.findById(data.orderId).lean<GroupBuyCheckoutDoc>();
+      if (!c) return;
+      const { all } = await poolState(c.groupId, c.groupPlaces);
+      if (!all.some((s) => s.checkoutId === data.orderId)) return;
+      await claimOnce(Paid, { _id: data.orderId, groupId: c.groupId, offerId: c.offerId, memberId: c.memberId, at: now() });
+      const group = await Group.findById(c.groupId).lean<GroupBuyDoc>();
       if (group) await decide(group, now(), false);
     },
 
